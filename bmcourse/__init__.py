@@ -1,0 +1,11 @@
+"""bmcourse: the helper package of the course on adapting pretrained (foundation) models.
+
+Notebooks teach, the package serves: shared plumbing lives here once.
+"""
+from __future__ import annotations
+
+from .config import Settings, by_profile, device, profile, setup
+from .errors import BmcourseError
+
+__version__ = "0.1.0"
+__all__ = ["BmcourseError", "Settings", "by_profile", "device", "profile", "setup", "__version__"]

@@ -1,0 +1,125 @@
+"""The ``bmcourse`` command: run the course headless, store notebook outputs, make student copies."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+NOTEBOOKS = Path("notebooks")
+
+
+def _notebooks(given: list[str]) -> list[Path]:
+    paths = [Path(p) for p in given] or sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise SystemExit(f"bmcourse: no such notebook: {', '.join(map(str, missing))}")
+    if not paths:
+        raise SystemExit(f"bmcourse: no notebooks found in {NOTEBOOKS.resolve()}; "
+                         "run from the repository root or name the notebooks")
+    return paths
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Execute notebooks headless into --out and print a summary; non-zero if any failed."""
+    import nbformat
+
+    from .nbtools import execute
+
+    if args.profile:
+        os.environ["BMCOURSE_PROFILE"] = args.profile
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for path in _notebooks(args.notebooks):
+        print(f"running {path} (profile {os.environ.get('BMCOURSE_PROFILE', 'full')}) ...", flush=True)
+        try:
+            nb, seconds = execute(path, timeout=args.timeout)
+        except Exception as err:  # report every notebook, fail at the end
+            results.append((path.name, "FAILED", float("nan"), str(err).splitlines()[0][:200]))
+            continue
+        nbformat.write(nb, out / path.name)
+        results.append((path.name, "ok", seconds, str(out / path.name)))
+    print(f"\n{'notebook':40} {'status':8} {'seconds':>8}  output")
+    for name, status, seconds, where in results:
+        print(f"{name:40} {status:8} {seconds:8.1f}  {where}")
+    failed = sum(status != "ok" for _, status, _, _ in results)
+    print(f"\n{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    """Execute notebooks in the smoke profile and store their outputs in place, normalised."""
+    import nbformat
+
+    from .nbtools import execute, normalise
+
+    os.environ["BMCOURSE_PROFILE"] = "smoke"
+    os.environ["TQDM_DISABLE"] = "1"
+    for path in _notebooks(args.notebooks):
+        nb, seconds = execute(path, timeout=args.timeout)
+        nbformat.write(normalise(nb), path)
+        print(f"stored {path} ({seconds:.1f} s)")
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    """Normalise kernelspec and metadata of notebooks in place (no execution)."""
+    import nbformat
+
+    from .nbtools import normalise
+
+    for path in _notebooks(args.notebooks):
+        nbformat.write(normalise(nbformat.read(path, as_version=4)), path)
+        print(f"normalised {path}")
+    return 0
+
+
+def cmd_student(args: argparse.Namespace) -> int:
+    """Write copies of the notebooks with the cells tagged ``solution`` emptied."""
+    import nbformat
+
+    from .nbtools import strip_solutions
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in _notebooks(args.notebooks):
+        nb, count = strip_solutions(nbformat.read(path, as_version=4))
+        nbformat.write(nb, out / path.name)
+        print(f"{out / path.name}: {count} solution cells emptied")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``bmcourse`` command."""
+    parser = argparse.ArgumentParser(prog="bmcourse", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute the notebooks headless and summarise")
+    run.add_argument("notebooks", nargs="*", help="default: notebooks/[0-9]*.ipynb")
+    run.add_argument("--profile", choices=["smoke", "full"], help="default: $BMCOURSE_PROFILE or full")
+    run.add_argument("--out", default="runs", help="folder for the executed copies (default: runs)")
+    run.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    run.set_defaults(func=cmd_run)
+    store = sub.add_parser("store", help="re-execute in the smoke profile and store outputs in place")
+    store.add_argument("notebooks", nargs="*")
+    store.add_argument("--timeout", type=int, default=600)
+    store.set_defaults(func=cmd_store)
+    clean = sub.add_parser("clean", help="normalise kernelspec and metadata in place")
+    clean.add_argument("notebooks", nargs="*")
+    clean.set_defaults(func=cmd_clean)
+    student = sub.add_parser("student", help="write copies without the solution cells")
+    student.add_argument("notebooks", nargs="*")
+    student.add_argument("--out", default="student", help="output folder (default: student)")
+    student.set_defaults(func=cmd_student)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bmcourse`` console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,308 @@
+"""Datasets for the course: ``load_ner`` and ``load_classification`` return a ``DatasetDict``.
+
+Sources, first that exists: the local data folder (``BMCOURSE_DATA_DIR``), the Hugging Face Hub
+(parquet/JSON repositories only), then the small samples shipped inside the package. The smoke
+profile always uses the samples so stored notebook outputs are the same on every machine.
+"""
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
+
+from ..config import data_dir, hub_reachable, is_offline, is_smoke
+from ..errors import BmcourseError
+from ..tagging import labels_for_types, split_tag
+from .readers import read_classification_jsonl, read_conll, read_ner_jsonl
+from .registry import REGISTRY, DatasetInfo, HubSource
+
+__all__ = ["load_ner", "load_classification", "stratified_split", "resolve_source",
+           "sources_summary", "known_datasets", "REGISTRY", "DatasetInfo", "HubSource",
+           "SAMPLES_DIR"]
+
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
+SPLITS = ("train", "validation", "test")
+_SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "valid", "dev"), "test": ("test",)}
+_EXTENSIONS = (".jsonl", ".conll", ".txt")
+SOURCES = ("auto", "local", "hub", "sample")
+
+
+def notice(message: str) -> None:
+    """A one-line notice for the learner (stdout, so notebooks show it)."""
+    print(f"bmcourse: {message}")
+
+
+def known_datasets() -> list[str]:
+    """Registry names plus any folder of the data directory in the same layout."""
+    names = set(REGISTRY)
+    root = data_dir()
+    if root is not None:
+        names |= {p.name for p in root.iterdir() if _split_files(p)}
+    return sorted(names)
+
+
+def _split_files(folder: Path) -> dict[str, Path]:
+    """The split files found in ``folder``: ``{split: path}``."""
+    found: dict[str, Path] = {}
+    if not folder.is_dir():
+        return found
+    for split, stems in _SPLIT_ALIASES.items():
+        for stem in stems:
+            for ext in _EXTENSIONS:
+                if (folder / f"{stem}{ext}").is_file() and split not in found:
+                    found[split] = folder / f"{stem}{ext}"
+    return found
+
+
+def _info(name: str, kind: str) -> DatasetInfo:
+    """The registry row for ``name``, or a minimal row for a folder of the data directory."""
+    info = REGISTRY.get(name)
+    if info is None:
+        root = data_dir()
+        if root is not None and _split_files(root / name):
+            return DatasetInfo(name, kind, "local", name)
+        raise BmcourseError(f"unknown dataset {name!r}",
+                            fix=f"use one of: {', '.join(known_datasets())}; or put a folder "
+                                f"<name>/train.jsonl under BMCOURSE_DATA_DIR")
+    if info.kind != kind:
+        other = "load_ner" if info.kind == "ner" else "load_classification"
+        raise BmcourseError(f"{name!r} is a {info.kind} dataset", fix=f"load it with {other}({name!r})")
+    return info
+
+
+def resolve_source(name: str, source: str = "auto", kind: str | None = None) -> tuple[str, str]:
+    """Decide where ``name`` comes from: returns ``(source, description)`` without loading."""
+    if source not in SOURCES:
+        raise BmcourseError(f"source={source!r} is not a source", fix=f"use one of {SOURCES}")
+    info = REGISTRY.get(name) or _info(name, kind or "ner")
+    if source == "auto" and is_smoke() and not info.sample:
+        raise BmcourseError(f"{name!r} has no embedded sample, and the smoke profile uses only the "
+                            "embedded samples (so outputs match on every machine)",
+                            fix="set BMCOURSE_PROFILE=full, or pass source='local' or source='hub'")
+    root = data_dir()
+    local = root / info.folder if root is not None else None
+    has_local = local is not None and bool(_split_files(local))
+    if source == "local" or (source == "auto" and has_local and not (is_smoke() and info.sample)):
+        if local is None:
+            raise BmcourseError(f"no local folder for {name!r}: BMCOURSE_DATA_DIR is not set",
+                                fix="set BMCOURSE_DATA_DIR to the folder holding "
+                                    f"{info.folder}/train.jsonl (e.g. ../shared/data)")
+        if not has_local:
+            raise BmcourseError(f"no train/validation/test files in {local}", file=local,
+                                fix=f"add {info.folder}/train.jsonl (JSON lines) or train.txt "
+                                    "(CoNLL columns), or unset BMCOURSE_DATA_DIR")
+        return "local", f"local folder {local}"
+    if source == "sample" or (source == "auto" and is_smoke() and info.sample):
+        if not info.sample:
+            raise BmcourseError(f"{name!r} has no embedded sample",
+                                fix="set BMCOURSE_DATA_DIR to a folder with "
+                                    f"{info.folder}/train.jsonl, or go online for the Hub")
+        why = "smoke profile" if source == "auto" else "asked for"
+        return "sample", f"embedded sample '{info.sample}' ({why}; illustration-sized)"
+    if source == "hub" or info.hub is not None and hub_reachable():
+        if info.hub is None:
+            raise BmcourseError(f"{name!r} has no Hub repository in the registry",
+                                fix="set BMCOURSE_DATA_DIR to a folder holding it")
+        return "hub", f"Hugging Face Hub {info.hub.repo}"
+    if info.sample:
+        why = "offline" if is_offline() else "Hub unreachable"
+        return "sample", f"embedded sample '{info.sample}' ({why}, no BMCOURSE_DATA_DIR; illustration-sized)"
+    why = ("BMCOURSE_OFFLINE/HF_HUB_OFFLINE is set" if is_offline()
+           else "the Hugging Face Hub is unreachable")
+    raise BmcourseError(f"{name!r} is not available: no local folder, {why}, and no embedded sample",
+                        fix=f"set BMCOURSE_DATA_DIR to a folder holding {info.folder}/train.jsonl "
+                            "(e.g. ../shared/data)" + ("" if not is_offline() else
+                                                       ", or unset BMCOURSE_OFFLINE/HF_HUB_OFFLINE"))
+
+
+def sources_summary() -> dict[str, list[str]]:
+    """Where each registry dataset would come from now, grouped: ``{where: [names]}``."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for name, info in REGISTRY.items():
+        try:
+            where, _ = resolve_source(name, kind=info.kind)
+        except BmcourseError:
+            where = ("nowhere in the smoke profile (no embedded sample)" if is_smoke()
+                     else "nowhere yet (set BMCOURSE_DATA_DIR)")
+        if where == "local":
+            where = "local folder"
+        elif where == "sample":
+            where = "embedded samples"
+        elif where == "hub":
+            where = "the Hugging Face Hub"
+        groups[where].append(name)
+    return dict(groups)
+
+
+def _rows_from_folder(folder: Path, reader: Callable[[Path], tuple[list[dict], int]]
+                      ) -> tuple[dict[str, list[dict]], dict[str, int]]:
+    files = _split_files(folder)
+    if "train" not in files:
+        raise BmcourseError("no train split", file=folder,
+                            fix="add train.jsonl (JSON lines) or train.txt (CoNLL columns)")
+    rows, repaired = {}, {}
+    for split, path in files.items():
+        rows[split], repaired[str(path)] = reader(path)
+    return rows, repaired
+
+
+def stratified_split(rows: Sequence[dict[str, Any]], fractions: dict[str, float], seed: int = 0,
+                     key: str | None = "label") -> dict[str, list[dict[str, Any]]]:
+    """Split rows deterministically: per label (``key``), shuffle with ``seed`` and cut ``fractions``.
+
+    Returns ``{"train": rest, **{split: part}}``; each label keeps its share in every split.
+    """
+    groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[row[key] if key else None].append(row)
+    out: dict[str, list[dict[str, Any]]] = {"train": [], **{s: [] for s in fractions}}
+    rng = random.Random(seed)
+    for label in sorted(groups, key=str):
+        group = list(groups[label])
+        rng.shuffle(group)
+        start = 0
+        for split, fraction in fractions.items():
+            take = round(len(group) * fraction)
+            out[split] += group[start:start + take]
+            start += take
+        out["train"] += group[start:]
+    for split in out:
+        out[split].sort(key=lambda r: int(r["id"]) if str(r["id"]).isdigit() else 0)
+        out[split] = [dict(r, id=str(i)) for i, r in enumerate(out[split])]
+    return out
+
+
+def _fill_missing_splits(rows: dict[str, list[dict]], seed: int, key: str | None) -> dict[str, list[dict]]:
+    missing = {s: 0.1 for s in ("validation", "test") if s not in rows}
+    if not missing:
+        return rows
+    made = stratified_split(rows["train"], missing, seed=seed, key=key)
+    return {**rows, **made}
+
+
+def _local_types(rows: dict[str, list[dict]]) -> list[str]:
+    found = {split_tag(t)[1] for part in rows.values() for r in part for t in r["ner_tags"]}
+    return sorted(t for t in found if t)
+
+
+def load_ner(name: str, *, source: str = "auto", repair: bool = False, seed: int = 0) -> "DatasetDict":
+    """Load an NER dataset as a ``DatasetDict`` (``tokens``, ``ner_tags`` as ``ClassLabel``).
+
+    Labels are ``O`` then ``B-``/``I-`` per type in the registry's order (sorted for other
+    folders). ``repair=True`` turns invalid ``I-X`` into ``B-X`` and reports how many. A
+    missing validation or test split is cut from train (10% each, seeded).
+    """
+    info = _info(name, "ner")
+    where, description = resolve_source(name, source, "ner")
+    types = info.types or None
+
+    def reader(path: Path) -> tuple[list[dict], int]:
+        read = read_ner_jsonl if path.suffix == ".jsonl" else read_conll
+        return read(path, types=types, repair=repair)
+
+    rows, repaired = _load_rows(name, info, where, description, reader, "ner")
+    for path, count in repaired.items():
+        if count:
+            notice(f"repaired {count} invalid I- tags into B- tags in {path}")
+    rows = _fill_missing_splits(rows, seed, key=None)
+    labels = labels_for_types(info.types or _local_types(rows))
+    return _to_dataset_dict(rows, "ner", labels)
+
+
+def load_classification(name: str, *, source: str = "auto", seed: int = 0) -> "DatasetDict":
+    """Load a text-classification dataset as a ``DatasetDict`` (``text``, ``label`` as ``ClassLabel``).
+
+    Missing validation/test splits are cut from train by ``stratified_split`` (10% each, per
+    label, seeded by ``seed``), so every run and machine gets the same split.
+    """
+    info = _info(name, "classification")
+    where, description = resolve_source(name, source, "classification")
+    allowed = info.labels or None
+
+    def reader(path: Path) -> tuple[list[dict], int]:
+        if path.suffix != ".jsonl":
+            raise BmcourseError("classification data must be JSON lines", file=path,
+                                fix='write rows like {"text": "...", "label": "..."} to a .jsonl file')
+        return read_classification_jsonl(path, labels=allowed), 0
+
+    rows, _ = _load_rows(name, info, where, description, reader, "classification")
+    rows = _fill_missing_splits(rows, seed, key="label")
+    labels = list(info.labels) or sorted({r["label"] for part in rows.values() for r in part})
+    return _to_dataset_dict(rows, "classification", labels)
+
+
+def _load_rows(name: str, info: DatasetInfo, where: str, description: str,
+               reader: Callable[[Path], tuple[list[dict], int]], kind: str
+               ) -> tuple[dict[str, list[dict]], dict[str, int]]:
+    if where == "hub":
+        from .hub import load_hub_rows
+
+        assert info.hub is not None
+        try:
+            raw = load_hub_rows(info.hub, kind)
+        except Exception as err:  # network, missing repo: fall through to the sample
+            if not info.sample:
+                raise BmcourseError(f"could not load {name!r} from the Hub ({type(err).__name__}: {err})",
+                                    fix=f"set BMCOURSE_DATA_DIR to a folder holding {info.folder}/train.jsonl"
+                                    ) from err
+            notice(f"{name}: Hub failed ({type(err).__name__}); using embedded sample '{info.sample}' "
+                   "(illustration-sized)")
+            where = "sample"
+        else:
+            notice(f"{name}: {description}")
+            return _validate_hub_rows(raw, info, kind), {}
+    if where == "local":
+        root = data_dir()
+        assert root is not None
+        notice(f"{name}: {description}")
+        return _rows_from_folder(root / info.folder, reader)
+    if where == "sample":
+        notice(f"{name}: {description}")
+        return _rows_from_folder(SAMPLES_DIR / str(info.sample), reader)
+    raise AssertionError(where)
+
+
+def _validate_hub_rows(raw: dict[str, list[dict]], info: DatasetInfo, kind: str) -> dict[str, list[dict]]:
+    """Check Hub rows with the same rules as local files (the 'file' is the repository split)."""
+    from .readers import check_ner_tags
+
+    assert info.hub is not None
+    for split, part in raw.items():
+        where = Path(f"hub:{info.hub.repo}/{split}")
+        for i, row in enumerate(part, start=1):
+            if kind == "ner":
+                row["ner_tags"], _ = check_ner_tags(row["tokens"], row["ner_tags"], file=where, line=i,
+                                                    types=info.types or None, repair=True)
+            elif info.labels and row["label"] not in info.labels:
+                raise BmcourseError(f"unknown label {row['label']!r}", file=where, line=i,
+                                    fix="update the registry labels for this dataset")
+    return raw
+
+
+def _to_dataset_dict(rows: dict[str, list[dict]], kind: str, labels: list[str]) -> "DatasetDict":
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
+
+    if kind == "ner":
+        features = Features({"id": Value("string"), "tokens": List(Value("string")),
+                             "ner_tags": List(ClassLabel(names=labels))})
+        index = {label: i for i, label in enumerate(labels)}
+        encode = lambda r: {"id": r["id"], "tokens": r["tokens"], "ner_tags": [index[t] for t in r["ner_tags"]]}  # noqa: E731
+        columns = ("id", "tokens", "ner_tags")
+    else:
+        features = Features({"id": Value("string"), "text": Value("string"),
+                             "label": ClassLabel(names=labels)})
+        index = {label: i for i, label in enumerate(labels)}
+        encode = lambda r: {"id": r["id"], "text": r["text"], "label": index[r["label"]]}  # noqa: E731
+        columns = ("id", "text", "label")
+    parts = {}
+    for split in SPLITS:
+        if split in rows:
+            encoded = [encode(r) for r in rows[split]]
+            parts[split] = Dataset.from_dict({c: [r[c] for r in encoded] for c in columns},
+                                             features=features)
+    return DatasetDict(parts)

@@ -1,0 +1,159 @@
+"""Readers for the local file formats, validating every row: errors name the file, line and fix."""
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+from ..errors import BmcourseError
+from ..tagging import invalid_positions, repair_iob2, split_tag
+
+NerRow = dict[str, Any]    # {"id", "tokens", "ner_tags"} with string tags
+TextRow = dict[str, Any]   # {"id", "text", "label"} with a string label
+
+
+def read_text_lines(path: str | Path) -> list[str]:
+    """The file's lines decoded as UTF-8; a bad byte is reported with its line number."""
+    path = Path(path)
+    if not path.is_file():
+        raise BmcourseError("file not found", file=path,
+                            fix="check the path, or set BMCOURSE_DATA_DIR to the folder that holds it")
+    lines = []
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise BmcourseError(f"not UTF-8 text (byte {raw[err.start]:#04x} at column {err.start + 1})",
+                                file=path, line=number,
+                                fix="re-save the file as UTF-8, e.g. `iconv -f latin1 -t utf-8`") from None
+    return lines
+
+
+def _json_rows(path: Path) -> list[tuple[int, dict]]:
+    rows = []
+    for number, text in enumerate(read_text_lines(path), start=1):
+        if not text.strip():
+            continue
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise BmcourseError(f"invalid JSON ({err.msg} at column {err.colno})", file=path,
+                                line=number, fix="write one JSON object per line (JSON Lines)") from None
+        if not isinstance(row, dict):
+            raise BmcourseError("a line must hold one JSON object", file=path, line=number,
+                                fix='write rows like {"tokens": [...], "ner_tags": [...]}')
+        rows.append((number, row))
+    if not rows:
+        raise BmcourseError("the file holds no rows", file=path,
+                            fix="add rows, or remove the empty file")
+    return rows
+
+
+def check_ner_tags(tokens: Any, tags: Any, *, file: Path, line: int,
+                   types: Collection[str] | None, repair: bool) -> tuple[list[str], int]:
+    """Validate one sentence; returns its (possibly repaired) tags and how many were repaired."""
+    def fail(problem: str, fix: str) -> BmcourseError:
+        return BmcourseError(problem, file=file, line=line, fix=fix)
+
+    if not isinstance(tokens, list) or not all(isinstance(t, str) and t for t in tokens):
+        raise fail("`tokens` must be a list of non-empty strings", "write the words as a JSON list of strings")
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise fail("`ner_tags` must be a list of tag strings", 'write tags like ["B-PER", "I-PER", "O"]')
+    if not tokens:
+        raise fail("empty sentence (no tokens)", "remove this line or give it its tokens and tags")
+    if len(tokens) != len(tags):
+        raise fail(f"{len(tokens)} tokens but {len(tags)} ner_tags",
+                   "give exactly one tag per token")
+    for position, tag in enumerate(tags):
+        try:
+            kind = split_tag(tag)[1]
+        except ValueError:
+            kind = ""
+        if kind == "" or (kind is not None and types is not None and kind not in types):
+            known = "O, " + ", ".join(f"B-{t}, I-{t}" for t in types) if types is not None else "O, B-TYPE, I-TYPE"
+            raise fail(f"unknown tag {tag!r} at token {position} ({tokens[position]!r})",
+                       f"use one of: {known}")
+    bad = invalid_positions(tags)
+    if bad and not repair:
+        i = bad[0]
+        after = f"after {tags[i - 1]!r}" if i else "at the start"
+        raise fail(f"invalid IOB2: {tags[i]!r} {after} at token {i} ({tokens[i]!r})",
+                   f"start the entity with B-{split_tag(tags[i])[1]}, or load with repair=True "
+                   "to turn stray I- tags into B- tags")
+    if bad:
+        tags, count = repair_iob2(tags)
+        return tags, count
+    return list(tags), 0
+
+
+def read_ner_jsonl(path: str | Path, types: Collection[str] | None = None,
+                   repair: bool = False) -> tuple[list[NerRow], int]:
+    """Read ``{"tokens": [...], "ner_tags": [...]}`` lines; returns rows and the repair count."""
+    path, rows, repaired = Path(path), [], 0
+    for line, row in _json_rows(path):
+        for key in ("tokens", "ner_tags"):
+            if key not in row:
+                raise BmcourseError(f"missing key {key!r}", file=path, line=line,
+                                    fix='write rows like {"tokens": [...], "ner_tags": [...]}')
+        tags, count = check_ner_tags(row["tokens"], row["ner_tags"], file=path, line=line,
+                                     types=types, repair=repair)
+        repaired += count
+        rows.append({"id": str(row.get("id", len(rows))), "tokens": row["tokens"], "ner_tags": tags})
+    return rows, repaired
+
+
+def read_conll(path: str | Path, types: Collection[str] | None = None,
+               repair: bool = False) -> tuple[list[NerRow], int]:
+    """Read CoNLL column files (``token ... tag``, blank line between sentences, ``-DOCSTART-`` skipped)."""
+    path, rows, repaired = Path(path), [], 0
+    tokens: list[str] = []
+    tags: list[str] = []
+    start = 1
+
+    def flush() -> None:
+        nonlocal repaired
+        if tokens:
+            fixed, count = check_ner_tags(tokens, tags, file=path, line=start, types=types, repair=repair)
+            repaired += count
+            rows.append({"id": str(len(rows)), "tokens": list(tokens), "ner_tags": fixed})
+        tokens.clear()
+        tags.clear()
+
+    for number, text in enumerate(read_text_lines(path), start=1):
+        columns = text.split()
+        if not columns:
+            flush()
+            continue
+        if columns[0] == "-DOCSTART-":
+            continue
+        if len(columns) < 2:
+            raise BmcourseError(f"expected `token ... tag` columns, found {text.strip()!r}", file=path,
+                                line=number, fix="put the token first and the tag last, separated by spaces")
+        if not tokens:
+            start = number
+        tokens.append(columns[0])
+        tags.append(columns[-1])
+    flush()
+    if not rows:
+        raise BmcourseError("the file holds no sentences", file=path, fix="add `token tag` lines")
+    return rows, repaired
+
+
+def read_classification_jsonl(path: str | Path,
+                              labels: Collection[str] | None = None) -> list[TextRow]:
+    """Read ``{"text": ..., "label": ...}`` lines, checking the text and the label."""
+    path, rows = Path(path), []
+    for line, row in _json_rows(path):
+        text, label = row.get("text"), row.get("label")
+        if not isinstance(text, str) or not text.strip():
+            raise BmcourseError("`text` must be a non-empty string", file=path, line=line,
+                                fix='write rows like {"text": "...", "label": "positive"}')
+        if not isinstance(label, str) or not label:
+            raise BmcourseError("`label` must be a non-empty string", file=path, line=line,
+                                fix='write the label as its name, e.g. "positive"')
+        if labels is not None and label not in labels:
+            raise BmcourseError(f"unknown label {label!r}", file=path, line=line,
+                                fix=f"use one of: {', '.join(labels)}")
+        rows.append({"id": str(row.get("id", len(rows))), "text": text, "label": label})
+    return rows

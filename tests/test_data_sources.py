@@ -1,0 +1,112 @@
+"""Source order (local > Hub > sample), the smoke rule, splits and the embedded samples."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bmcourse.data import (REGISTRY, SAMPLES_DIR, load_classification, load_ner, resolve_source,
+                           sources_summary, stratified_split)
+from bmcourse.tagging import invalid_positions
+
+NER_SAMPLES = {"news_ner": 300, "biomed_ner": 120, "social_ner": 120}
+TEXT_SAMPLES = {"intent": 300, "finance_sentiment": 300, "movie_sentiment": 150}
+
+
+def test_offline_without_data_uses_sample_with_one_line_notice(env, capsys: pytest.CaptureFixture) -> None:
+    ds = load_ner("conll2003")
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == ["bmcourse: conll2003: embedded sample 'news_ner' (offline, no BMCOURSE_DATA_DIR; illustration-sized)"]
+    assert ds["train"].features["ner_tags"].feature.names[:3] == ["O", "B-PER", "I-PER"]
+
+
+def test_local_folder_wins_over_sample(data_folder: Path) -> None:
+    folder = data_folder / "conll2003"
+    folder.mkdir()
+    row = {"tokens": ["Oslo"], "ner_tags": ["B-LOC"]}
+    for split in ("train", "validation", "test"):
+        (folder / f"{split}.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+    assert resolve_source("conll2003")[0] == "local"
+    assert load_ner("conll2003").num_rows == {"train": 1, "validation": 1, "test": 1}
+
+
+def test_smoke_profile_uses_sample_even_with_data_folder(env, data_folder: Path) -> None:
+    (data_folder / "conll2003").mkdir()
+    (data_folder / "conll2003" / "train.jsonl").write_text('{"tokens": ["a"], "ner_tags": ["O"]}\n')
+    env.setenv("BMCOURSE_PROFILE", "smoke")
+    assert resolve_source("conll2003")[0] == "sample"
+
+
+def test_hub_unreachable_falls_through_to_sample(env) -> None:
+    env.delenv("BMCOURSE_OFFLINE")
+    env.setattr("bmcourse.data.hub_reachable", lambda: False)
+    where, description = resolve_source("wnut17")
+    assert where == "sample" and "Hub unreachable" in description
+
+
+def test_hub_error_falls_through_with_notice(env, capsys: pytest.CaptureFixture) -> None:
+    env.delenv("BMCOURSE_OFFLINE")
+    env.setattr("bmcourse.data.hub_reachable", lambda: True)
+
+    def broken(hub, kind):
+        raise ConnectionError("no route to host")
+
+    env.setattr("bmcourse.data.hub.load_hub_rows", broken)
+    ds = load_ner("ncbi_disease")
+    assert "Hub failed (ConnectionError)" in capsys.readouterr().out
+    assert ds["train"].features["ner_tags"].feature.names == ["O", "B-Disease", "I-Disease"]
+
+
+def test_hub_rows_are_validated_and_encoded(env, capsys: pytest.CaptureFixture) -> None:
+    env.delenv("BMCOURSE_OFFLINE")
+    env.setattr("bmcourse.data.hub_reachable", lambda: True)
+    rows = {"train": [{"id": "0", "text": "great film", "label": "positive"}],
+            "validation": [{"id": "0", "text": "dull", "label": "negative"}]}
+    env.setattr("bmcourse.data.hub.load_hub_rows", lambda hub, kind: rows)
+    ds = load_classification("sst2")
+    assert ds["train"]["label"] == [1] and "stanfordnlp/sst2" in capsys.readouterr().out
+
+
+def test_stratified_split_is_deterministic_and_keeps_shares() -> None:
+    rows = [{"id": str(i), "text": f"t{i}", "label": "a" if i % 4 else "b"} for i in range(200)]
+    first = stratified_split(rows, {"validation": 0.1, "test": 0.1}, seed=3)
+    again = stratified_split(rows, {"validation": 0.1, "test": 0.1}, seed=3)
+    assert first == again
+    assert {k: len(v) for k, v in first.items()} == {"train": 160, "validation": 20, "test": 20}
+    assert Counter(r["label"] for r in first["test"]) == {"a": 15, "b": 5}
+    texts = [r["text"] for part in first.values() for r in part]
+    assert sorted(texts) == sorted(r["text"] for r in rows)
+
+
+def test_sources_summary_in_smoke_is_machine_independent(env) -> None:
+    env.setenv("BMCOURSE_PROFILE", "smoke")
+    summary = sources_summary()
+    assert summary["embedded samples"] == [n for n, i in REGISTRY.items() if i.sample]
+
+
+@pytest.mark.parametrize("folder,minimum", NER_SAMPLES.items())
+def test_ner_samples_are_valid_and_big_enough(folder: str, minimum: int) -> None:
+    name = next(n for n, i in REGISTRY.items() if i.sample == folder)
+    ds = load_ner(name, source="sample")
+    assert sum(ds.num_rows.values()) >= minimum and set(ds) == {"train", "validation", "test"}
+    names = ds["train"].features["ner_tags"].feature.names
+    for split in ds.values():
+        for tags in split["ner_tags"]:
+            assert not invalid_positions([names[t] for t in tags])
+    assert (SAMPLES_DIR / folder / "meta.json").is_file()
+
+
+@pytest.mark.parametrize("folder,minimum", TEXT_SAMPLES.items())
+def test_classification_samples_are_big_enough(folder: str, minimum: int) -> None:
+    name = next(n for n, i in REGISTRY.items() if i.sample == folder)
+    ds = load_classification(name, source="sample")
+    assert sum(ds.num_rows.values()) >= minimum and set(ds) == {"train", "validation", "test"}
+    assert set(ds["test"]["label"]) == set(range(ds["test"].features["label"].num_classes))
+
+
+def test_sample_intents_are_real_banking77_names(real_data_dir: Path) -> None:
+    real = load_classification("banking77", source="local")["train"].features["label"].names
+    sample = load_classification("banking77", source="sample")["train"].features["label"].names
+    assert len(sample) >= 10 and set(sample) <= set(real)

@@ -1,0 +1,53 @@
+"""Model loading: the packaged offline model, label maps, refusals, clear Hub errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from bmcourse.errors import BmcourseError
+from bmcourse.models import (load_sequence_classifier, load_token_classifier, offline_model_path,
+                             resolve_model)
+
+LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+
+
+def test_offline_default_token_classifier_gives_logits(env) -> None:
+    model, tokenizer = load_token_classifier(LABELS)
+    batch = tokenizer(["Ada Lovelace met Babbage in London .", "Hi"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**batch).logits
+    assert logits.shape == (2, batch["input_ids"].shape[1], len(LABELS))
+    assert model.config.id2label[1] == "B-PER" and model.config.label2id["I-LOC"] == 4
+    assert Path(model.config._name_or_path) == offline_model_path()
+
+
+def test_sequence_classifier_with_classlabel_names(env) -> None:
+    model, tokenizer = load_sequence_classifier(["negative", "neutral", "positive"], name="offline")
+    with torch.no_grad():
+        logits = model(**tokenizer(["Profit rose ."], return_tensors="pt")).logits
+    assert logits.shape == (1, 3)
+
+
+def test_hub_model_offline_fails_with_offline_alternative(env) -> None:
+    with pytest.raises(BmcourseError, match="needs the Hub") as info:
+        resolve_model("bert-base-cased-not-cached-anywhere")
+    assert "name='offline'" in str(info.value)
+
+
+def test_bmcourse_model_env_overrides(env) -> None:
+    env.setenv("BMCOURSE_MODEL", str(offline_model_path()))
+    assert resolve_model() == str(offline_model_path())
+
+
+def test_pickle_only_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"\x80\x04")
+    with pytest.raises(BmcourseError, match="pickle checkpoints are refused"):
+        resolve_model(str(tmp_path))
+
+
+def test_duplicate_labels_refused(env) -> None:
+    with pytest.raises(BmcourseError, match="distinct"):
+        load_token_classifier(["O", "O"])

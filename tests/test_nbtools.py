@@ -1,0 +1,49 @@
+"""Notebook plumbing and the stored notebooks' hygiene."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from bmcourse.cli import main
+from bmcourse.nbtools import normalise, strip_solutions
+
+ROOT = Path(__file__).resolve().parent.parent
+STORED = sorted(ROOT.glob("notebooks/*.ipynb")) + sorted(ROOT.glob("tests/*.ipynb"))
+
+
+def small_notebook() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"name": "venv-xyz", "display_name": "x", "language": "python"},
+                   "widgets": {"state": {}}, "language_info": {"name": "python", "version": "3.11.7"}}
+    solution = nbformat.v4.new_code_cell("answer = 42", metadata={"tags": ["solution"], "execution": {"t": 1}})
+    solution.outputs = [nbformat.v4.new_output("stream", name="stderr", text="warn")]
+    nb.cells = [nbformat.v4.new_markdown_cell("# t"), solution, nbformat.v4.new_code_cell("check(answer)")]
+    return nb
+
+
+def test_normalise_kernelspec_and_metadata() -> None:
+    nb = normalise(small_notebook())
+    assert nb.metadata == {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                           "language_info": {"name": "python"}}
+    assert nb.cells[1].metadata == {"tags": ["solution"]} and nb.cells[1].outputs == []
+
+
+def test_student_copy_strips_solutions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nb, count = strip_solutions(small_notebook())
+    assert count == 1 and "42" not in nb.cells[1].source and nb.cells[2].source == "check(answer)"
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(small_notebook(), path)
+    assert main(["student", str(path), "--out", str(tmp_path / "student")]) == 0
+    assert "42" not in (tmp_path / "student" / "01_x.ipynb").read_text()
+
+
+@pytest.mark.parametrize("path", STORED, ids=lambda p: p.name)
+def test_stored_notebooks_are_normalised_and_executed(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert "widgets" not in nb.metadata
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.execution_count for c in code), "store outputs with `bmcourse store`"
+    assert not any("execution" in c.metadata for c in nb.cells)
