@@ -12,7 +12,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 SANITIZERS = [ROOT / "tests" / "nbval_sanitize.cfg"]
 
-# Inherited by the notebook kernels nbval starts.
+# Inherited by the notebook kernels nbval starts (they run in the notebook's folder, so a
+# relative BMCOURSE_DATA_DIR is made absolute here).
+if os.environ.get("BMCOURSE_DATA_DIR"):
+    os.environ["BMCOURSE_DATA_DIR"] = str(Path(os.environ["BMCOURSE_DATA_DIR"]).expanduser().resolve())
 os.environ["BMCOURSE_PROFILE"] = "smoke"
 os.environ["TQDM_DISABLE"] = "1"
 os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")

@@ -31,7 +31,9 @@ def normalise(nb: Any) -> Any:
 
 
 def _kernel_env() -> None:
-    """Make the ``python3`` kernel resolve to this interpreter (its folder first on PATH)."""
+    """Make the ``python3`` kernel resolve to this interpreter and the data folder absolute."""
+    if os.environ.get("BMCOURSE_DATA_DIR"):
+        os.environ["BMCOURSE_DATA_DIR"] = str(Path(os.environ["BMCOURSE_DATA_DIR"]).expanduser().resolve())
     here = str(Path(sys.executable).parent)
     if not os.environ.get("PATH", "").startswith(here + os.pathsep):
         os.environ["PATH"] = here + os.pathsep + os.environ.get("PATH", "")

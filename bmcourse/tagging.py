@@ -79,3 +79,72 @@ def spans(tags: Sequence[str]) -> list[Span]:
         if prefix == "B" or (prefix == "I" and current is None):
             start, current = i, kind
     return found
+
+
+# --- words <-> sub-words -------------------------------------------------------------------
+
+IGNORE_INDEX = -100  # positions with this label are skipped by the loss (PyTorch's ignore_index)
+
+
+def inside_label_ids(labels: Sequence[str]) -> list[int]:
+    """For each label id, the id of its ``I-`` twin (``B-X`` -> ``I-X``; others map to themselves)."""
+    index = {label: i for i, label in enumerate(labels)}
+    return [index.get("I-" + label[2:], i) if label.startswith("B-") else i
+            for i, label in enumerate(labels)]
+
+
+def align_labels(word_ids: Sequence[int | None], word_labels: Sequence[int],
+                 label_all_subwords: bool = False,
+                 inside: Sequence[int] | None = None) -> list[int]:
+    """Sub-word labels from word labels: the first sub-word of a word carries its label.
+
+    Special tokens and padding get ``-100``; so do later sub-words of a word, unless
+    ``label_all_subwords`` (then they get the word's label, ``B-X`` turned into ``I-X`` via
+    ``inside``, the output of ``inside_label_ids``).
+    """
+    aligned, previous = [], None
+    for word in word_ids:
+        if word is None:
+            aligned.append(IGNORE_INDEX)
+        elif word != previous:
+            aligned.append(word_labels[word])
+        elif label_all_subwords:
+            label = word_labels[word]
+            aligned.append(inside[label] if inside is not None else label)
+        else:
+            aligned.append(IGNORE_INDEX)
+        previous = word
+    return aligned
+
+
+def word_predictions(word_ids: Sequence[int | None], subword_predictions: Sequence[int],
+                     n_words: int | None = None, fill: int = 0) -> list[int]:
+    """One prediction per word, read at its first sub-word; words never seen get ``fill``."""
+    n = n_words if n_words is not None else 1 + max((w for w in word_ids if w is not None), default=-1)
+    out: list[int | None] = [None] * n
+    for word, pred in zip(word_ids, subword_predictions):
+        if word is not None and word < n and out[word] is None:
+            out[word] = int(pred)
+    return [fill if p is None else p for p in out]
+
+
+def word_chunks(subword_counts: Sequence[int], budget: int) -> list[tuple[int, int]]:
+    """Split a sentence into consecutive word ranges whose sub-words fit in ``budget``.
+
+    Used at inference so that sentences longer than the model's limit lose no words.
+    A single word longer than the budget gets a range of its own (its tail is cut).
+    """
+    chunks, start, used = [], 0, 0
+    for i, count in enumerate(subword_counts):
+        count = max(count, 1)
+        if used and used + count > budget:
+            chunks.append((start, i))
+            start, used = i, 0
+        used += count
+    chunks.append((start, len(subword_counts)))
+    return chunks
+
+
+def repair_for_display(tags: Sequence[str]) -> list[str]:
+    """Predicted tags made valid IOB2 for display (stray ``I-X`` become ``B-X``)."""
+    return repair_iob2(tags)[0]

@@ -17,7 +17,7 @@ def small_notebook() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata = {"kernelspec": {"name": "venv-xyz", "display_name": "x", "language": "python"},
                    "widgets": {"state": {}}, "language_info": {"name": "python", "version": "3.11.7"}}
-    solution = nbformat.v4.new_code_cell("answer = 42", metadata={"tags": ["solution"], "execution": {"t": 1}})
+    solution = nbformat.v4.new_code_cell("answer = 42", metadata={"tags": ["solution"], "execution": {"iopub.status.busy": "2026-01-01T00:00:00Z"}})
     solution.outputs = [nbformat.v4.new_output("stream", name="stderr", text="warn")]
     nb.cells = [nbformat.v4.new_markdown_cell("# t"), solution, nbformat.v4.new_code_cell("check(answer)")]
     return nb

@@ -1,0 +1,287 @@
+"""Automatic checks for notebook exercises: graded hints, and never the answer.
+
+A notebook defines its own exercises and keeps them in variables::
+
+    ex = Exercise("01.1", "Sigmoid of 1", expect_close(0.7311, atol=1e-4),
+                  hints=("The sigmoid is 1 / (1 + e^-x).", "Use torch.sigmoid or math.exp."))
+    answer = ...          # the learner replaces the ... with a value
+    ex.check(answer)      # prints one line: ✅ or ❌ plus a 💡 hint
+
+Checks compare values (numbers, arrays, tensors, lists, dicts); they never run strings as code.
+Failure messages name shapes, lengths, positions and types, never the expected value.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Verdict = tuple[bool, str]
+
+
+@dataclass(frozen=True)
+class Checker:
+    """A value check: ``test(answer) -> (passed, message)``; ``expects`` describes the wanted type."""
+
+    test: Callable[[Any], Verdict] = field(repr=False)
+    expects: str | None = None
+
+    def __call__(self, answer: Any) -> Verdict:
+        return self.test(answer)
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one check; the full text is in ``message``, the repr stays short."""
+
+    key: str
+    passed: bool
+    attempts: int
+    message: str = field(repr=False)
+
+
+# ---------------------------------------------------------------- describing values
+
+def _plural(name: str) -> str:
+    """``'int'`` -> ``'ints'``; ``'str'`` -> ``'strings'``."""
+    return "strings" if name == "str" else name + "s"
+
+
+def _is_tensor(value: Any) -> bool:
+    """True for a torch tensor (checked by duck typing, so torch is not imported here)."""
+    return type(value).__module__.startswith("torch") and hasattr(value, "detach")
+
+
+def describe(value: Any) -> str:
+    """A short type description of a value without its content, e.g. ``'a list of ints'``."""
+    if _is_tensor(value):
+        return f"a tensor of shape {tuple(value.shape)}"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    if isinstance(value, (list, tuple)):
+        kinds = {type(item).__name__ for item in value}
+        kind = type(value).__name__
+        return f"a {kind} of {_plural(kinds.pop())}" if len(kinds) == 1 else f"a {kind}"
+    if isinstance(value, Mapping):
+        kinds = {type(key).__name__ for key in value}
+        return f"a dict with {kinds.pop()} keys" if len(kinds) == 1 else "a dict"
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return f"an {name}" if name[0] in "aeiou" else f"a {name}"
+
+
+def _number_kind(expected: Any) -> str:
+    """How ``expect_close`` names what it wants: a number, or a tensor/array with its shape."""
+    if _is_tensor(expected) or isinstance(expected, np.ndarray):
+        return describe(expected)
+    if isinstance(expected, (list, tuple)):
+        return f"a sequence of numbers of shape {np.shape(expected)}"
+    return "a number"
+
+
+# ---------------------------------------------------------------- checker constructors
+
+def _as_float_array(value: Any) -> np.ndarray:
+    """Numbers, sequences, arrays and tensors as a float64 array; raises TypeError otherwise."""
+    if isinstance(value, (str, bytes, Mapping)) or value is None:
+        raise TypeError(f"not numeric: {type(value).__name__}")
+    if _is_tensor(value):
+        value = value.detach().cpu().double().numpy()
+    return np.asarray(value, dtype=np.float64)
+
+
+def expect_close(expected: Any, *, rtol: float = 1e-5, atol: float = 1e-8) -> Checker:
+    """Checker for numbers, arrays and tensors: same shape, values within ``rtol``/``atol``."""
+    target = _as_float_array(expected)
+    wants = _number_kind(expected)
+
+    def test(answer: Any) -> Verdict:
+        try:
+            got = _as_float_array(answer)
+        except (TypeError, ValueError):
+            return False, f"expected {wants}, got {describe(answer)}"
+        if got.shape != target.shape:
+            return False, f"shape mismatch: your answer has shape {got.shape}, expected {target.shape}"
+        if np.isnan(got).any() and not np.isnan(target).any():
+            return False, "your answer contains NaN"
+        if np.allclose(got, target, rtol=rtol, atol=atol, equal_nan=True):
+            return True, "values match"
+        diff = float(np.nanmax(np.abs(got - target)))
+        return False, f"not close enough: max abs difference ≈ {diff:.2g}"
+
+    return Checker(test, wants)
+
+
+def _plain(value: Any) -> Any:
+    """Arrays and tensors as (nested) Python lists; other values unchanged."""
+    return value.tolist() if _is_tensor(value) or isinstance(value, np.ndarray) else value
+
+
+def _where(path: str) -> str:
+    """``''`` -> ``'your answer'``; ``'[3][1]'`` -> ``'index [3][1]'``."""
+    return f"index {path}" if path else "your answer"
+
+
+def _first_difference(got: Any, want: Any, path: str = "") -> str | None:
+    """Where ``got`` differs from ``want`` (positions, lengths, types), or None if equal."""
+    got = _plain(got)
+    if isinstance(want, (list, tuple)):
+        if not isinstance(got, (list, tuple)):
+            return f"{_where(path)}: expected {describe(want)}, got {describe(got)}"
+        for i, (g, w) in enumerate(zip(got, want)):
+            found = _first_difference(g, w, f"{path}[{i}]")
+            if found:
+                prefix = f"length {len(got)}, expected {len(want)}; " if len(got) != len(want) else ""
+                return prefix + f"first difference at {found}"
+        if len(got) != len(want):
+            where = f" at {_where(path)}" if path else ""
+            return (f"length mismatch{where}: {len(got)} items, expected {len(want)} "
+                    f"(the first {min(len(got), len(want))} match)")
+        return None
+    if isinstance(want, Mapping):
+        if not isinstance(got, Mapping):
+            return f"{_where(path)}: expected {describe(want)}, got {describe(got)}"
+        missing = [k for k in want if k not in got]
+        extra = [k for k in got if k not in want]
+        if missing or extra:
+            parts = [f"{len(missing)} key(s) missing"] if missing else []
+            parts += [f"unexpected key(s): {', '.join(map(repr, extra))}"] if extra else []
+            return f"{_where(path)}: " + "; ".join(parts)
+        for key in want:
+            found = _first_difference(got[key], want[key], f"{path}[{key!r}]")
+            if found:
+                return found
+        return None
+    if isinstance(want, str) != isinstance(got, str) or isinstance(got, (list, tuple, Mapping)):
+        return f"{_where(path)} (expected {describe(want)} there, got {describe(got)})"
+    return None if got == want else _where(path)
+
+
+def expect_equal(expected: Any) -> Checker:
+    """Checker for exact equality of ints, strings, lists, tuples and dicts (nested too)."""
+
+    def test(answer: Any) -> Verdict:
+        found = _first_difference(answer, expected)
+        if found is None:
+            return True, "values match"
+        return False, "not equal" if found == "your answer" else found
+
+    return Checker(test, describe(expected))
+
+
+def expect_true(predicate: Callable[[Any], bool], message: str, *,
+                expects: str | None = None) -> Checker:
+    """Checker from a predicate on the answer; ``message`` is shown when it returns False."""
+    return Checker(lambda answer: (True, "ok") if predicate(answer) else (False, message), expects)
+
+
+def expect_all(*checkers: Callable[[Any], Verdict]) -> Checker:
+    """Checker that runs ``checkers`` in order and reports the first failure."""
+    if not checkers:
+        raise ValueError("expect_all needs at least one checker")
+
+    def test(answer: Any) -> Verdict:
+        for check in checkers:
+            passed, message = check(answer)
+            if not passed:
+                return False, message
+        return True, "ok"
+
+    expects = next((c.expects for c in checkers if getattr(c, "expects", None)), None)
+    return Checker(test, expects)
+
+
+# ---------------------------------------------------------------- exercises
+
+def _not_answered(answer: Any) -> bool:
+    """True for ``None`` and ``...`` (the placeholder a student notebook ships with)."""
+    return answer is None or answer is Ellipsis
+
+
+@dataclass(eq=False)
+class Exercise:
+    """One exercise of a notebook; it counts its own attempts and grades its hints.
+
+    Pass ``checker`` (see the ``expect_*`` constructors) or ``expected``: floats, arrays and
+    tensors are then compared with ``expect_close``, anything else (ints, strings, lists,
+    dicts) with ``expect_equal``. Neither the repr nor any message shows the expected value.
+    """
+
+    key: str
+    title: str
+    checker: Callable[[Any], Verdict] | None = None
+    hints: tuple[str, ...] = field(default=(), repr=False)
+    expected: Any = field(default=None, repr=False)
+    attempts: int = field(default=0, init=False)
+    failures: int = field(default=0, init=False)
+    result: Result | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.hints = (self.hints,) if isinstance(self.hints, str) else tuple(self.hints)
+        if self.checker is None:
+            if self.expected is None:
+                raise ValueError(f"exercise {self.key}: pass checker=... or expected=...")
+            self.checker = _default_checker(self.expected)
+        self.expected = None  # the checker holds it; nothing else keeps the answer around
+
+    def __repr__(self) -> str:
+        return f"Exercise({self.key!r}, {self.title!r}, attempts={self.attempts})"
+
+    def hint(self, failure: int) -> str:
+        """The hint for the ``failure``-th failed attempt (1-based); the last one repeats."""
+        if not self.hints:
+            return ""
+        n = min(failure, len(self.hints))
+        return f"💡 Hint {n}/{len(self.hints)}: {self.hints[n - 1]}"
+
+    def _verdict(self, answer: Any) -> Verdict:
+        """Run the checker; an exception from a badly shaped answer becomes a failure message."""
+        try:
+            passed, message = self.checker(answer)
+        except Exception as err:  # the learner's value broke the check: say which type was wanted
+            expects = getattr(self.checker, "expects", None) or "a different kind of value"
+            return False, f"expected {expects}, got {describe(answer)} ({type(err).__name__} while checking)"
+        return bool(passed), str(message)
+
+    def check(self, answer: Any) -> Result:
+        """Check ``answer``, print one ✅/❌ line (plus a 💡 hint on failure) and return a Result."""
+        head = f"{self.key} {self.title}"
+        if _not_answered(answer):
+            text = f"⏳ {head}: not answered yet (replace the ... with your answer)"
+            self.result = Result(self.key, False, self.attempts, text)
+        else:
+            self.attempts += 1
+            passed, message = self._verdict(answer)
+            if passed:
+                text = f"✅ {head}: correct (attempt {self.attempts})"
+            else:
+                self.failures += 1
+                text = f"❌ {head}: {message}"
+                if self.hints:
+                    text += "\n" + self.hint(self.failures)
+            self.result = Result(self.key, passed, self.attempts, text)
+        print(self.result.message)
+        return self.result
+
+
+def _default_checker(expected: Any) -> Checker:
+    """``expect_close`` for floats, arrays and tensors; ``expect_equal`` for everything else."""
+    numeric = isinstance(expected, float) or _is_tensor(expected) or isinstance(expected, np.ndarray)
+    return expect_close(expected) if numeric else expect_equal(expected)
+
+
+def checkpoint(results: Iterable[Result | Exercise]) -> str:
+    """A summary line such as ``'3/4 exercises passed'`` (Exercises count by their last check)."""
+    items = list(results)
+    done, open_keys = 0, []
+    for item in items:
+        result = item.result if isinstance(item, Exercise) else item
+        if result is not None and result.passed:
+            done += 1
+        else:
+            open_keys.append(item.key)
+    summary = f"{done}/{len(items)} exercises passed"
+    return summary + (f" (still open: {', '.join(open_keys)})" if open_keys else "")

@@ -1,0 +1,269 @@
+"""Matplotlib figures for the notebooks, and HTML entity highlighting.
+
+Every plot function returns its ``Figure`` and never calls ``plt.show()``. In Jupyter a
+figure made through pyplot is shown once the cell ends: assign the result
+(``fig = plot_history(h)``) or end the line with ``;`` so it is not shown twice.
+"""
+from __future__ import annotations
+
+import html
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from .errors import BmcourseError
+from .tagging import spans
+
+if TYPE_CHECKING:  # matplotlib is imported lazily, inside the functions
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+FIGSIZE = (6.0, 3.5)
+
+#: Light background colours for entity highlighting (readable with black text).
+PALETTE = ("#a6cee3", "#b2df8a", "#fdbf6f", "#cab2d6", "#fb9a99", "#ffff99",
+           "#8dd3c7", "#bebada", "#fccde5", "#d9d9d9", "#ccebc5", "#ffed6f")
+
+#: Fixed colours for the CoNLL types, so the most common ones never collide.
+KNOWN_COLOURS = {"PER": PALETTE[0], "ORG": PALETTE[1], "LOC": PALETTE[2], "MISC": PALETTE[3]}
+
+
+def _figure(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = FIGSIZE):
+    """A new pyplot figure and its axes (imports pyplot only when a plot is made)."""
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
+
+
+def _finish(fig: Figure, title: str | None = None) -> Figure:
+    """The figure with its suptitle (if any) and a tight layout."""
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------- training history
+
+def _x_key(history: Sequence[Mapping]) -> str:
+    """"step" if every record has one, otherwise "epoch"."""
+    if all("step" in record for record in history):
+        return "step"
+    if all("epoch" in record for record in history):
+        return "epoch"
+    raise BmcourseError("every history record needs a 'step' or an 'epoch' key",
+                        fix="use the history returned by bmcourse.train.fit()")
+
+
+def _series(history: Sequence[Mapping], x: str, key: str) -> tuple[list[float], list[float]]:
+    """The (x, y) points of one history key, skipping records that lack it."""
+    points = [(r[x], r[key]) for r in history if r.get(key) is not None]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def _metric_keys(history: Sequence[Mapping], metric: str, x: str) -> list[str]:
+    """The numeric history keys that contain ``metric`` (train before dev, then by name)."""
+    keys = {k for r in history for k, v in r.items()
+            if metric in k and k not in (x, "epoch", "step") and isinstance(v, (int, float))}
+    return sorted(keys, key=lambda k: (not k.startswith("train"), k))
+
+
+def plot_history(history: list[dict], metrics: tuple[str, ...] = ("loss", "f1")) -> Figure:
+    """Train/dev curves of each metric found in the history vs step (or epoch), one panel each."""
+    if not history:
+        raise BmcourseError("the history is empty", fix="train for at least one evaluation step")
+    x = _x_key(history)
+    found = [(m, keys) for m in metrics if (keys := _metric_keys(history, m, x))]
+    if not found:
+        names = sorted({k for r in history for k in r})
+        raise BmcourseError(f"no history key contains any of {list(metrics)}",
+                            fix=f"pass metrics= names found in the keys {names}")
+    fig, axes = _figure(1, len(found), (FIGSIZE[0] * max(1, len(found)) / 1.6, FIGSIZE[1]))
+    for ax, (metric, keys) in zip(axes[0], found):
+        for key in keys:
+            xs, ys = _series(history, x, key)
+            ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, markersize=3, label=key)
+        ax.set(xlabel=x, ylabel=metric, title=metric)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    return _finish(fig)
+
+
+# ---------------------------------------------------------------------------- data plots
+
+def _bar_labels(ax: Axes, bars, texts: Iterable[str]) -> None:
+    """Write a text just right of each horizontal bar."""
+    for bar, text in zip(bars, texts):
+        ax.annotate(text, (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+                    xytext=(3, 0), textcoords="offset points", va="center", fontsize="small")
+
+
+def plot_label_distribution(counts: Mapping[str, int], title: str = "Label distribution",
+                            ) -> Figure:
+    """Horizontal bars of the counts per label, the largest on top, with the counts written."""
+    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    fig, axes = _figure(figsize=(FIGSIZE[0], max(2.0, 0.3 * len(items) + 1)))
+    ax = axes[0][0]
+    bars = ax.barh([k for k, _ in items][::-1], [v for _, v in items][::-1], color="#4c72b0")
+    _bar_labels(ax, bars, [str(v) for _, v in items][::-1])
+    ax.set(xlabel="count", ylabel="label", title=title)
+    ax.margins(x=0.15)
+    return _finish(fig)
+
+
+def _as_groups(lengths: Sequence[int] | Mapping[str, Sequence[int]]) -> dict[str, list[int]]:
+    """Lengths as ``{name: lengths}`` (a plain list becomes one group named "all")."""
+    if isinstance(lengths, Mapping):
+        return {str(k): list(v) for k, v in lengths.items()}
+    return {"all": list(lengths)}
+
+
+def _exceeding(values: Sequence[int], max_length: int) -> str:
+    """``"12 of 300 (4.0%) > 128"``: how many lengths are over the limit."""
+    over = sum(v > max_length for v in values)
+    share = 100 * over / len(values) if values else 0.0
+    return f"{over} of {len(values)} ({share:.1f}%) > {max_length}"
+
+
+def plot_length_distribution(lengths: list[int] | dict[str, list[int]],
+                             title: str = "Sequence lengths",
+                             max_length: int | None = None) -> Figure:
+    """Histogram(s) of lengths; with ``max_length`` a dashed line and how many exceed it."""
+    groups = _as_groups(lengths)
+    values = [v for group in groups.values() for v in group]
+    if not values:
+        raise BmcourseError("there are no lengths to plot", fix="pass a non-empty list")
+    low, high = min(values), max(values + ([max_length] if max_length else []))
+    bins = min(50, high - low + 1)
+    fig, axes = _figure()
+    ax = axes[0][0]
+    for name, group in groups.items():
+        ax.hist(group, bins=bins, range=(low - 0.5, high + 0.5), alpha=0.6, label=name)
+    if max_length is not None:
+        ax.axvline(max_length, color="black", linestyle="--", linewidth=1)
+        note = "\n".join(f"{name}: {_exceeding(g, max_length)}" if len(groups) > 1
+                         else _exceeding(g, max_length) for name, g in groups.items())
+        ax.text(0.98, 0.95, note, transform=ax.transAxes, ha="right", va="top",
+                fontsize="small", bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
+    ax.set(xlabel="length", ylabel="count", title=title)
+    if len(groups) > 1:
+        ax.legend(fontsize="small", loc="center right")
+    return _finish(fig)
+
+
+# ---------------------------------------------------------------------------- evaluation plots
+
+def _normalised(matrix: Sequence[Sequence[float]]) -> list[list[float]]:
+    """Each row divided by its sum (rows that sum to 0 stay 0)."""
+    return [[v / sum(row) if sum(row) else 0.0 for v in row] for row in matrix]
+
+
+def plot_confusion(labels: list[str], matrix: list[list[int]], title: str = "Confusion matrix",
+                   normalise: bool = False) -> Figure:
+    """A heat map with the value in each cell: gold labels on rows, predicted on columns."""
+    n = len(labels)
+    if len(matrix) != n or any(len(row) != n for row in matrix):
+        raise BmcourseError(f"the matrix must be {n} x {n} for {n} labels",
+                            fix="pass the (labels, matrix) pair of metrics.type_confusion()")
+    values = _normalised(matrix) if normalise else [[float(v) for v in row] for row in matrix]
+    side = max(FIGSIZE[1], 0.55 * n + 1.5)
+    fig, axes = _figure(figsize=(side + 1, side))
+    ax = axes[0][0]
+    image = ax.imshow(values, cmap="Blues", vmin=0)
+    top = max((v for row in values for v in row), default=0) or 1
+    for i, row in enumerate(values):
+        for j, v in enumerate(row):
+            text = f"{v:.2f}" if normalise else str(int(matrix[i][j]))
+            ax.text(j, i, text, ha="center", va="center", fontsize="small",
+                    color="white" if v > top / 2 else "black")
+    ax.set_xticks(range(n), labels, rotation=45, ha="right")
+    ax.set_yticks(range(n), labels)
+    ax.set(xlabel="predicted", ylabel="gold", title=title)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    return _finish(fig)
+
+
+def plot_learning_curves(results: dict[str, list[tuple[int, float]]],
+                         xlabel: str = "training examples", ylabel: str = "entity F1",
+                         logx: bool = True) -> Figure:
+    """One line with markers per method: score vs number of training examples (few-shot)."""
+    fig, axes = _figure()
+    ax = axes[0][0]
+    sizes: set[int] = set()
+    for name, points in results.items():
+        points = sorted(points)
+        sizes.update(n for n, _ in points)
+        ax.plot([n for n, _ in points], [s for _, s in points], marker="o", label=name)
+    if logx:
+        ax.set_xscale("log")
+    if sizes:
+        ticks = sorted(sizes)
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=f"{ylabel} vs {xlabel}")
+    ax.grid(alpha=0.3)
+    if results:
+        ax.legend(fontsize="small")
+    return _finish(fig)
+
+
+def plot_bars(values: dict[str, float], title: str = "Comparison", xlabel: str = "value",
+              ) -> Figure:
+    """Horizontal bars in the given order (first on top), each labelled with its value."""
+    names, numbers = list(values)[::-1], [float(values[k]) for k in values][::-1]
+    fig, axes = _figure(figsize=(FIGSIZE[0], max(2.0, 0.35 * len(names) + 1)))
+    ax = axes[0][0]
+    bars = ax.barh(names, numbers, color="#4c72b0")
+    _bar_labels(ax, bars, [f"{v:.3f}" for v in numbers])
+    ax.set(xlabel=xlabel, title=title)
+    ax.margins(x=0.15)
+    return _finish(fig)
+
+
+# ---------------------------------------------------------------------------- HTML highlighting
+
+def entity_colour(kind: str, colours: Mapping[str, str] | None = None) -> str:
+    """The colour of an entity type: the given one, a fixed CoNLL one, or a stable CRC32 pick."""
+    if colours and kind in colours:
+        return colours[kind]
+    if kind in KNOWN_COLOURS:
+        return KNOWN_COLOURS[kind]
+    return PALETTE[zlib.crc32(kind.encode("utf-8")) % len(PALETTE)]
+
+
+def _mark(text: str, kind: str, colour: str) -> str:
+    """An HTML ``<mark>`` of already-escaped text with its type in small capitals."""
+    return (f'<mark style="background: {html.escape(colour)}; padding: 0.1em 0.3em; '
+            f'border-radius: 0.3em; line-height: 1.8;">{text} '
+            f'<small style="font-weight: bold; font-size: 0.7em;">{html.escape(kind)}</small></mark>')
+
+
+def highlight_entities(words: list[str], tags: list[str],
+                       colours: dict[str, str] | None = None) -> str:
+    """HTML of the words joined by spaces, each entity span in a coloured ``<mark>`` with its type.
+
+    Words are HTML-escaped; a stray ``I-X`` starts a span (as in ``tagging.spans``).
+    Show it in a notebook with ``IPython.display.HTML(...)``.
+    """
+    if len(words) != len(tags):
+        raise BmcourseError(f"{len(words)} words but {len(tags)} tags",
+                            fix="give one tag per word")
+    starts = {s.start: s for s in spans(tags)}
+    parts, i = [], 0
+    while i < len(words):
+        span = starts.get(i)
+        if span is None:
+            parts.append(html.escape(str(words[i])))
+            i += 1
+            continue
+        text = " ".join(html.escape(str(w)) for w in words[span.start:span.end])
+        parts.append(_mark(text, span.type, entity_colour(span.type, colours)))
+        i = span.end
+    return " ".join(parts)
+
+
+def entity_legend(types: Iterable[str], colours: dict[str, str] | None = None) -> str:
+    """HTML of one coloured ``<mark>`` per entity type (sorted), the key to highlight_entities."""
+    return " ".join(f'<mark style="background: {html.escape(entity_colour(k, colours))}; '
+                    f'padding: 0.1em 0.3em; border-radius: 0.3em;">{html.escape(k)}</mark>'
+                    for k in sorted(set(types)))
