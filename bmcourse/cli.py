@@ -57,6 +57,7 @@ def cmd_store(args: argparse.Namespace) -> int:
 
     os.environ["BMCOURSE_PROFILE"] = "smoke"
     os.environ["TQDM_DISABLE"] = "1"
+    os.environ["BMCOURSE_STATIC_WIDGETS"] = "1"
     for path in _notebooks(args.notebooks):
         nb, seconds = execute(path, timeout=args.timeout)
         nbformat.write(normalise(nb), path)

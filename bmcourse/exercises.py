@@ -109,8 +109,10 @@ def expect_close(expected: Any, *, rtol: float = 1e-5, atol: float = 1e-8) -> Ch
             return False, "your answer contains NaN"
         if np.allclose(got, target, rtol=rtol, atol=atol, equal_nan=True):
             return True, "values match"
-        diff = float(np.nanmax(np.abs(got - target)))
-        return False, f"not close enough: max abs difference ≈ {diff:.2g}"
+        wrong = int((~np.isclose(got, target, rtol=rtol, atol=atol, equal_nan=True)).sum())
+        if target.size == 1:  # a difference would give a scalar answer away
+            return False, "not close enough to the expected value"
+        return False, f"not close enough: {wrong} of {target.size} values differ"
 
     return Checker(test, wants)
 
@@ -120,44 +122,46 @@ def _plain(value: Any) -> Any:
     return value.tolist() if _is_tensor(value) or isinstance(value, np.ndarray) else value
 
 
-def _where(path: str) -> str:
-    """``''`` -> ``'your answer'``; ``'[3][1]'`` -> ``'index [3][1]'``."""
-    return f"index {path}" if path else "your answer"
+def _at(path: str) -> str:
+    """``''`` -> ``''``; ``'[3][1]'`` -> ``' at index [3][1]'``."""
+    return f" at index {path}" if path else ""
 
 
 def _first_difference(got: Any, want: Any, path: str = "") -> str | None:
-    """Where ``got`` differs from ``want`` (positions, lengths, types), or None if equal."""
+    """A message saying where ``got`` differs from ``want`` (position, length, type), or None."""
     got = _plain(got)
     if isinstance(want, (list, tuple)):
         if not isinstance(got, (list, tuple)):
-            return f"{_where(path)}: expected {describe(want)}, got {describe(got)}"
+            return f"expected {describe(want)}{_at(path)}, got {describe(got)}"
+        sizes = f"{len(got)} item{'' if len(got) == 1 else 's'}{_at(path)}, expected {len(want)}"
         for i, (g, w) in enumerate(zip(got, want)):
             found = _first_difference(g, w, f"{path}[{i}]")
             if found:
-                prefix = f"length {len(got)}, expected {len(want)}; " if len(got) != len(want) else ""
-                return prefix + f"first difference at {found}"
+                return f"{sizes}; {found}" if len(got) != len(want) else found
         if len(got) != len(want):
-            where = f" at {_where(path)}" if path else ""
-            return (f"length mismatch{where}: {len(got)} items, expected {len(want)} "
-                    f"(the first {min(len(got), len(want))} match)")
+            return f"length mismatch: {sizes} (the first {min(len(got), len(want))} match)"
         return None
     if isinstance(want, Mapping):
         if not isinstance(got, Mapping):
-            return f"{_where(path)}: expected {describe(want)}, got {describe(got)}"
+            return f"expected {describe(want)}{_at(path)}, got {describe(got)}"
         missing = [k for k in want if k not in got]
         extra = [k for k in got if k not in want]
         if missing or extra:
             parts = [f"{len(missing)} key(s) missing"] if missing else []
             parts += [f"unexpected key(s): {', '.join(map(repr, extra))}"] if extra else []
-            return f"{_where(path)}: " + "; ".join(parts)
+            return "; ".join(parts) + _at(path)
         for key in want:
             found = _first_difference(got[key], want[key], f"{path}[{key!r}]")
             if found:
                 return found
         return None
     if isinstance(want, str) != isinstance(got, str) or isinstance(got, (list, tuple, Mapping)):
-        return f"{_where(path)} (expected {describe(want)} there, got {describe(got)})"
-    return None if got == want else _where(path)
+        if not path:
+            return f"expected {describe(want)}, got {describe(got)}"
+        return f"first difference{_at(path)} (expected {describe(want)} there, got {describe(got)})"
+    if got == want:
+        return None
+    return f"first difference{_at(path)}" if path else "not equal"
 
 
 def expect_equal(expected: Any) -> Checker:
@@ -165,9 +169,7 @@ def expect_equal(expected: Any) -> Checker:
 
     def test(answer: Any) -> Verdict:
         found = _first_difference(answer, expected)
-        if found is None:
-            return True, "values match"
-        return False, "not equal" if found == "your answer" else found
+        return (True, "values match") if found is None else (False, found)
 
     return Checker(test, describe(expected))
 
