@@ -92,6 +92,23 @@ def cmd_student(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run a benchmark and write its JSON."""
+    from .bench import bench_ner, write_json
+
+    payload = bench_ner(model_name=args.model, epochs=args.epochs, lr=args.lr,
+                        batch_size=args.batch_size, label_all_subwords=args.label_all_subwords,
+                        seed=args.seed, device=args.device)
+    path = write_json(payload, args.out)
+    keys = ("test_f1", "test_f1_strict", "token_accuracy", "train_seconds",
+            "useful_tokens_per_second", "seed_recipe_useful_tokens_per_second",
+            "speedup_vs_seed_recipe", "model", "device", "epochs")
+    for key in keys:
+        print(f"{key:40} {payload[key]}")
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``bmcourse`` command."""
     parser = argparse.ArgumentParser(prog="bmcourse", description=__doc__)
@@ -113,6 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     student.add_argument("notebooks", nargs="*")
     student.add_argument("--out", default="student", help="output folder (default: student)")
     student.set_defaults(func=cmd_student)
+    bench = sub.add_parser("bench", help="benchmarks that write JSON")
+    bench.add_argument("task", choices=["ner"], help="ner: fine-tune on the real CoNLL-2003")
+    bench.add_argument("--model", default="auto", help="model folder or Hub id (default: auto)")
+    bench.add_argument("--epochs", type=float, default=1.0)
+    bench.add_argument("--lr", type=float, default=1e-4)
+    bench.add_argument("--batch-size", type=int, default=16)
+    bench.add_argument("--label-all-subwords", action="store_true")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--device", default=None, help="default: cuda > mps > cpu")
+    bench.add_argument("--out", required=True, help="JSON file to write")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

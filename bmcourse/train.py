@@ -1,0 +1,395 @@
+"""``fit`` / ``evaluate`` / ``predict``: the training loop notebook 02 writes by hand, plus the
+practical parts: dynamic padding, length-grouped batches, AdamW without decay on bias and
+LayerNorm, warm-up and linear decay, gradient clipping, bf16 autocast on CUDA, early stopping
+on dev F1 with the best checkpoint kept, progress bars, and a history returned as data.
+
+Works for token classification (features from ``encode_ner``) and sequence classification
+(features from ``encode_classification``), also for frozen or partly trainable models.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import BmcourseError
+from .tagging import IGNORE_INDEX, align_labels, inside_label_ids, word_chunks, word_predictions
+
+Feature = dict[str, Any]
+
+
+# --- encoding --------------------------------------------------------------------------------
+
+def _max_length(tokenizer: Any, max_length: int | None) -> int:
+    limit = min(int(getattr(tokenizer, "model_max_length", 512) or 512), 512)
+    return min(max_length, limit) if max_length else limit
+
+
+def encode_ner(split: Any, tokenizer: Any, *, label_all_subwords: bool = False,
+               max_length: int | None = None, training: bool = True,
+               label_names: Sequence[str] | None = None, quiet: bool = False) -> list[Feature]:
+    """Tokenise word-tagged sentences and align labels to sub-words (first sub-word labelled).
+
+    ``split`` is a dataset split (``tokens``, ``ner_tags``) or a list of word lists. With
+    ``training=True`` over-long sentences are truncated to ``max_length`` and counted in a
+    notice; with ``training=False`` they are cut into word chunks, so no word is lost.
+    """
+    if isinstance(split, (list, tuple)):
+        sentences, tags = [list(s) for s in split], [[0] * len(s) for s in split]
+    else:
+        sentences, tags = split["tokens"], split["ner_tags"]
+        if label_names is None:
+            label_names = split.features["ner_tags"].feature.names
+    inside = inside_label_ids(label_names) if label_all_subwords and label_names else None
+    limit = _max_length(tokenizer, max_length)
+    features: list[Feature] = []
+    truncated = 0
+    for start in range(0, len(sentences), 1000):
+        words_batch = sentences[start:start + 1000]
+        enc = tokenizer(words_batch, is_split_into_words=True, truncation=False)
+        for k, words in enumerate(words_batch):
+            index = start + k
+            word_ids = enc.word_ids(k)
+            if len(word_ids) <= limit:
+                features.append(_ner_feature(enc["input_ids"][k], word_ids, tags[index], index, 0,
+                                             label_all_subwords, inside))
+                continue
+            if training:
+                truncated += 1
+                ids = enc["input_ids"][k][:limit - 1] + [enc["input_ids"][k][-1]]
+                wids = word_ids[:limit - 1] + [None]
+                features.append(_ner_feature(ids, wids, tags[index], index, 0, label_all_subwords, inside))
+                continue
+            counts = [0] * len(words)
+            for w in word_ids:
+                if w is not None:
+                    counts[w] += 1
+            for lo, hi in word_chunks(counts, limit - 2):
+                sub = tokenizer(words[lo:hi], is_split_into_words=True, truncation=True, max_length=limit)
+                features.append(_ner_feature(sub["input_ids"], sub.word_ids(), tags[index][lo:hi],
+                                             index, lo, label_all_subwords, inside))
+    if truncated and not quiet:
+        print(f"bmcourse: truncated {truncated} of {len(sentences)} training sentences to "
+              f"{limit} sub-words (their tail words are not trained on)")
+    return features
+
+
+def _ner_feature(input_ids: list[int], word_ids: list[int | None], word_labels: Sequence[int],
+                 sentence: int, offset: int, label_all_subwords: bool,
+                 inside: Sequence[int] | None) -> Feature:
+    return {"input_ids": list(input_ids), "attention_mask": [1] * len(input_ids),
+            "labels": align_labels(word_ids, word_labels, label_all_subwords, inside),
+            "word_ids": list(word_ids), "word_labels": list(word_labels),
+            "sentence": sentence, "offset": offset}
+
+
+def encode_classification(split: Any, tokenizer: Any, *, max_length: int | None = 128,
+                          quiet: bool = False) -> list[Feature]:
+    """Tokenise texts (``text``, ``label``) for sequence classification; truncation is counted."""
+    texts = list(split["text"]) if not isinstance(split, (list, tuple)) else list(split)
+    labels = list(split["label"]) if not isinstance(split, (list, tuple)) else [0] * len(texts)
+    limit = _max_length(tokenizer, max_length)
+    enc = tokenizer(texts, truncation=True, max_length=limit)
+    full = sum(len(ids) >= limit for ids in enc["input_ids"])
+    if full and not quiet:
+        print(f"bmcourse: {full} of {len(texts)} texts reach {limit} sub-words and may be truncated")
+    return [{"input_ids": ids, "attention_mask": [1] * len(ids), "labels": label, "sentence": i}
+            for i, (ids, label) in enumerate(zip(enc["input_ids"], labels))]
+
+
+# --- batching --------------------------------------------------------------------------------
+
+def collate(features: Sequence[Feature], pad_id: int = 0) -> dict[str, torch.Tensor]:
+    """Pad a batch to its longest member: ids with ``pad_id``, mask with 0, token labels with -100."""
+    width = max(len(f["input_ids"]) for f in features)
+    pad = lambda seq, value: list(seq) + [value] * (width - len(seq))  # noqa: E731
+    batch = {"input_ids": torch.tensor([pad(f["input_ids"], pad_id) for f in features]),
+             "attention_mask": torch.tensor([pad(f["attention_mask"], 0) for f in features])}
+    first = features[0]["labels"]
+    if isinstance(first, list):
+        batch["labels"] = torch.tensor([pad(f["labels"], IGNORE_INDEX) for f in features])
+    else:
+        batch["labels"] = torch.tensor([f["labels"] for f in features])
+    return batch
+
+
+def batch_indices(lengths: Sequence[int], batch_size: int, *, shuffle: bool = True,
+                  group_by_length: bool = True, seed: int = 0) -> list[list[int]]:
+    """Batches of indices; grouped by length (little padding) within shuffled pools of 50 batches."""
+    order = list(range(len(lengths)))
+    rng = random.Random(seed)
+    if shuffle:
+        rng.shuffle(order)
+    if group_by_length:
+        pool = batch_size * 50
+        order = [i for s in range(0, len(order), pool)
+                 for i in sorted(order[s:s + pool], key=lambda j: -lengths[j])]
+    batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+    if shuffle and group_by_length:
+        rng.shuffle(batches)
+    return batches
+
+
+# --- optimisation ----------------------------------------------------------------------------
+
+def no_decay(name: str) -> bool:
+    """True for parameters that get no weight decay: biases and LayerNorm weights."""
+    lowered = name.lower()
+    return lowered.endswith("bias") or "layernorm" in lowered or "layer_norm" in lowered
+
+
+def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float = 0.01) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters, without decay on biases and LayerNorm."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not named:
+        raise BmcourseError("the model has no trainable parameters",
+                            fix="unfreeze some parameters (requires_grad=True) before fit()")
+    groups = [{"params": [p for n, p in named if not no_decay(n)], "weight_decay": weight_decay},
+              {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
+
+
+def warmup_linear(step: int, total: int, warmup: int) -> float:
+    """Learning-rate factor: linear warm-up to 1 over ``warmup`` steps, then linear decay to 0."""
+    if step < warmup:
+        return (step + 1) / max(1, warmup)
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+@dataclass
+class TrainConfig:
+    """Settings of ``fit``; the defaults are the course's recommended recipe."""
+
+    epochs: float = 1.0
+    lr: float = 5e-5
+    batch_size: int = 16
+    weight_decay: float = 0.01
+    warmup: float = 0.1            # fraction of the steps
+    schedule: str = "linear"       # "linear" (warm-up + decay) or "constant"
+    clip: float | None = 1.0       # max gradient norm; None = no clipping
+    group_by_length: bool = True
+    eval_every: int | None = None  # steps between dev evaluations; None = once per epoch
+    patience: int | None = None    # evaluations without dev improvement before stopping
+    max_steps: int | None = None
+    eval_batch_size: int = 64
+    seed: int = 0
+    bf16: bool = True              # autocast to bfloat16 on CUDA
+    checkpoint_dir: str | None = None
+    progress: bool = True
+    device: str | None = None
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` returns: the history (one row per evaluation) and the training figures."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best: dict[str, float] = field(default_factory=dict)
+    steps: int = 0
+    train_seconds: float = 0.0
+    useful_tokens: int = 0
+    padded_tokens: int = 0
+    stopped_early: bool = False
+
+    @property
+    def useful_tokens_per_second(self) -> float:
+        """Non-padding tokens trained on per second of training."""
+        return self.useful_tokens / self.train_seconds if self.train_seconds else 0.0
+
+
+def _progress(total: int, desc: str, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    disabled = not enabled or os.environ.get("TQDM_DISABLE", "") in ("1", "true", "True")
+    return tqdm(total=total, desc=desc, disable=disabled, leave=False)
+
+
+def _device(model: torch.nn.Module, wanted: str | None) -> torch.device:
+    from .config import device as default_device
+
+    target = torch.device(wanted or default_device())
+    model.to(target)
+    return target
+
+
+def _autocast(target: torch.device, bf16: bool) -> Any:
+    enabled = bf16 and target.type == "cuda"
+    return torch.autocast(device_type=target.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _dev_score(metrics: dict[str, float]) -> float:
+    for key in ("f1", "accuracy"):
+        if key in metrics:
+            return metrics[key]
+    return -metrics["loss"]
+
+
+def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature] | None = None,
+        config: TrainConfig | None = None, *, pad_id: int = 0) -> FitResult:
+    """Train ``model`` on encoded features; evaluate on ``dev`` and keep the best weights."""
+    config = config or TrainConfig()
+    if not train:
+        raise BmcourseError("no training features", fix="encode a non-empty training split first")
+    target = _device(model, config.device)
+    torch.manual_seed(config.seed)
+    optimizer = make_optimizer(model, config.lr, config.weight_decay)
+    lengths = [len(f["input_ids"]) for f in train]
+    per_epoch = math.ceil(len(train) / config.batch_size)
+    total = config.max_steps or max(1, math.ceil(per_epoch * config.epochs))
+    warmup = int(config.warmup * total)
+    factor = (lambda s: warmup_linear(s, total, warmup)) if config.schedule == "linear" else (lambda s: 1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    eval_every = config.eval_every or per_epoch
+    result = FitResult()
+    best_score, best_state, waited = -math.inf, None, 0
+    running, running_n = 0.0, 0
+    bar = _progress(total, "training", config.progress)
+    epoch = 0
+    while result.steps < total and not result.stopped_early:
+        batches = batch_indices(lengths, config.batch_size, shuffle=True,
+                                group_by_length=config.group_by_length, seed=config.seed + epoch)
+        epoch += 1
+        for indices in batches:
+            model.train()
+            start = time.perf_counter()
+            batch = {k: v.to(target) for k, v in collate([train[i] for i in indices], pad_id).items()}
+            with _autocast(target, config.bf16):
+                loss = model(**batch).loss
+            loss.backward()
+            if config.clip:
+                torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            if target.type == "cuda":
+                torch.cuda.synchronize()
+            result.train_seconds += time.perf_counter() - start
+            result.steps += 1
+            result.useful_tokens += int(batch["attention_mask"].sum())
+            result.padded_tokens += int(batch["attention_mask"].numel())
+            running += float(loss.detach())
+            running_n += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{running / running_n:.3f}")
+            last = result.steps >= total
+            if result.steps % eval_every == 0 or last:
+                row = {"epoch": round(result.steps / per_epoch, 3), "step": result.steps,
+                       "train_loss": running / running_n, "lr": scheduler.get_last_lr()[0],
+                       "train_seconds": result.train_seconds}
+                running, running_n = 0.0, 0
+                if dev is not None:
+                    metrics = evaluate(model, dev, batch_size=config.eval_batch_size, pad_id=pad_id,
+                                       progress=False, device=str(target))
+                    row.update({f"dev_{k}": v for k, v in metrics.items()})
+                    score = _dev_score(metrics)
+                    if score > best_score:
+                        best_score, waited = score, 0
+                        result.best = dict(row)
+                        best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                        if config.checkpoint_dir:
+                            model.save_pretrained(config.checkpoint_dir, safe_serialization=True)
+                    else:
+                        waited += 1
+                        if config.patience is not None and waited >= config.patience:
+                            result.stopped_early = True
+                result.history.append(row)
+            if last or result.stopped_early:
+                break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return result
+
+
+# --- inference -------------------------------------------------------------------------------
+
+@torch.inference_mode()
+def subword_predictions(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: int = 64,
+                        pad_id: int = 0, device: str | None = None, progress: bool = True
+                        ) -> tuple[list[Any], float]:
+    """Argmax per feature (a list per sub-word position, or a class id) and the mean loss."""
+    target = _device(model, device)
+    model.eval()
+    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+    out: list[Any] = [None] * len(features)
+    loss_sum, loss_n = 0.0, 0
+    bar = _progress(len(features), "predicting", progress)
+    for s in range(0, len(order), batch_size):
+        indices = order[s:s + batch_size]
+        batch = {k: v.to(target) for k, v in collate([features[i] for i in indices], pad_id).items()}
+        with _autocast(target, True):
+            output = model(**batch)
+        loss_sum += float(output.loss) * len(indices)
+        loss_n += len(indices)
+        best = output.logits.float().argmax(-1).cpu()
+        for row, i in enumerate(indices):
+            n = len(features[i]["input_ids"])
+            out[i] = best[row, :n].tolist() if best.dim() == 2 else int(best[row])
+        bar.update(len(indices))
+    bar.close()
+    return out, loss_sum / max(1, loss_n)
+
+
+def _word_tags(features: Sequence[Feature], preds: Sequence[list[int]], id2label: dict[int, str]
+               ) -> tuple[list[list[str]], list[list[str]]]:
+    """Gold and predicted word tags per sentence, chunks put back together."""
+    gold: dict[int, list[str]] = {}
+    pred: dict[int, list[str]] = {}
+    for feature, sub in zip(features, preds):
+        n = len(feature["word_labels"])
+        words = word_predictions(feature["word_ids"], sub, n_words=n)
+        gold.setdefault(feature["sentence"], []).extend(id2label[t] for t in feature["word_labels"])
+        pred.setdefault(feature["sentence"], []).extend(id2label[t] for t in words)
+    keys = sorted(gold)
+    return [gold[k] for k in keys], [pred[k] for k in keys]
+
+
+def _id2label(model: torch.nn.Module) -> dict[int, str]:
+    return {int(k): v for k, v in model.config.id2label.items()}
+
+
+def predict(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: int = 64,
+            pad_id: int = 0, device: str | None = None, progress: bool = True) -> list[Any]:
+    """Word tags per sentence (token classification) or label names (sequence classification)."""
+    preds, _ = subword_predictions(model, features, batch_size=batch_size, pad_id=pad_id,
+                                   device=device, progress=progress)
+    id2label = _id2label(model)
+    if features and "word_ids" in features[0]:
+        return _word_tags(features, preds, id2label)[1]
+    return [id2label[p] for p in preds]
+
+
+def evaluate(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: int = 64,
+             pad_id: int = 0, device: str | None = None, progress: bool = True) -> dict[str, float]:
+    """Loss plus entity-level scores (NER) or accuracy and macro F1 (classification)."""
+    from . import metrics
+
+    preds, loss = subword_predictions(model, features, batch_size=batch_size, pad_id=pad_id,
+                                      device=device, progress=progress)
+    if features and "word_ids" in features[0]:
+        gold, pred = _word_tags(features, preds, _id2label(model))
+        return {"loss": loss, **metrics.ner_report(gold, pred)}
+    gold_ids = [f["labels"] for f in features]
+    return {"loss": loss, **metrics.classification_scores(gold_ids, preds)}
+
+
+def word_tags(model: torch.nn.Module, features: Sequence[Feature], **kwargs: Any
+              ) -> tuple[list[list[str]], list[list[str]]]:
+    """``(gold, predicted)`` word tags per sentence, for reports and error analysis."""
+    preds, _ = subword_predictions(model, features, **kwargs)
+    return _word_tags(features, preds, _id2label(model))
+
+
+def save_model(model: torch.nn.Module, tokenizer: Any, folder: str | Path) -> Path:
+    """Save model (safetensors) and tokenizer to ``folder`` for ``load_token_classifier(name=folder)``."""
+    folder = Path(folder)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
