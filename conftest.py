@@ -19,7 +19,6 @@ if os.environ.get("BMCOURSE_DATA_DIR"):
 os.environ["BMCOURSE_PROFILE"] = "smoke"
 os.environ["TQDM_DISABLE"] = "1"
 os.environ["BMCOURSE_STATIC_WIDGETS"] = "1"  # stored outputs hold the static HTML, not widget state
-os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 

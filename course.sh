@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The course's two commands (see README):
-#   bash course.sh run    set up .venv and run every notebook headless (bmcourse run)
+#   bash course.sh run    set up .venv and run every notebook headless (bmcourse run), in the
+#                         smoke profile (embedded samples, packaged model) unless BMCOURSE_PROFILE says full
 #   bash course.sh test   set up .venv and run the unit and notebook tests (pytest --nbval)
 # Settings: BMCOURSE_VENV (default .venv), PYTHON (default python3),
 #           BMCOURSE_TORCH (default torch==2.13.0; installed first, only if torch is missing).
@@ -27,7 +28,7 @@ setup() {
 case "${1:-}" in
   run)
     shift; setup
-    exec "$VENV/bin/bmcourse" run "$@"
+    exec "$VENV/bin/bmcourse" run --profile "${BMCOURSE_PROFILE:-smoke}" "$@"
     ;;
   test)
     shift; setup

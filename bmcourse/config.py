@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from .errors import BmcourseError
 
 PROFILES = ("smoke", "full")
+SMOKE_THREADS = 2
 _TRUE = {"1", "true", "yes", "on"}
 T = TypeVar("T")
 
@@ -105,13 +106,15 @@ def device() -> str:
 
 
 def seed_everything(seed: int = 0) -> None:
-    """Seed python, numpy and torch and ask torch for deterministic kernels."""
+    """Seed python, numpy and torch, ask for deterministic kernels (fixed threads in smoke)."""
     import numpy as np
     import torch
 
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    if is_smoke():  # same thread count everywhere, so stored smoke outputs repeat across machines
+        torch.set_num_threads(SMOKE_THREADS)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
     if torch.backends.cudnn.is_available():

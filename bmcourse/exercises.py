@@ -41,6 +41,9 @@ class Result:
     attempts: int
     message: str = field(repr=False)
 
+    def _ipython_display_(self) -> None:
+        """Show nothing in a notebook: ``check`` already printed the message."""
+
 
 # ---------------------------------------------------------------- describing values
 

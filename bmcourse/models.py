@@ -1,9 +1,8 @@
 """Load encoders with a token- or sequence-classification head (safetensors only, no remote code)."""
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,12 +81,6 @@ def _cached_hub_model(name: str) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    quiet_transformers()
-    yield
-
-
 def _label_maps(labels: Sequence[str] | Any) -> tuple[dict[int, str], dict[str, int]]:
     names = list(getattr(labels, "names", labels))
     if not names or len(set(names)) != len(names):
@@ -96,34 +89,39 @@ def _label_maps(labels: Sequence[str] | Any) -> tuple[dict[int, str], dict[str, 
     return dict(enumerate(names)), {n: i for i, n in enumerate(names)}
 
 
-def _load(auto_cls: Any, labels: Sequence[str] | Any, name: str) -> tuple[Any, Any]:
+def _load(auto_cls: Any, labels: Sequence[str] | Any, name: str, **overrides: Any) -> tuple[Any, Any]:
     from transformers import AutoTokenizer
 
     source = resolve_model(name)
     id2label, label2id = _label_maps(labels)
-    local = Path(source).exists()
-    with _quiet():
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False,
-                                                  local_files_only=local or not hub_reachable())
-        model = auto_cls.from_pretrained(source, num_labels=len(id2label), id2label=id2label,
-                                         label2id=label2id, use_safetensors=True,
-                                         trust_remote_code=False,
-                                         local_files_only=local or not hub_reachable())
+    local_only = Path(source).exists() or not hub_reachable()
+    quiet_transformers()
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False,
+                                              local_files_only=local_only)
+    model = auto_cls.from_pretrained(source, num_labels=len(id2label), id2label=id2label,
+                                     label2id=label2id, use_safetensors=True,
+                                     trust_remote_code=False, local_files_only=local_only,
+                                     **overrides)
     return model, tokenizer
 
 
-def load_token_classifier(labels: Sequence[str] | Any, name: str = "auto") -> tuple[Any, Any]:
-    """An encoder with a fresh token-classification head for ``labels``, and its tokenizer."""
+def load_token_classifier(labels: Sequence[str] | Any, name: str = "auto", **overrides: Any
+                          ) -> tuple[Any, Any]:
+    """An encoder with a fresh token-classification head for ``labels``, and its tokenizer.
+
+    ``overrides`` change the model config, e.g. ``hidden_dropout_prob=0.0``.
+    """
     from transformers import AutoModelForTokenClassification
 
-    return _load(AutoModelForTokenClassification, labels, name)
+    return _load(AutoModelForTokenClassification, labels, name, **overrides)
 
 
-def load_sequence_classifier(labels: Sequence[str] | Any, name: str = "auto") -> tuple[Any, Any]:
+def load_sequence_classifier(labels: Sequence[str] | Any, name: str = "auto", **overrides: Any
+                             ) -> tuple[Any, Any]:
     """An encoder with a fresh sequence-classification head for ``labels``, and its tokenizer."""
     from transformers import AutoModelForSequenceClassification
 
-    return _load(AutoModelForSequenceClassification, labels, name)
+    return _load(AutoModelForSequenceClassification, labels, name, **overrides)
 
 
 def count_parameters(model: Any) -> tuple[int, int]:

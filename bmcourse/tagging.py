@@ -4,6 +4,7 @@ IOB2: every entity starts with ``B-X``; ``I-X`` may only follow ``B-X`` or ``I-X
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
@@ -157,3 +158,36 @@ _WORD = re.compile(r"[’']s\b|\w+(?:[-.]\w+)*|[^\w\s]")
 def split_words(text: str) -> list[str]:
     """Split free text into CoNLL-style words: ``'s`` apart, letters/digits with inner - or ., punctuation."""
     return _WORD.findall(text)
+
+
+def allowed_transitions(labels: Sequence[str]) -> list[list[bool]]:
+    """``allowed[a][b]``: may label ``b`` follow label ``a`` in IOB2 (``I-X`` only after ``B-X``/``I-X``)."""
+    parsed = [split_tag(label) for label in labels]
+    return [[not (pb == "I" and ka != kb) for pb, kb in parsed] for _, ka in parsed]
+
+
+def viterbi_iob2(scores: Sequence[Sequence[float]], labels: Sequence[str]) -> list[int]:
+    """The highest-scoring *valid* IOB2 label sequence for per-word log-probabilities ``scores``.
+
+    Constrained decoding: instead of taking each word's best label on its own (which can
+    produce a stray ``I-X``), pick the best sequence in which every ``I-X`` continues an entity.
+    """
+    if not len(scores):
+        return []
+    allowed = allowed_transitions(labels)
+    starts = [split_tag(label)[0] != "I" for label in labels]
+    n = len(labels)
+    best = [s if ok else -math.inf for s, ok in zip(scores[0], starts)]
+    back: list[list[int]] = []
+    for row in scores[1:]:
+        pointers, current = [], []
+        for b in range(n):
+            a = max((a for a in range(n) if allowed[a][b]), key=lambda a: best[a])
+            pointers.append(a)
+            current.append(best[a] + row[b])
+        back.append(pointers)
+        best = current
+    path = [max(range(n), key=lambda b: best[b])]
+    for pointers in reversed(back):
+        path.append(pointers[path[-1]])
+    return path[::-1]

@@ -20,7 +20,8 @@ from typing import Any
 import torch
 
 from .errors import BmcourseError
-from .tagging import IGNORE_INDEX, align_labels, inside_label_ids, word_chunks, word_predictions
+from .tagging import (IGNORE_INDEX, align_labels, inside_label_ids, viterbi_iob2, word_chunks,
+                      word_predictions)
 
 Feature = dict[str, Any]
 
@@ -184,6 +185,7 @@ class TrainConfig:
     checkpoint_dir: str | None = None
     progress: bool = True
     device: str | None = None
+    decode: str = "argmax"         # how dev predictions are decoded: "argmax" or "viterbi"
 
 
 @dataclass
@@ -286,7 +288,7 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
                 running, running_n = 0.0, 0
                 if dev is not None:
                     metrics = evaluate(model, dev, batch_size=config.eval_batch_size, pad_id=pad_id,
-                                       progress=False, device=str(target))
+                                       progress=False, device=str(target), decode=config.decode)
                     row.update({f"dev_{k}": v for k, v in metrics.items()})
                     score = _dev_score(metrics)
                     if score > best_score:
@@ -312,10 +314,17 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
 
 @torch.inference_mode()
 def subword_predictions(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: int = 64,
-                        pad_id: int = 0, device: str | None = None, progress: bool = True
-                        ) -> tuple[list[Any], float]:
-    """Argmax per feature (a list per sub-word position, or a class id) and the mean loss."""
+                        pad_id: int = 0, device: str | None = None, progress: bool = True,
+                        decode: str = "argmax") -> tuple[list[Any], float]:
+    """Predictions per feature (a list per sub-word position, or a class id) and the mean loss.
+
+    ``decode="viterbi"`` (token classification): the first sub-words of the words get the best
+    *valid* IOB2 sequence (``tagging.viterbi_iob2``) instead of each position's own argmax.
+    """
+    if decode not in ("argmax", "viterbi"):
+        raise BmcourseError(f"decode={decode!r} is not a decoding", fix="use 'argmax' or 'viterbi'")
     target = _device(model, device)
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     model.eval()
     order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
     out: list[Any] = [None] * len(features)
@@ -328,13 +337,30 @@ def subword_predictions(model: torch.nn.Module, features: Sequence[Feature], *, 
             output = model(**batch)
         loss_sum += float(output.loss) * len(indices)
         loss_n += len(indices)
-        best = output.logits.float().argmax(-1).cpu()
+        logits = output.logits.float()
+        best = logits.argmax(-1).cpu()
+        log_probs = logits.log_softmax(-1).cpu() if decode == "viterbi" and best.dim() == 2 else None
         for row, i in enumerate(indices):
             n = len(features[i]["input_ids"])
             out[i] = best[row, :n].tolist() if best.dim() == 2 else int(best[row])
+            if log_probs is not None and "word_ids" in features[i]:
+                firsts = _first_subwords(features[i]["word_ids"])
+                path = viterbi_iob2(log_probs[row, firsts].tolist(), names)
+                for position, label in zip(firsts, path):
+                    out[i][position] = label
         bar.update(len(indices))
     bar.close()
     return out, loss_sum / max(1, loss_n)
+
+
+def _first_subwords(word_ids: Sequence[int | None]) -> list[int]:
+    """Positions of the first sub-word of each word."""
+    firsts, previous = [], None
+    for position, word in enumerate(word_ids):
+        if word is not None and word != previous:
+            firsts.append(position)
+        previous = word
+    return firsts
 
 
 def _word_tags(features: Sequence[Feature], preds: Sequence[list[int]], id2label: dict[int, str]
@@ -356,10 +382,11 @@ def _id2label(model: torch.nn.Module) -> dict[int, str]:
 
 
 def predict(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: int = 64,
-            pad_id: int = 0, device: str | None = None, progress: bool = True) -> list[Any]:
+            pad_id: int = 0, device: str | None = None, progress: bool = True,
+            decode: str = "argmax") -> list[Any]:
     """Word tags per sentence (token classification) or label names (sequence classification)."""
     preds, _ = subword_predictions(model, features, batch_size=batch_size, pad_id=pad_id,
-                                   device=device, progress=progress)
+                                   device=device, progress=progress, decode=decode)
     id2label = _id2label(model)
     if features and "word_ids" in features[0]:
         return _word_tags(features, preds, id2label)[1]
@@ -367,12 +394,13 @@ def predict(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: 
 
 
 def evaluate(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: int = 64,
-             pad_id: int = 0, device: str | None = None, progress: bool = True) -> dict[str, float]:
+             pad_id: int = 0, device: str | None = None, progress: bool = True,
+             decode: str = "argmax") -> dict[str, float]:
     """Loss plus entity-level scores (NER) or accuracy and macro F1 (classification)."""
     from . import metrics
 
     preds, loss = subword_predictions(model, features, batch_size=batch_size, pad_id=pad_id,
-                                      device=device, progress=progress)
+                                      device=device, progress=progress, decode=decode)
     if features and "word_ids" in features[0]:
         gold, pred = _word_tags(features, preds, _id2label(model))
         return {"loss": loss, **metrics.ner_report(gold, pred)}

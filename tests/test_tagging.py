@@ -28,3 +28,26 @@ def test_spans() -> None:
     tags = ["B-PER", "I-PER", "B-PER", "O", "B-LOC", "I-LOC", "I-LOC"]
     assert spans(tags) == [Span("PER", 0, 2), Span("PER", 2, 3), Span("LOC", 4, 7)]
     assert spans(["O", "I-ORG", "I-ORG"]) == [Span("ORG", 1, 3)]
+
+
+def test_viterbi_never_returns_invalid_iob2() -> None:
+    import math
+    import random
+
+    from bmcourse.tagging import viterbi_iob2
+
+    labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    rng = random.Random(0)
+    for _ in range(50):
+        scores = [[math.log(rng.random()) for _ in labels] for _ in range(rng.randint(1, 8))]
+        path = [labels[i] for i in viterbi_iob2(scores, labels)]
+        assert not invalid_positions(path)
+    log = [[math.log(p) for p in row] for row in ([.6, .1, .1, .1, .1], [.1, .1, .5, .1, .2], [.2, .1, .1, .1, .5])]
+    assert viterbi_iob2(log, labels) == [0, 3, 4]  # O I-PER I-LOC is invalid; O B-LOC I-LOC scores best
+    assert viterbi_iob2([], labels) == []
+
+
+def test_split_words() -> None:
+    from bmcourse.tagging import split_words
+
+    assert split_words("Merkel's visit to New York, 2024.") == ["Merkel", "'s", "visit", "to", "New", "York", ",", "2024", "."]

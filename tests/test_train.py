@@ -125,3 +125,35 @@ def test_fit_learns_keeps_history_and_best_checkpoint(tiny, tmp_path: Path) -> N
     assert (tmp_path / "best" / "model.safetensors").is_file()
     assert evaluate(model, dev, progress=False, device="cpu")["f1"] == pytest.approx(result.best["dev_f1"])
     assert 0 < result.useful_tokens <= result.padded_tokens and result.useful_tokens_per_second > 0
+
+
+def test_early_stopping_when_dev_stops_improving(tiny) -> None:
+    _, tokenizer, data = tiny
+    labels = data["train"].features["ner_tags"].feature.names
+    model, _ = load_token_classifier(labels, name="offline")
+    train = encode_ner(data["train"], tokenizer)
+    dev = encode_ner(data["validation"], tokenizer, training=False)
+    config = TrainConfig(epochs=3, lr=0.0, batch_size=16, eval_every=4, patience=2, progress=False, device="cpu")
+    result = fit(model, train, dev, config)
+    assert result.stopped_early and [r["step"] for r in result.history] == [4, 8, 12]
+
+
+def test_sequence_classification_with_a_frozen_encoder() -> None:
+    import os
+
+    from bmcourse.data import load_classification
+    from bmcourse.models import count_parameters, load_sequence_classifier
+    from bmcourse.train import encode_classification
+
+    os.environ.setdefault("BMCOURSE_OFFLINE", "1")
+    data = load_classification("financial_phrasebank", source="sample")
+    model, tokenizer = load_sequence_classifier(data["train"].features["label"].names, name="offline")
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith("classifier"))
+    trainable, total = count_parameters(model)
+    assert 0 < trainable < total / 100
+    train = encode_classification(data["train"], tokenizer)
+    dev = encode_classification(data["validation"], tokenizer)
+    result = fit(model, train, dev, TrainConfig(epochs=1, lr=1e-3, batch_size=32, progress=False, device="cpu"))
+    assert set(result.history[-1]) >= {"dev_loss", "dev_accuracy", "dev_macro_f1"}
+    assert predict(model, dev[:3], progress=False, device="cpu")[0] in ("negative", "neutral", "positive")
