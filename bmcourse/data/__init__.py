@@ -104,7 +104,7 @@ def resolve_source(name: str, source: str = "auto", kind: str | None = None) -> 
                                     f"{info.folder}/train.jsonl, or go online for the Hub")
         why = "smoke profile" if source == "auto" else "asked for"
         return "sample", f"embedded sample '{info.sample}' ({why}; illustration-sized)"
-    if source == "hub" or info.hub is not None and hub_reachable():
+    if source == "hub" or (info.hub is not None and hub_reachable()):
         if info.hub is None:
             raise BmcourseError(f"{name!r} has no Hub repository in the registry",
                                 fix="set BMCOURSE_DATA_DIR to a folder holding it")
