@@ -30,6 +30,7 @@ SPLITS = ("train", "validation", "test")
 _SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "valid", "dev"), "test": ("test",)}
 _EXTENSIONS = (".jsonl", ".conll", ".txt")
 SOURCES = ("auto", "local", "hub", "sample")
+_SOURCE_NAMES = {"local": "local folder", "sample": "embedded samples", "hub": "the Hugging Face Hub"}
 
 
 def notice(message: str) -> None:
@@ -129,13 +130,7 @@ def sources_summary() -> dict[str, list[str]]:
         except BmcourseError:
             where = ("nowhere in the smoke profile (no embedded sample)" if is_smoke()
                      else "nowhere yet (set BMCOURSE_DATA_DIR)")
-        if where == "local":
-            where = "local folder"
-        elif where == "sample":
-            where = "embedded samples"
-        elif where == "hub":
-            where = "the Hugging Face Hub"
-        groups[where].append(name)
+        groups[_SOURCE_NAMES.get(where, where)].append(name)
     return dict(groups)
 
 
