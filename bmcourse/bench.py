@@ -7,7 +7,6 @@ import os
 import platform
 import random
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
