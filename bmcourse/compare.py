@@ -1,0 +1,50 @@
+"""Compare a hand-derived gradient with autograd's, and finite-difference gradients."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def _as_float64(value: Any) -> torch.Tensor:
+    """A detached float64 CPU tensor from a tensor, array or number."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", torch.float64)
+    return torch.as_tensor(np.asarray(value, dtype=np.float64))
+
+
+def format_diff(diff: float) -> str:
+    """``0`` for an exact match, else one significant digit in scientific notation (``2e-16``)."""
+    return "0" if diff == 0 else f"{diff:.0e}"
+
+
+def compare(name: str, hand: Any, auto: Any, *, rtol: float = 1e-5, atol: float = 1e-8) -> dict[str, Any]:
+    """Print one line (exact / allclose / max abs diff) for ``hand`` vs ``auto`` and return it as a dict."""
+    a, b = _as_float64(hand), _as_float64(auto)
+    if a.shape != b.shape:
+        raise ValueError(f"{name}: shapes differ, hand {tuple(a.shape)} vs auto {tuple(b.shape)}")
+    diff = float((a - b).abs().max()) if a.numel() else 0.0
+    exact = bool(torch.equal(a, b))
+    close = bool(torch.allclose(a, b, rtol=rtol, atol=atol))
+    print(f"{name + ' ':<10}exact: {exact} | allclose: {close} | max abs diff: {format_diff(diff)}")
+    return {"name": name, "exact": exact, "allclose": close, "max_abs_diff": diff}
+
+
+def finite_difference_grad(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                           eps: float = 1e-6) -> torch.Tensor:
+    """Central-difference gradient of the scalar ``f`` at ``x``, in float64, shaped like ``x``."""
+    base = x.detach().to(torch.float64).clone()
+    flat = base.reshape(-1)
+    grad = torch.zeros_like(flat)
+    with torch.no_grad():
+        for i in range(flat.numel()):
+            keep = float(flat[i])
+            flat[i] = keep + eps
+            up = float(f(base))
+            flat[i] = keep - eps
+            down = float(f(base))
+            flat[i] = keep
+            grad[i] = (up - down) / (2 * eps)
+    return grad.reshape(base.shape)

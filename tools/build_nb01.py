@@ -1,0 +1,602 @@
+"""Builds notebooks/01_loss_and_gradients.ipynb from the cells below (then `bmcourse store` runs it).
+
+Kept in the repository so the notebook's source stays reviewable as plain Python; edit here,
+rebuild with `python tools/build_nb01.py`, then `bmcourse store notebooks/01_loss_and_gradients.ipynb`.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nbbuild import cells_from  # noqa: E402
+
+SOURCE = r'''
+# %% [markdown]
+# # 01 · Losses and gradients, checked against autograd
+#
+# Fine-tuning minimises an empirical risk with a gradient method. The source articles write
+# the whole recipe in three formulas: the risk $\mathcal{L}(\theta)=\frac1N\sum_i \ell(M_\theta(x_i),y_i)$,
+# the binary cross-entropy, and the update $\theta \leftarrow \theta-\eta\nabla_\theta\mathcal{L}(\theta)-\eta\lambda\theta$.
+# Here you derive each gradient by hand and **check it numerically** against `torch.autograd`.
+#
+# **You will learn to**
+# 1. derive $\partial\ell/\partial z=\hat y-y$ for a sigmoid + BCE output, and see why the fused `BCEWithLogitsLoss` is safer;
+# 2. derive the softmax cross-entropy gradient $\operatorname{softmax}(z)-\operatorname{onehot}(y)$;
+# 3. average a token-classification loss over non-ignored positions (`ignore_index=-100`), and measure what labelling padding as `O` does;
+# 4. write the backward pass of a linear classification head;
+# 5. tell weight decay from an L2 penalty (equal for SGD, different for Adam);
+# 6. use a warm-up + linear-decay schedule and gradient clipping;
+# 7. explore gradient descent on a 2-D loss surface.
+#
+# **Time.** A few seconds on a CPU: everything is small-tensor maths, no model is loaded.
+#
+# **How to read a check.** `compare(name, hand, auto)` prints whether the two results are
+# bit-for-bit equal (`exact`), equal up to rounding (`allclose`, `rtol=1e-5`), and the largest
+# absolute difference. Different operation orders give differences of about $10^{-16}$ in
+# float64: that is rounding, not a wrong derivation.
+
+# %%
+import bmcourse
+
+settings = bmcourse.setup(seed=0)
+
+# %%
+import torch
+import torch.nn.functional as F
+
+from bmcourse.compare import compare, finite_difference_grad
+from bmcourse.exercises import Exercise, checkpoint, expect_close
+
+DT = torch.float64  # checks run in double precision, so rounding stays far below any real error
+
+# %% [markdown]
+# ## 1 · Empirical risk and binary cross-entropy
+#
+# With a logit $z$ and $\hat y=\sigma(z)=1/(1+e^{-z})$, the articles' binary cross-entropy is
+#
+# $$\ell(\hat y,y)=-\big[y\log\hat y+(1-y)\log(1-\hat y)\big].$$
+#
+# The chain rule splits $\partial\ell/\partial z$ into two factors:
+#
+# $$\frac{\partial\ell}{\partial\hat y}=-\frac{y}{\hat y}+\frac{1-y}{1-\hat y}=\frac{\hat y-y}{\hat y(1-\hat y)},
+# \qquad \frac{\partial\hat y}{\partial z}=\sigma(z)\big(1-\sigma(z)\big)=\hat y(1-\hat y),$$
+#
+# $$\frac{\partial\ell}{\partial z}=\frac{\hat y-y}{\hat y(1-\hat y)}\cdot\hat y(1-\hat y)=\hat y-y.$$
+#
+# The empirical risk averages over $N$ examples, so each $\partial\mathcal{L}/\partial z_i=(\hat y_i-y_i)/N$.
+
+# %%
+gen = torch.Generator().manual_seed(0)
+z = torch.randn(6, generator=gen, dtype=DT, requires_grad=True)
+y = torch.tensor([1, 0, 1, 1, 0, 0], dtype=DT)
+
+risk = F.binary_cross_entropy_with_logits(z, y)  # mean over the N = 6 examples
+risk.backward()
+hand_dz = (torch.sigmoid(z.detach()) - y) / len(y)
+print(f"risk = {risk.item():.6f}")
+check_bce = compare("dL/dz", hand_dz, z.grad)
+
+# %% [markdown]
+# Autograd is itself something to check. Two independent references: **central finite
+# differences**, $(f(x+\varepsilon e_i)-f(x-\varepsilon e_i))/2\varepsilon$, and
+# `torch.autograd.gradcheck`, which does the same for every input and compares with the
+# analytical Jacobian. Both need float64: in float32 the rounding error of $f$ divided by
+# $2\varepsilon$ swamps the answer.
+
+# %%
+def bce_risk(logits):
+    """Mean BCE of the logits against the labels y above."""
+    return F.binary_cross_entropy_with_logits(logits, y)
+
+
+fd_dz = finite_difference_grad(bce_risk, z)
+check_fd = compare("finite diff", fd_dz, hand_dz)
+print("gradcheck:", torch.autograd.gradcheck(bce_risk, (z.detach().clone().requires_grad_(),)))
+
+# %% [markdown]
+# ### Why `BCEWithLogitsLoss` and not `sigmoid` then `log`
+#
+# In float32, $\sigma(40)$ rounds to exactly 1, so $\log(1-\hat y)=\log 0=-\infty$. The fused
+# loss never forms $\hat y$: it uses $\ell=\max(z,0)-zy+\log(1+e^{-|z|})$ (a log-sum-exp), which
+# is exact for any $z$. Below, a confident wrong prediction: label $y=0$, logit $z$ large.
+
+# %%
+def naive(zs, ys):
+    """sigmoid, then the BCE formula written out."""
+    p = torch.sigmoid(zs)
+    return -(ys * torch.log(p) + (1 - ys) * torch.log(1 - p))
+
+
+print(f"{'z':>5} | {'naive loss':>10} {'grad':>9} | {'F.bce(sigmoid)':>14} {'grad':>9} | "
+      f"{'with logits':>11} {'grad':>9}")
+for value in (10.0, 40.0, 100.0):
+    row = []
+    for loss_fn in (naive,
+                    lambda zs, ys: F.binary_cross_entropy(torch.sigmoid(zs), ys, reduction="none"),
+                    lambda zs, ys: F.binary_cross_entropy_with_logits(zs, ys, reduction="none")):
+        zt = torch.tensor([value], dtype=torch.float32, requires_grad=True)
+        loss = loss_fn(zt, torch.zeros(1)).sum()
+        loss.backward()
+        row += [loss.item(), zt.grad.item()]
+    print(f"{value:5.0f} | {row[0]:10.4f} {row[1]:9.4f} | {row[2]:14.4f} {row[3]:9.4f} | "
+          f"{row[4]:11.4f} {row[5]:9.4f}")
+
+# %% [markdown]
+# The true loss is $\log(1+e^{z})\approx z$ and the true gradient is $\hat y-y\approx 1$. The
+# naive version returns `inf` and a `nan` gradient (one `nan` poisons every weight after the
+# update). `F.binary_cross_entropy` clamps $\log$ at $-100$, so it reports 100 instead of 40
+# and, worse, a **zero** gradient: the most wrong examples stop teaching. Only the fused loss
+# gives the right numbers.
+
+# %% [markdown]
+# ### Exercise 1 · The sigmoid's slope
+# Compute $\sigma'(z)$ at $z=2$ as a float, from the formula above (not with autograd).
+
+# %%
+z_point = torch.tensor(2.0, dtype=DT, requires_grad=True)
+torch.sigmoid(z_point).backward()
+ex1 = Exercise("01.1", "Sigmoid slope at z = 2", expect_close(z_point.grad.item()),
+               hints=("The derivative of the sigmoid is written with the sigmoid itself.",
+                      "s = torch.sigmoid(torch.tensor(2.0)); answer s * (1 - s) as a float."))
+sigmoid_slope = ...
+
+# %% tags=["solution"]
+s = torch.sigmoid(torch.tensor(2.0, dtype=DT))
+sigmoid_slope = float(s * (1 - s))
+
+# %%
+ex1.check(sigmoid_slope)
+
+# %% [markdown]
+# ### Exercise 2 · The BCE gradient vector
+# For the logits `z2` and labels `y2` below, give $\partial\mathcal{L}/\partial z$ of the **mean**
+# BCE as a tensor of shape (4,), by hand.
+
+# %%
+z2 = torch.tensor([2.0, -1.0, 0.5, 3.0], dtype=DT, requires_grad=True)
+y2 = torch.tensor([1.0, 1.0, 0.0, 0.0], dtype=DT)
+F.binary_cross_entropy_with_logits(z2, y2).backward()
+ex2 = Exercise("01.2", "BCE gradient vector", expect_close(z2.grad.clone()),
+               hints=("Each entry is (prediction - label), and the mean divides by N.",
+                      "(torch.sigmoid(z2.detach()) - y2) / len(y2)"))
+bce_grad = ...
+
+# %% tags=["solution"]
+bce_grad = (torch.sigmoid(z2.detach()) - y2) / len(y2)
+
+# %%
+ex2.check(bce_grad)
+
+# %% [markdown]
+# ## 2 · Softmax cross-entropy
+#
+# With $C$ classes, $p=\operatorname{softmax}(z)$, $p_k=e^{z_k}/\sum_j e^{z_j}$, and
+# $\ell=-\log p_y=-z_y+\log\sum_j e^{z_j}$. Differentiating the two terms:
+#
+# $$\frac{\partial\ell}{\partial z_k}=-[k=y]+\frac{e^{z_k}}{\sum_j e^{z_j}}=p_k-[k=y],
+# \qquad\text{i.e.}\quad \nabla_z\ell=\operatorname{softmax}(z)-\operatorname{onehot}(y).$$
+#
+# For binary labels with logits $(0,z)$ this is exactly section 1's $\hat y-y$.
+
+# %%
+logits = torch.randn(5, 4, generator=gen, dtype=DT, requires_grad=True)
+targets = torch.tensor([0, 3, 1, 1, 2])
+
+F.cross_entropy(logits, targets).backward()
+hand_ce = (torch.softmax(logits.detach(), dim=1) - F.one_hot(targets, 4)) / len(targets)
+check_ce = compare("dL/dz", hand_ce, logits.grad)
+check_ce_fd = compare("finite diff", finite_difference_grad(lambda t: F.cross_entropy(t, targets), logits), hand_ce)
+print("gradcheck:", torch.autograd.gradcheck(lambda t: F.cross_entropy(t, targets),
+                                              (logits.detach().clone().requires_grad_(),)))
+
+# %% [markdown]
+# ### Exercise 3 · One softmax cross-entropy gradient
+# For one example with logits $z=(2,1,0.5,-1)$ and true class $y=2$, give $\nabla_z\ell$
+# (shape (4,)).
+
+# %%
+z3 = torch.tensor([2.0, 1.0, 0.5, -1.0], dtype=DT, requires_grad=True)
+F.cross_entropy(z3.unsqueeze(0), torch.tensor([2])).backward()
+ex3 = Exercise("01.3", "Softmax cross-entropy gradient", expect_close(z3.grad.clone()),
+               hints=("Softmax of the logits, minus 1 at the true class.",
+                      "torch.softmax(z3.detach(), 0) - F.one_hot(torch.tensor(2), 4)"))
+ce_grad = ...
+
+# %% tags=["solution"]
+ce_grad = torch.softmax(z3.detach(), 0) - F.one_hot(torch.tensor(2), 4)
+
+# %%
+ex3.check(ce_grad)
+
+# %% [markdown]
+# ## 3 · Token classification: the mean over non-ignored positions
+#
+# In NER every token has a label, and a batch is padded to its longest sentence. Positions
+# labelled `-100` (padding, special tokens, continuation sub-words) are **skipped**:
+#
+# $$\mathcal{L}=\frac{1}{|V|}\sum_{(b,t)\in V}-\log p_{b,t,y_{b,t}},\qquad V=\{(b,t): y_{b,t}\ne-100\}.$$
+#
+# The divisor is the number of *real* positions, not $B\times T$. Here: 2 sentences of 5 and 3
+# tokens, padded to length 8, with 5 labels (`O` is label 0).
+
+# %%
+NUM_LABELS, PAD = 5, -100
+lengths = [5, 3]
+token_logits = torch.randn(2, 8, NUM_LABELS, generator=gen, dtype=DT)
+token_labels = torch.full((2, 8), PAD)
+for b, n in enumerate(lengths):
+    token_labels[b, :n] = torch.randint(0, NUM_LABELS, (n,), generator=gen)
+print(token_labels)
+
+# %%
+mask = token_labels != PAD
+log_probs = torch.log_softmax(token_logits, dim=-1)
+hand_loss = -log_probs[mask].gather(1, token_labels[mask].unsqueeze(1)).sum() / mask.sum()
+auto_loss = F.cross_entropy(token_logits.reshape(-1, NUM_LABELS), token_labels.reshape(-1), ignore_index=PAD)
+print(f"real positions: {int(mask.sum())} of {mask.numel()}; loss {hand_loss.item():.6f}")
+check_masked = compare("loss", hand_loss, auto_loss)
+
+# %% [markdown]
+# ### Labelling padding as `O`
+#
+# The source articles pad labels with `O` (label 0) instead of `-100`. Then padding counts as
+# 8 extra "correct answers to learn". Two things happen, measured below:
+# the loss is averaged over $16$ positions instead of $8$, so the gradient on every **real**
+# token shrinks by the factor real/(real + pad) $=8/16$; and the padding positions get a
+# **non-zero gradient**, which teaches the model to predict `O` from pad tokens.
+
+# %%
+def token_grad(labels):
+    """Gradient of the mean token loss with respect to the logits, for the given labels."""
+    x = token_logits.clone().requires_grad_()
+    F.cross_entropy(x.reshape(-1, NUM_LABELS), labels.reshape(-1), ignore_index=PAD).backward()
+    return x.grad
+
+
+labels_as_o = token_labels.masked_fill(~mask, 0)
+grad_ignore, grad_o = token_grad(token_labels), token_grad(labels_as_o)
+ratio = grad_o[mask] / grad_ignore[mask]
+print(f"loss with -100 on padding: {auto_loss.item():.6f}")
+print(f"loss with O on padding:    {F.cross_entropy(token_logits.reshape(-1, NUM_LABELS), labels_as_o.reshape(-1)).item():.6f}")
+print(f"gradient ratio on real tokens: min {ratio.min().item():.6f}, max {ratio.max().item():.6f} "
+      f"(real/(real+pad) = {int(mask.sum())}/{mask.numel()} = {mask.sum().item() / mask.numel():.6f})")
+print(f"gradient norm on padding: -100 -> {grad_ignore[~mask].norm().item():.6f}, "
+      f"O -> {grad_o[~mask].norm().item():.6f}")
+
+# %% [markdown]
+# ### Exercise 4 · A masked mean by hand
+# For `ex4_logits` (shape (6, 3)) and `ex4_labels` below, compute the mean cross-entropy over
+# the non-ignored positions **without** `F.cross_entropy` (a float or a 0-d tensor).
+
+# %%
+ex4_logits = torch.randn(6, 3, generator=gen, dtype=DT)
+ex4_labels = torch.tensor([2, -100, 0, 1, -100, 1])
+ex4 = Exercise("01.4", "Masked mean loss", expect_close(F.cross_entropy(ex4_logits, ex4_labels, ignore_index=-100).item()),
+               hints=("Keep only rows whose label is not -100; divide by how many there are, not by 6.",
+                      ("keep = ex4_labels != -100; -torch.log_softmax(ex4_logits[keep], 1)"
+                      "[torch.arange(int(keep.sum())), ex4_labels[keep]].mean()")))
+masked_loss = ...
+
+# %% tags=["solution"]
+keep = ex4_labels != -100
+masked_loss = -torch.log_softmax(ex4_logits[keep], dim=1)[torch.arange(int(keep.sum())), ex4_labels[keep]].mean()
+
+# %%
+ex4.check(masked_loss)
+
+# %% [markdown]
+# ## 4 · The backward pass of a linear token-classification head
+#
+# A classification head on top of an encoder is one matrix: for $N_{\text{tok}}$ token vectors
+# $X\in\mathbb{R}^{N_{\text{tok}}\times d}$, logits $Z=XW+b$ with $W\in\mathbb{R}^{d\times C}$.
+# Let $P=\operatorname{softmax}(Z)$ row-wise, $Y$ the one-hot labels, $m$ the mask of real
+# positions and $N=\sum m$. From section 2, $\partial\mathcal{L}/\partial Z=G=\operatorname{diag}(m)(P-Y)/N$
+# (ignored rows get zero), and since $Z$ is linear in $W$, $b$ and $X$:
+#
+# $$\frac{\partial\mathcal{L}}{\partial W}=X^\top G,\qquad \frac{\partial\mathcal{L}}{\partial b}=\sum_i G_{i,:},
+# \qquad \frac{\partial\mathcal{L}}{\partial X}=G\,W^\top.$$
+
+# %%
+D = 6
+X = torch.randn(2 * 8, D, generator=gen, dtype=DT, requires_grad=True)
+W = torch.randn(D, NUM_LABELS, generator=gen, dtype=DT, requires_grad=True)
+bias = torch.zeros(NUM_LABELS, dtype=DT, requires_grad=True)
+flat_labels = token_labels.reshape(-1)
+
+F.cross_entropy(X @ W + bias, flat_labels, ignore_index=PAD).backward()
+
+# %%
+with torch.no_grad():
+    real = flat_labels != PAD
+    P = torch.softmax(X @ W + bias, dim=1)
+    Y = F.one_hot(flat_labels.clamp(min=0), NUM_LABELS).to(DT)  # -100 rows: any class, masked next
+    G = (P - Y) * real.unsqueeze(1) / real.sum()
+    dW, db, dX = X.T @ G, G.sum(0), G @ W.T
+head_checks = [compare("dW", dW, W.grad), compare("db", db, bias.grad), compare("dX", dX, X.grad)]
+print(f"rows of dX that are exactly zero (the {int((~real).sum())} ignored positions): "
+      f"{int((X.grad.abs().sum(1) == 0).sum())}")
+
+# %% [markdown]
+# Forget the mask and you get the padding-as-`O` gradient of section 3; forget the $1/N$ and
+# the gradient grows with the batch's token count, so the right learning rate would depend on
+# sentence length.
+#
+# ### Exercise 5 · dW of the head
+# For `X5`, `W5` and `labels5` below (no bias; one position ignored), compute
+# $\partial\mathcal{L}/\partial W$ by hand (shape (3, 4)).
+
+# %%
+X5 = torch.randn(5, 3, generator=gen, dtype=DT)
+W5 = torch.randn(3, 4, generator=gen, dtype=DT, requires_grad=True)
+labels5 = torch.tensor([1, 3, -100, 0, 2])
+F.cross_entropy(X5 @ W5, labels5, ignore_index=-100).backward()
+ex5 = Exercise("01.5", "dW of the linear head", expect_close(W5.grad.clone()),
+               hints=("G = (softmax(X5 @ W5) - onehot) on the real rows, zero on the ignored row, divided by 4.",
+                      "Then dW = X5.T @ G; clamp the -100 label before F.one_hot and mask that row."))
+dW5 = ...
+
+# %% tags=["solution"]
+with torch.no_grad():
+    keep5 = (labels5 != -100).unsqueeze(1)
+    G5 = (torch.softmax(X5 @ W5, 1) - F.one_hot(labels5.clamp(min=0), 4)) * keep5 / keep5.sum()
+    dW5 = X5.T @ G5
+
+# %%
+ex5.check(dW5)
+
+# %% [markdown]
+# ## 5 · Weight decay: the same as L2 for SGD, not for Adam
+#
+# The articles' update is $\theta\leftarrow\theta-\eta\nabla\mathcal{L}(\theta)-\eta\lambda\theta$. For plain
+# gradient descent this is exactly gradient descent on $\mathcal{L}(\theta)+\frac\lambda2\lVert\theta\rVert^2$,
+# since $\nabla\frac\lambda2\lVert\theta\rVert^2=\lambda\theta$. Three ways, one trajectory:
+
+# %%
+A = torch.tensor([[10.0, 0.0], [0.0, 1.0]], dtype=DT)  # curvature 10 along θ1, 1 along θ2
+target = torch.tensor([1.0, 1.0], dtype=DT)
+START = torch.tensor([-1.5, -1.5], dtype=DT)
+
+
+def quad(theta):
+    """A quadratic with different curvature per coordinate and its minimum at (1, 1)."""
+    d = theta - target
+    return 0.5 * d @ A @ d
+
+
+def run(make_opt, steps=60, penalty=0.0):
+    """The parameter after each of `steps` optimiser steps on quad (+ penalty/2 * ||θ||²)."""
+    theta = START.clone().requires_grad_()
+    opt, path = make_opt([theta]), [START.clone()]
+    for _ in range(steps):
+        opt.zero_grad()
+        (quad(theta) + 0.5 * penalty * theta.pow(2).sum()).backward()
+        opt.step()
+        path.append(theta.detach().clone())
+    return torch.stack(path)
+
+
+LR, WD = 0.05, 0.5
+sgd_decay = run(lambda p: torch.optim.SGD(p, lr=LR, weight_decay=WD))
+sgd_l2 = run(lambda p: torch.optim.SGD(p, lr=LR), penalty=WD)
+
+theta, by_formula = START.clone(), [START.clone()]
+for _ in range(60):
+    grad = A @ (theta - target)
+    theta = theta - LR * grad - LR * WD * theta
+    by_formula.append(theta)
+by_formula = torch.stack(by_formula)
+sgd_checks = [compare("SGD wd/L2", sgd_decay, sgd_l2), compare("SGD/rule", sgd_decay, by_formula)]
+
+# %% [markdown]
+# For Adam the two differ. Adam divides each coordinate's gradient by a running RMS of that
+# coordinate's gradients. With `Adam(weight_decay=λ)` the decay term $\lambda\theta$ is added to
+# the gradient **before** that division, so coordinates with large gradients are decayed less.
+# `AdamW` (decoupled weight decay) applies $-\eta\lambda\theta$ **after** the Adam step, exactly
+# as in the articles' formula, to every coordinate alike.
+
+# %%
+adam_l2 = run(lambda p: torch.optim.Adam(p, lr=LR, weight_decay=WD))
+adamw = run(lambda p: torch.optim.AdamW(p, lr=LR, weight_decay=WD))
+adam_checks = [compare("Adam/AdamW", adam_l2, adamw)]
+print(f"after 60 steps: Adam + L2 at ({adam_l2[-1, 0]:.4f}, {adam_l2[-1, 1]:.4f}), "
+      f"AdamW at ({adamw[-1, 0]:.4f}, {adamw[-1, 1]:.4f})")
+
+# %%
+import matplotlib.pyplot as plt
+
+grid = torch.linspace(-2, 2, 81, dtype=DT)
+g1, g2 = torch.meshgrid(grid, grid, indexing="xy")
+surface = 0.5 * (10 * (g1 - 1) ** 2 + (g2 - 1) ** 2)
+fig, ax = plt.subplots(figsize=(5.0, 4.0))
+ax.contour(g1.numpy(), g2.numpy(), surface.numpy(), levels=15, cmap="Greys", linewidths=0.6)
+for path, name, style in ((sgd_decay, "SGD + decay (= L2)", "k:"), (adam_l2, "Adam + L2", "C0.-"),
+                          (adamw, "AdamW", "C3.-")):
+    ax.plot(path[:, 0].numpy(), path[:, 1].numpy(), style, markersize=3, label=name)
+ax.plot([1], [1], "k*", markersize=10)
+ax.set(xlabel="θ1 (curvature 10)", ylabel="θ2 (curvature 1)", title="60 steps, lr 0.05, λ 0.5")
+ax.legend(loc="upper left")
+fig.tight_layout()
+
+# %% [markdown]
+# SGD with decay and SGD on the L2 penalty are the same curve. Adam + L2 and AdamW start in
+# the same direction (Adam's first steps are about $\eta\cdot\operatorname{sign}(g)$), but end
+# apart: with Adam + L2 the high-curvature coordinate $\theta_1$, whose gradients are large,
+# is pulled towards 0 less than $\theta_2$; AdamW shrinks both coordinates alike.
+
+# %% [markdown]
+# ### Exercise 6 · One AdamW step
+# A parameter $\theta=(1.0,-2.0)$ has gradient $g=(0.1,0.3)$. Give $\theta$ after **one** AdamW
+# step with $\eta=0.1$, $\lambda=0.5$ (β and ε at their defaults). On the first step Adam's
+# bias-corrected ratio $\hat m/(\sqrt{\hat v}+\epsilon)$ is $g/(|g|+\epsilon)$.
+
+# %%
+theta6 = torch.tensor([1.0, -2.0], dtype=DT, requires_grad=True)
+theta6.grad = torch.tensor([0.1, 0.3], dtype=DT)
+torch.optim.AdamW([theta6], lr=0.1, weight_decay=0.5).step()
+ex6 = Exercise("01.6", "One AdamW step", expect_close(theta6.detach().clone()),
+               hints=("Decoupled: first shrink θ by (1 - ηλ), then take the Adam step -η·g/(|g|+ε).",
+                      "theta * (1 - 0.1 * 0.5) - 0.1 * g / (g.abs() + 1e-8)"))
+adamw_step = ...
+
+# %% tags=["solution"]
+theta0, g6 = torch.tensor([1.0, -2.0], dtype=DT), torch.tensor([0.1, 0.3], dtype=DT)
+adamw_step = theta0 * (1 - 0.1 * 0.5) - 0.1 * g6 / (g6.abs() + 1e-8)
+
+# %%
+ex6.check(adamw_step)
+
+# %% [markdown]
+# ## 6 · Warm-up, linear decay and gradient clipping
+#
+# Fine-tuning usually multiplies the learning rate by a factor that rises linearly over the
+# first `warmup` steps (Adam's running averages are unreliable at first) and then falls
+# linearly to 0. `bmcourse.train.warmup_linear(step, total, warmup)` is that factor.
+
+# %%
+from bmcourse.train import warmup_linear
+
+TOTAL, WARMUP, PEAK_LR = 100, 10, 5e-5
+factors = [warmup_linear(step, TOTAL, WARMUP) for step in range(TOTAL)]
+print("factor at steps 0, 4, 9, 10, 55, 99:", ", ".join(f"{factors[s]:.3f}" for s in (0, 4, 9, 10, 55, 99)))
+fig, ax = plt.subplots(figsize=(5.0, 2.5))
+ax.plot(range(TOTAL), [PEAK_LR * f for f in factors])
+ax.set(xlabel="step", ylabel="learning rate", title=f"warm-up {WARMUP} steps, linear decay to 0")
+fig.tight_layout()
+
+# %% [markdown]
+# **Gradient clipping** rescales the whole gradient when its norm exceeds a limit, keeping its
+# direction: $g\leftarrow g\cdot\min(1,\ c/\lVert g\rVert)$. A gradient of norm 5 clipped at 1:
+
+# %%
+param = torch.nn.Parameter(torch.zeros(2))
+param.grad = torch.tensor([3.0, 4.0])
+norm_before = torch.nn.utils.clip_grad_norm_([param], max_norm=1.0)
+print(f"norm before {norm_before.item():.6f}, after {param.grad.norm().item():.6f}")
+print(f"gradient after clipping: ({param.grad[0].item():.6f}, {param.grad[1].item():.6f})")
+
+# %% [markdown]
+# ### Exercise 7 · The learning rate at a step
+# With the schedule above (peak `PEAK_LR`, `TOTAL` steps, `WARMUP` warm-up steps), what is the
+# learning rate at step 30? Compute it from the definition, without calling `warmup_linear`.
+
+# %%
+ex7 = Exercise("01.7", "Learning rate at step 30", expect_close(PEAK_LR * warmup_linear(30, TOTAL, WARMUP)),
+               hints=("Step 30 is past the warm-up, so the factor is in the linear decay.",
+                      "The factor is (TOTAL - step) / (TOTAL - WARMUP); multiply by PEAK_LR."))
+lr_at_30 = ...
+
+# %% tags=["solution"]
+lr_at_30 = PEAK_LR * (TOTAL - 30) / (TOTAL - WARMUP)
+
+# %%
+ex7.check(lr_at_30)
+
+# %% [markdown]
+# ## 7 · Explore: gradient descent on a logistic-regression loss
+#
+# A seeded, two-feature dataset and a logistic regression without bias, so the loss is a
+# surface over $w=(w_1,w_2)$. Gradient descent follows $w\leftarrow w-\eta\nabla\mathcal{L}(w)-\eta\lambda w$.
+# In JupyterLab you get sliders for $\eta$ and $\lambda$; the stored notebook (and the tests)
+# show three fixed settings instead. Compare a small and a large $\eta$ (how far does each
+# get in 30 steps, and does the path zig-zag?), and see where $\lambda>0$ moves the end point.
+
+# %%
+from bmcourse.widgets import interactive_or_static
+
+points = torch.cat([torch.randn(20, 2, generator=gen, dtype=DT) + torch.tensor([0.8, 0.4], dtype=DT),
+                    torch.randn(20, 2, generator=gen, dtype=DT) - torch.tensor([0.8, 0.4], dtype=DT)])
+point_labels = torch.cat([torch.ones(20, dtype=DT), torch.zeros(20, dtype=DT)])
+W_START = torch.tensor([-3.0, 3.0], dtype=DT)
+w_grid = torch.linspace(-4, 4, 61, dtype=DT)
+w1, w2 = torch.meshgrid(w_grid, w_grid, indexing="xy")
+all_w = torch.stack([w1.reshape(-1), w2.reshape(-1)], dim=1)
+loss_grid = F.binary_cross_entropy_with_logits(all_w @ points.T, point_labels.expand(len(all_w), -1),
+                                               reduction="none").mean(1).reshape(w1.shape)
+
+
+def gd_path(lr, weight_decay, steps=30):
+    """Gradient-descent iterates on the logistic loss, with the articles' update rule."""
+    w, path = W_START.clone(), [W_START.clone()]
+    for _ in range(steps):
+        grad = points.T @ (torch.sigmoid(points @ w) - point_labels) / len(points)
+        w = w - lr * grad - lr * weight_decay * w
+        path.append(w)
+    return torch.stack(path)
+
+
+def draw_path(ax, lr, weight_decay):
+    """The loss contours and one descent path on `ax`."""
+    path = gd_path(lr, weight_decay)
+    ax.contour(w1.numpy(), w2.numpy(), loss_grid.numpy(), levels=20, cmap="Greys", linewidths=0.6)
+    ax.plot(path[:, 0].numpy(), path[:, 1].numpy(), "C3.-", markersize=3)
+    ax.set(xlim=(-4, 4), ylim=(-4, 4), xlabel="w1", ylabel="w2", title=f"η={lr:g}, λ={weight_decay:g}")
+    return path
+
+
+# %%
+SETTINGS = [(1.0, 0.0), (6.0, 0.0), (1.0, 0.3)]
+
+
+def static_view():
+    """Three fixed (η, λ) settings side by side; prints where each path ends."""
+    fig, axes = plt.subplots(1, len(SETTINGS), figsize=(11.0, 3.6))
+    for ax, (lr, wd) in zip(axes, SETTINGS):
+        end = draw_path(ax, lr, wd)[-1]
+        print(f"η={lr:g}, λ={wd:g}: ends at ({end[0]:.3f}, {end[1]:.3f}), loss "
+              f"{F.binary_cross_entropy_with_logits(points @ end, point_labels).item():.4f}")
+    fig.tight_layout()
+    return fig
+
+
+def explorer():
+    """Sliders for η and λ redrawing the path (only built when widgets are on)."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    def redraw(lr, weight_decay):
+        fig, ax = plt.subplots(figsize=(4.5, 4.0))
+        draw_path(ax, lr, weight_decay)
+        plt.show()
+
+    display(widgets.interactive(redraw, lr=widgets.FloatLogSlider(value=1.0, base=10, min=-1, max=1.2, step=0.05),
+                                weight_decay=widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05)))
+
+
+fig = interactive_or_static(explorer, static_view)
+
+# %% [markdown]
+# ## Summary
+#
+# | section | what you checked | source formula (articles, §4.1–4.2) |
+# |---|---|---|
+# | 1 | $\partial\ell/\partial z=\hat y-y$; fused BCE is stable | $\ell=-[y\log\hat y+(1-y)\log(1-\hat y)]$, $\hat y=M_\theta(x)\in[0,1]$ |
+# | 1 | the mean over examples | $\mathcal{L}(\theta)=\frac1N\sum_i\ell(M_\theta(x_i),y_i)$ (empirical risk) |
+# | 2 | $\nabla_z\ell=\operatorname{softmax}(z)-\operatorname{onehot}(y)$ | cross-entropy for $C$ classes (NER labels) |
+# | 3 | mean over non-ignored tokens; padding as `O` shrinks real gradients | $\frac1N\sum$ with $N$ = real tokens (pitfall 2) |
+# | 4 | $dW=X^\top(P-Y)/N$, $db$, $dX=(P-Y)W^\top/N$ | $\nabla_\theta\mathcal{L}(\theta)$ "by back-propagation" |
+# | 5 | decay = L2 for SGD, not for Adam; AdamW decouples | $\theta\leftarrow\theta-\eta\nabla_\theta\mathcal{L}(\theta)-\eta\lambda\theta$ |
+# | 6 | warm-up + linear decay; clipping | the $\eta$ of that update, per step |
+# | 7 | descent paths on a 2-D loss | $\theta^*=\arg\min_\theta\mathcal{L}(\theta)$ |
+
+# %%
+print(checkpoint([ex1, ex2, ex3, ex4, ex5, ex6, ex7]))
+'''
+
+
+def main() -> None:
+    """Write the notebook from SOURCE."""
+    nb = new_notebook()
+    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                   "language_info": {"name": "python"}}
+    nb.cells = cells_from(SOURCE, new_markdown_cell, new_code_cell)
+    out = Path(__file__).resolve().parent.parent / "notebooks" / "01_loss_and_gradients.ipynb"
+    nbformat.write(nb, out)
+    print(f"wrote {out} ({len(nb.cells)} cells)")
+
+
+if __name__ == "__main__":
+    main()
