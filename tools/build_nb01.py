@@ -479,6 +479,27 @@ print(f"norm before {norm_before.item():.6f}, after {param.grad.norm().item():.6
 print(f"gradient after clipping: ({param.grad[0].item():.6f}, {param.grad[1].item():.6f})")
 
 # %% [markdown]
+# Over many steps, clipping caps the occasional spike and leaves ordinary gradients alone.
+# Here are 60 random gradients (a few large ones) before and after clipping at 1:
+
+# %%
+torch.manual_seed(0)
+norms_before, norms_after = [], []
+for step in range(60):
+    param.grad = torch.randn(2) * (4.0 if step % 15 == 7 else 0.5)
+    norms_before.append(torch.nn.utils.clip_grad_norm_([param], max_norm=1.0).item())
+    norms_after.append(param.grad.norm().item())
+fig, ax = plt.subplots(figsize=(5.0, 2.5))
+ax.plot(norms_before, label="before clipping", color="0.6")
+ax.plot(norms_after, label="after clipping at 1", color="tab:red")
+ax.axhline(1.0, linestyle="--", color="black", linewidth=0.8)
+ax.set(xlabel="step", ylabel="gradient norm", title="Gradient clipping caps spikes")
+ax.legend(fontsize="small")
+fig.tight_layout()
+print(f"largest norm before {max(norms_before):.3f}, after {max(norms_after):.3f}; "
+      f"{sum(b > 1 for b in norms_before)} of 60 steps clipped")
+
+# %% [markdown]
 # ### Exercise 7 · The learning rate at a step
 # With the schedule above (peak `PEAK_LR`, `TOTAL` steps, `WARMUP` warm-up steps), what is the
 # learning rate at step 30? Compute it from the definition, without calling `warmup_linear`.
