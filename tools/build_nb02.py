@@ -8,11 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nbbuild import cells_from  # noqa: E402
+from nbbuild import write_notebook  # noqa: E402
 
 SOURCE = r'''
 # %% [markdown]
@@ -676,13 +673,7 @@ print(checkpoint([ex1, ex2, ex3, ex4, ex5]))
 
 def main() -> None:
     """Write the notebook from SOURCE."""
-    nb = new_notebook()
-    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-                   "language_info": {"name": "python"}}
-    nb.cells = cells_from(SOURCE, new_markdown_cell, new_code_cell)
-    out = Path(__file__).resolve().parent.parent / "notebooks" / "02_ner_finetuning.ipynb"
-    nbformat.write(nb, out)
-    print(f"wrote {out} ({len(nb.cells)} cells)")
+    write_notebook(SOURCE, "02_ner_finetuning.ipynb")
 
 
 if __name__ == "__main__":

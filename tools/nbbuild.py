@@ -4,7 +4,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 _HEADER = re.compile(r"^# %%(?P<md> \[markdown\])?(?: tags=(?P<tags>\[.*\]))?\s*$")
 
@@ -34,3 +40,21 @@ def cells_from(source: str, markdown: Callable[..., Any], code: Callable[..., An
             lines.append(line)
     flush()
     return cells
+
+
+def build_notebook(source: str) -> Any:
+    """A notebook (kernelspec ``python3``, no outputs) from py-percent ``source``."""
+    nb = new_notebook()
+    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                   "language_info": {"name": "python"}}
+    nb.cells = cells_from(source, new_markdown_cell, new_code_cell)
+    return nb
+
+
+def write_notebook(source: str, name: str) -> Path:
+    """Write ``notebooks/<name>`` from py-percent ``source``; run ``bmcourse store`` on it next."""
+    nb = build_notebook(source)
+    out = NOTEBOOKS / name
+    nbformat.write(nb, out)
+    print(f"wrote {out} ({len(nb.cells)} cells)")
+    return out
