@@ -119,6 +119,16 @@ def align_labels(word_ids: Sequence[int | None], word_labels: Sequence[int],
     return aligned
 
 
+def first_subword_positions(word_ids: Sequence[int | None]) -> list[int]:
+    """Positions of the first sub-word of each word (the ones that carry word labels)."""
+    firsts, previous = [], None
+    for position, word in enumerate(word_ids):
+        if word is not None and word != previous:
+            firsts.append(position)
+        previous = word
+    return firsts
+
+
 def word_predictions(word_ids: Sequence[int | None], subword_predictions: Sequence[int],
                      n_words: int | None = None, fill: int = 0) -> list[int]:
     """One prediction per word, read at its first sub-word; words never seen get ``fill``."""

@@ -20,8 +20,8 @@ from typing import Any
 import torch
 
 from .errors import BmcourseError
-from .tagging import (IGNORE_INDEX, align_labels, inside_label_ids, viterbi_iob2, word_chunks,
-                      word_predictions)
+from .tagging import (IGNORE_INDEX, align_labels, first_subword_positions, inside_label_ids,
+                      viterbi_iob2, word_chunks, word_predictions)
 
 Feature = dict[str, Any]
 
@@ -344,23 +344,13 @@ def subword_predictions(model: torch.nn.Module, features: Sequence[Feature], *, 
             n = len(features[i]["input_ids"])
             out[i] = best[row, :n].tolist() if best.dim() == 2 else int(best[row])
             if log_probs is not None and "word_ids" in features[i]:
-                firsts = _first_subwords(features[i]["word_ids"])
+                firsts = first_subword_positions(features[i]["word_ids"])
                 path = viterbi_iob2(log_probs[row, firsts].tolist(), names)
                 for position, label in zip(firsts, path):
                     out[i][position] = label
         bar.update(len(indices))
     bar.close()
     return out, loss_sum / max(1, loss_n)
-
-
-def _first_subwords(word_ids: Sequence[int | None]) -> list[int]:
-    """Positions of the first sub-word of each word."""
-    firsts, previous = [], None
-    for position, word in enumerate(word_ids):
-        if word is not None and word != previous:
-            firsts.append(position)
-        previous = word
-    return firsts
 
 
 def _word_tags(features: Sequence[Feature], preds: Sequence[list[int]], id2label: dict[int, str]
