@@ -10,7 +10,7 @@ NOTEBOOKS = Path("notebooks")
 
 
 def _notebooks(given: list[str]) -> list[Path]:
-    paths = [Path(p) for p in given] or sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
+    paths = [Path(p).with_suffix(".ipynb") if p.endswith(".py") else Path(p) for p in given] or sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise SystemExit(f"bmcourse: no such notebook: {', '.join(map(str, missing))}")
@@ -49,18 +49,31 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_store(args: argparse.Namespace) -> int:
-    """Execute notebooks in the smoke profile and store their outputs in place, normalised."""
+    """Sync each pair, execute it in the smoke profile and store its outputs in place, normalised."""
     import nbformat
 
-    from .nbtools import execute, normalise
+    from .nbtools import execute, normalise, sync
 
     os.environ["BMCOURSE_PROFILE"] = "smoke"
     os.environ["TQDM_DISABLE"] = "1"
     os.environ["BMCOURSE_STATIC_WIDGETS"] = "1"
+    os.environ["BMCOURSE_DEVICE"] = "cpu"  # stored outputs are CPU outputs, whatever the machine has
     for path in _notebooks(args.notebooks):
+        sync(path)
         nb, seconds = execute(path, timeout=args.timeout)
         nbformat.write(normalise(nb), path)
+        sync(path)  # the .py gets the stored notebook's timestamp, so the pair reads as in sync
         print(f"stored {path} ({seconds:.1f} s)")
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Sync notebook pairs with jupytext (no execution)."""
+    from .nbtools import sync
+
+    for path in _notebooks(args.notebooks):
+        sync(path)
+        print(f"synced {path} and {path.with_suffix('.py').name}")
     return 0
 
 
@@ -123,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     store.add_argument("notebooks", nargs="*")
     store.add_argument("--timeout", type=int, default=600)
     store.set_defaults(func=cmd_store)
+    sync_cmd = sub.add_parser("sync", help="sync the .py / .ipynb pairs with jupytext")
+    sync_cmd.add_argument("notebooks", nargs="*")
+    sync_cmd.set_defaults(func=cmd_sync)
     clean = sub.add_parser("clean", help="normalise kernelspec and metadata in place")
     clean.add_argument("notebooks", nargs="*")
     clean.set_defaults(func=cmd_clean)

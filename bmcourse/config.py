@@ -157,8 +157,12 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+SMOKE_BANNER = ("SMOKE PROFILE: every number below comes from the tiny embedded samples and only "
+                "illustrates; BMCOURSE_PROFILE=full runs the real course")
+
+
 def setup(seed: int = 0, verbose: bool = True) -> Settings:
-    """Seed everything, quieten library logs and print profile, device, data sources and versions."""
+    """Seed everything, quieten library logs and print profile, model, device, data sources and versions."""
     from . import data, models
 
     seed_everything(seed)
@@ -166,14 +170,18 @@ def setup(seed: int = 0, verbose: bool = True) -> Settings:
     settings = Settings(profile=profile(), device=device(), seed=seed, offline=is_offline(),
                         data_dir=data_dir(), cache_dir=cache_dir())
     if verbose:
-        print(describe(settings, data.sources_summary()))
+        print(describe(settings, data.sources_summary(), models.describe_model(models.model_info())))
     return settings
 
 
-def describe(settings: Settings, sources: dict[str, list[str]]) -> str:
-    """The compact block ``setup()`` prints."""
+def describe(settings: Settings, sources: dict[str, list[str]], model: str | None = None) -> str:
+    """The compact block ``setup()`` prints (with the smoke banner first in the smoke profile)."""
     network = "offline" if settings.offline else "online if the Hub answers"
     lines = [f"bmcourse | profile {settings.profile} | device {settings.device} | seed {settings.seed} | {network}"]
+    if settings.smoke:
+        lines.insert(0, SMOKE_BANNER)
+    if model:
+        lines.append(f"  model: {model}")
     for where, names in sources.items():
         lines.append(f"  data from {where}: {', '.join(names)}")
     lines.append("  versions: " + ", ".join(f"{k} {v}" for k, v in library_versions().items()))

@@ -45,6 +45,57 @@ def default_model_name() -> str:
     return ONLINE_DEFAULT if not is_smoke() and hub_reachable() else str(offline_model_path())
 
 
+OFFLINE_NAME = "all-MiniLM-L6-v2"
+
+
+def _lowercases(folder: Path) -> bool | None:
+    """Whether the tokenizer saved in ``folder`` lowercases its input (None when it does not say)."""
+    import json
+
+    config = folder / "tokenizer_config.json"
+    if not config.is_file():
+        return None
+    value = json.loads(config.read_text(encoding="utf-8")).get("do_lower_case")
+    return None if value is None else bool(value)
+
+
+def model_info(name: str = "auto") -> dict[str, Any]:
+    """Which model ``name`` means, without loading it: ``{"name", "cased", "source"}`` (no paths).
+
+    ``cased`` is False when the tokenizer lowercases (so capital letters, a strong NER cue, are
+    lost), True when it keeps case, None when unknown before loading.
+    """
+    if name == "auto":
+        name = default_model_name()
+    if name == "offline":
+        name = str(offline_model_path())
+    path = Path(name).expanduser()
+    if path.exists():
+        lower = _lowercases(path)
+        packaged = path.resolve() == offline_model_path().resolve()
+        return {"name": OFFLINE_NAME if packaged else path.name,
+                "cased": None if lower is None else not lower,
+                "source": f"packaged offline model ({OFFLINE_PACKAGE})" if packaged else "local folder"}
+    lowered = name.lower()
+    cased = False if "uncased" in lowered else True if "cased" in lowered else None
+    return {"name": name, "cased": cased, "source": "Hugging Face Hub"}
+
+
+def loaded_model_info(model: Any, tokenizer: Any) -> dict[str, Any]:
+    """``{"name", "cased", "source"}`` of a model actually loaded (what a result file records)."""
+    info = model_info(str(model.config._name_or_path))
+    lower = getattr(tokenizer, "do_lower_case", None)
+    if lower is not None:
+        info["cased"] = not bool(lower)
+    return info
+
+
+def describe_model(info: dict[str, Any]) -> str:
+    """``all-MiniLM-L6-v2 (uncased, packaged offline model (...))`` for a :func:`model_info` dict."""
+    cased = {True: "cased", False: "uncased"}.get(info.get("cased"), "casing unknown")
+    return f"{info['name']} ({cased}, {info['source']})"
+
+
 def resolve_model(name: str = "auto") -> str:
     """Turn ``auto``/``offline``/a path/a Hub id into something ``from_pretrained`` can load safely."""
     if name == "auto":

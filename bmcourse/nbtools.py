@@ -13,10 +13,10 @@ STUDENT_PLACEHOLDER = "# Your solution here: write the code, then run the check 
 
 
 def normalise(nb: Any) -> Any:
-    """Kernelspec ``python3``, no volatile metadata (timings, widget state, versions, ids kept)."""
+    """Kernelspec ``python3``, no volatile metadata (timings, widget state, versions); ids and jupytext filters kept."""
     nb.metadata = {"kernelspec": dict(KERNELSPEC),
                    "language_info": {"name": "python"},
-                   **{k: v for k, v in nb.metadata.items() if k in ("title",)}}
+                   **{k: v for k, v in nb.metadata.items() if k in ("title", "jupytext")}}
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         cell.metadata.pop("ExecuteTime", None)
@@ -50,6 +50,36 @@ def execute(path: Path, timeout: int = 3600) -> tuple[Any, float]:
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     return nb, time.perf_counter() - start
+
+
+def paired_source(path: Path) -> Path:
+    """The py:percent source paired with a notebook (``NN_name.py`` beside ``NN_name.ipynb``)."""
+    return path.with_suffix(".py")
+
+
+def sync(path: Path) -> None:
+    """Bring a notebook pair in line with jupytext (the newer side wins; cell ids and outputs are kept)."""
+    from jupytext.cli import jupytext as jupytext_cli
+
+    target = paired_source(path) if paired_source(path).is_file() else path
+    status = jupytext_cli(["--sync", "--quiet", str(target)])
+    if status:
+        raise RuntimeError(f"jupytext --sync {target} failed with status {status}")
+
+
+def out_of_sync(path: Path) -> str | None:
+    """Why the pair of ``path`` differs (None when the .py and the .ipynb hold the same cells)."""
+    import jupytext
+    from jupytext.compare import compare_notebooks, NotebookDifference
+
+    source = paired_source(path)
+    if not source.is_file():
+        return f"{source.name} is missing: every notebook is a jupytext pair (run `bmcourse sync {path}`)"
+    try:
+        compare_notebooks(jupytext.read(path), jupytext.read(source), fmt="py:percent")
+    except NotebookDifference as diff:
+        return str(diff)
+    return None
 
 
 def strip_solutions(nb: Any) -> tuple[Any, int]:

@@ -1,17 +1,11 @@
-"""Builds notebooks/01_loss_and_gradients.ipynb from the cells below (then `bmcourse store` runs it).
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-Kept in the repository so the notebook's source stays reviewable as plain Python; edit here,
-rebuild with `python tools/build_nb01.py`, then `bmcourse store notebooks/01_loss_and_gradients.ipynb`.
-"""
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nbbuild import write_notebook  # noqa: E402
-
-SOURCE = r'''
 # %% [markdown]
 # # 01 · Losses and gradients, checked against autograd
 #
@@ -77,6 +71,7 @@ hand_dz = (torch.sigmoid(z.detach()) - y) / len(y)
 print(f"risk = {risk.item():.6f}")
 check_bce = compare("dL/dz", hand_dz, z.grad)
 
+
 # %% [markdown]
 # Autograd is itself something to check. Two independent references: **central finite
 # differences**, $(f(x+\varepsilon e_i)-f(x-\varepsilon e_i))/2\varepsilon$, and
@@ -93,6 +88,7 @@ def bce_risk(logits):
 fd_dz = finite_difference_grad(bce_risk, z)
 check_fd = compare("finite diff", fd_dz, hand_dz)
 print("gradcheck:", torch.autograd.gradcheck(bce_risk, (z.detach().clone().requires_grad_(),)))
+
 
 # %% [markdown]
 # ### Why `BCEWithLogitsLoss` and not `sigmoid` then `log`
@@ -236,6 +232,7 @@ hand_loss = -log_probs[mask].gather(1, token_labels[mask].unsqueeze(1)).sum() / 
 auto_loss = F.cross_entropy(token_logits.reshape(-1, NUM_LABELS), token_labels.reshape(-1), ignore_index=PAD)
 print(f"real positions: {int(mask.sum())} of {mask.numel()}; loss {hand_loss.item():.6f}")
 check_masked = compare("loss", hand_loss, auto_loss)
+
 
 # %% [markdown]
 # ### Labelling padding as `O`
@@ -602,13 +599,3 @@ fig = interactive_or_static(explorer, static_view)
 
 # %%
 print(checkpoint([ex1, ex2, ex3, ex4, ex5, ex6, ex7]))
-'''
-
-
-def main() -> None:
-    """Write the notebook from SOURCE."""
-    write_notebook(SOURCE, "01_loss_and_gradients.ipynb")
-
-
-if __name__ == "__main__":
-    main()

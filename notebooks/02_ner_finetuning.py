@@ -1,17 +1,11 @@
-"""Builds notebooks/02_ner_finetuning.ipynb from the cells below (then `bmcourse store` runs it).
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-Kept in the repository so the notebook's source stays reviewable as plain Python; edit here,
-rebuild with `python tools/build_nb02.py`, then `bmcourse store notebooks/02_ner_finetuning.ipynb`.
-"""
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nbbuild import write_notebook  # noqa: E402
-
-SOURCE = r'''
 # %% [markdown]
 # # 02 · Fine-tuning an encoder for named-entity recognition
 #
@@ -69,6 +63,7 @@ ner = load_ner("conll2003")
 labels = ner["train"].features["ner_tags"].feature.names
 print(ner)
 print("labels:", labels)
+
 
 # %%
 def as_tags(ids):
@@ -143,6 +138,7 @@ subwords = tokenizer.convert_ids_to_tokens(encoding["input_ids"])
 shown_ids = ["None" if w is None else w for w in word_ids]
 pd.DataFrame({"sub-word": subwords, "word id": shown_ids})
 
+
 # %% [markdown]
 # The rule used by the Hugging Face course and here: the **first** sub-word of a word gets
 # the word's label; every other position gets `-100`. PyTorch's cross-entropy skips targets
@@ -173,6 +169,7 @@ from bmcourse.tagging import align_labels, inside_label_ids
 
 print(align_labels(word_ids, word_labels) == aligned)
 
+
 # %% [markdown]
 # ### Exercise 2 · Label every sub-word
 # A common alternative labels *every* sub-word of a word. Continuation sub-words of an
@@ -200,6 +197,7 @@ ex2 = Exercise("02.2", "Label every sub-word", Checker(_check_all_subwords, "a f
                       "word's label starts with 'B-'; otherwise the word's own label."))
 align_all_subwords = ...
 
+
 # %% tags=["solution"]
 def align_all_subwords(word_ids, word_labels):
     """Every sub-word labelled; continuation sub-words of a B-X word get I-X."""
@@ -214,6 +212,7 @@ def align_all_subwords(word_ids, word_labels):
             aligned.append(labels.index("I-" + name[2:]) if name.startswith("B-") else word_labels[word])
         previous = word
     return aligned
+
 
 # %%
 ex2.check(align_all_subwords)
@@ -248,6 +247,7 @@ from bmcourse.train import batch_indices, collate
 batch = collate(train_features[:3], pad_id=tokenizer.pad_token_id)
 print({name: tuple(tensor.shape) for name, tensor in batch.items()})
 print(batch["labels"][0].tolist())
+
 
 # %%
 def padding_fraction(batches, lengths, fixed=None):
@@ -374,6 +374,7 @@ ex4 = Exercise("02.4", "Entity F1 by hand",
                       "F1 = 2pr / (p + r)."))
 entity_prf = ...
 
+
 # %% tags=["solution"]
 def span_set(sentences):
     """All (sentence, type, start, end) entity spans."""
@@ -435,6 +436,7 @@ def padded_with_o(features, max_len=PAD_LEN):
                     "attention_mask": f["attention_mask"] + [0] * pad, "labels": f["labels"] + [O] * pad})
     return out
 
+
 # %% [markdown]
 # A model trained on misaligned labels learned "position *i* carries word *i*'s tag", so that is
 # how its predictions are read back into words; the correct recipes read the first sub-word.
@@ -489,6 +491,7 @@ for name, (encode, read) in recipes.items():
                  "padding %": 100 * (1 - run.useful_tokens / run.padded_tokens)})
 print(metrics.format_table(rows))
 
+
 # %%
 def recipe_bars(rows, title):
     """The articles' token F1 next to the entity F1 of each recipe."""
@@ -528,6 +531,7 @@ for category, found in errors.items():
 types, matrix = metrics.type_confusion(gold, pred)
 fig = plots.plot_confusion(types, matrix, title="Entity types (exact boundaries); O = missed / spurious")
 
+
 # %% [markdown]
 # ### Exercise 5 · Reading predictions back into words
 # The model predicts one label per sub-word. Write `first_subword_tags(word_ids, predictions,
@@ -548,6 +552,7 @@ ex5 = Exercise("02.5", "Sub-words back to words", Checker(_check_reader, "a func
                       "Keep the first prediction you see for each word id; the output has n_words entries."))
 first_subword_tags = ...
 
+
 # %% tags=["solution"]
 def first_subword_tags(word_ids, predictions, n_words):
     """One label id per word, read at the word's first sub-word."""
@@ -556,6 +561,7 @@ def first_subword_tags(word_ids, predictions, n_words):
         if word is not None and out[word] is None:
             out[word] = p
     return [0 if p is None else p for p in out]
+
 
 # %%
 ex5.check(first_subword_tags)
@@ -668,13 +674,3 @@ for key in ("test_f1", "test_f1_strict", "token_accuracy", "train_seconds", "use
 
 # %%
 print(checkpoint([ex1, ex2, ex3, ex4, ex5]))
-'''
-
-
-def main() -> None:
-    """Write the notebook from SOURCE."""
-    write_notebook(SOURCE, "02_ner_finetuning.ipynb")
-
-
-if __name__ == "__main__":
-    main()

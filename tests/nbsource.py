@@ -1,0 +1,71 @@
+"""Run cells taken from the notebook sources (``notebooks/NN_name.py``), so tests check the code
+learners see, not a copy of it.
+
+Conventions in the sources:
+- cells tagged ``setup`` hold imports and constants; they run first, in order;
+- the cell that builds exercise ``NN.K`` contains ``Exercise("NN.K"`` and is tagged ``exercise``;
+  it runs on top of the setup cells and must not need anything else;
+- the cell right after it tagged ``solution`` is the reference answer.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jupytext
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+@lru_cache(maxsize=None)
+def _cells(prefix: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(source, tags) of every code cell of the notebook whose name starts with ``prefix``."""
+    matches = sorted(NOTEBOOKS.glob(f"{prefix}_*.py"))
+    if len(matches) != 1:
+        raise FileNotFoundError(f"expected one notebooks/{prefix}_*.py, found {matches}")
+    nb = jupytext.read(matches[0])
+    return tuple((c.source, tuple(c.metadata.get("tags", ()))) for c in nb.cells if c.cell_type == "code")
+
+
+def _exercise_index(prefix: str, exercise: str) -> int:
+    pattern = re.compile(r"Exercise\(\s*[\"']" + re.escape(exercise) + r"[\"']")
+    found = [i for i, (src, _) in enumerate(_cells(prefix)) if pattern.search(src)]
+    if len(found) != 1:
+        raise LookupError(f"exercise {exercise}: expected one cell building it in {prefix}, found {len(found)}")
+    return found[0]
+
+
+def exercise_cell(prefix: str, exercise: str) -> str:
+    """The source of the cell that builds ``exercise`` (must be tagged ``exercise``)."""
+    src, tags = _cells(prefix)[_exercise_index(prefix, exercise)]
+    assert "exercise" in tags, f"the cell building {exercise} must be tagged 'exercise'"
+    return src
+
+
+def solution_cell(prefix: str, exercise: str) -> str:
+    """The source of the ``solution`` cell that follows the exercise cell."""
+    cells = _cells(prefix)
+    src, tags = cells[_exercise_index(prefix, exercise) + 1]
+    assert "solution" in tags, f"the cell after {exercise} must be its solution (tagged 'solution')"
+    return src
+
+
+def run(source: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    """Execute notebook ``source`` (the project's own code, never learner input) in ``namespace``."""
+    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    exec(compile(code, "<notebook cell>", "exec"), namespace)  # noqa: S102 - our notebook sources
+    return namespace
+
+
+def exercise(prefix: str, exercise_id: str, *, solved: bool = False) -> dict[str, Any]:
+    """A namespace with the setup cells and the exercise cell run (and its solution if ``solved``)."""
+    namespace: dict[str, Any] = {"__name__": f"notebook_{prefix}"}
+    for src, tags in _cells(prefix):
+        if "setup" in tags:
+            run(src, namespace)
+    run(exercise_cell(prefix, exercise_id), namespace)
+    if solved:
+        run(solution_cell(prefix, exercise_id), namespace)
+    return namespace
