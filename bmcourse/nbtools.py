@@ -70,7 +70,7 @@ def sync(path: Path) -> None:
 def out_of_sync(path: Path) -> str | None:
     """Why the pair of ``path`` differs (None when the .py and the .ipynb hold the same cells)."""
     import jupytext
-    from jupytext.compare import compare_notebooks, NotebookDifference
+    from jupytext.compare import NotebookDifference, compare_notebooks
 
     source = paired_source(path)
     if not source.is_file():

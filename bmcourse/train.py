@@ -20,8 +20,15 @@ from typing import Any
 import torch
 
 from .errors import BmcourseError
-from .tagging import (IGNORE_INDEX, align_labels, first_subword_positions, inside_label_ids,
-                      viterbi_iob2, word_chunks, word_predictions)
+from .tagging import (
+    IGNORE_INDEX,
+    align_labels,
+    first_subword_positions,
+    inside_label_ids,
+    viterbi_iob2,
+    word_chunks,
+    word_predictions,
+)
 
 Feature = dict[str, Any]
 

@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from bmcourse.data import (REGISTRY, SAMPLES_DIR, load_classification, load_ner, resolve_source,
-                           sources_summary, stratified_split)
+from bmcourse.data import (
+    REGISTRY,
+    SAMPLES_DIR,
+    load_classification,
+    load_ner,
+    resolve_source,
+    sources_summary,
+    stratified_split,
+)
 from bmcourse.tagging import invalid_positions
 
 NER_SAMPLES = {"news_ner": 300, "biomed_ner": 120, "social_ner": 120}

@@ -8,8 +8,16 @@ import pytest
 import torch
 
 from bmcourse import exercises
-from bmcourse.exercises import (Exercise, Result, checkpoint, describe, expect_all, expect_close,
-                                expect_equal, expect_true)
+from bmcourse.exercises import (
+    Exercise,
+    Result,
+    checkpoint,
+    describe,
+    expect_all,
+    expect_close,
+    expect_equal,
+    expect_true,
+)
 
 HINTS = ("Think about the sigmoid.", "Use torch.sigmoid on a tensor.", "Apply it to 1.0.")
 

@@ -4,9 +4,18 @@ from __future__ import annotations
 import pytest
 
 from bmcourse.errors import BmcourseError
-from bmcourse.metrics import (CATEGORIES, entity_scores, error_categories, format_table,
-                              ner_report, per_type_report, token_accuracy, token_f1_with_o,
-                              token_report, type_confusion)
+from bmcourse.metrics import (
+    CATEGORIES,
+    entity_scores,
+    error_categories,
+    format_table,
+    ner_report,
+    per_type_report,
+    token_accuracy,
+    token_f1_with_o,
+    token_report,
+    type_confusion,
+)
 
 TRUE = [["B-PER", "I-PER", "O", "O", "B-LOC"],
         ["O", "B-ORG", "I-ORG", "I-ORG", "O", "O"]]

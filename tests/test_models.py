@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from bmcourse.errors import BmcourseError
-from bmcourse.models import (load_sequence_classifier, load_token_classifier, offline_model_path,
-                             resolve_model)
+from bmcourse.models import load_sequence_classifier, load_token_classifier, offline_model_path, resolve_model
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bmcourse.tagging import (Span, invalid_positions, labels_for_types, repair_iob2, spans,
-                              split_tag, types_of)
+from bmcourse.tagging import Span, invalid_positions, labels_for_types, repair_iob2, spans, split_tag, types_of
 
 
 def test_label_order() -> None:

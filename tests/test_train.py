@@ -10,8 +10,17 @@ from bmcourse.data import load_ner
 from bmcourse.errors import BmcourseError
 from bmcourse.models import load_token_classifier
 from bmcourse.tagging import align_labels, inside_label_ids, word_chunks, word_predictions
-from bmcourse.train import (TrainConfig, batch_indices, collate, encode_ner, evaluate, fit,
-                            make_optimizer, predict, warmup_linear)
+from bmcourse.train import (
+    TrainConfig,
+    batch_indices,
+    collate,
+    encode_ner,
+    evaluate,
+    fit,
+    make_optimizer,
+    predict,
+    warmup_linear,
+)
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 

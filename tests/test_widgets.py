@@ -7,8 +7,7 @@ import pytest
 
 from bmcourse import widgets
 from bmcourse.errors import BmcourseError
-from bmcourse.widgets import (interactive_or_static, simple_highlight, static_tagger_html, tagger,
-                              use_widgets)
+from bmcourse.widgets import interactive_or_static, simple_highlight, static_tagger_html, tagger, use_widgets
 
 ipywidgets = pytest.importorskip("ipywidgets")
 EXAMPLES = ["Ada met Grace in London", "x < y & <b>Bob</b> said"]

@@ -76,6 +76,15 @@ def _info(name: str, kind: str) -> DatasetInfo:
     return info
 
 
+def source_label(name: str, kind: str | None = None) -> str:
+    """Where ``name`` comes from, without machine paths (what a committed result file may record)."""
+    where, description = resolve_source(name, kind=kind)
+    if where == "local":
+        info = REGISTRY.get(name) or _info(name, kind or "ner")
+        return f"{name} from a local folder ($BMCOURSE_DATA_DIR/{info.folder})"
+    return f"{name} from the {description}"
+
+
 def resolve_source(name: str, source: str = "auto", kind: str | None = None) -> tuple[str, str]:
     """Decide where ``name`` comes from: returns ``(source, description)`` without loading."""
     if source not in SOURCES:
