@@ -47,3 +47,15 @@ def test_stored_notebooks_are_normalised_and_executed(path: Path) -> None:
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code and all(c.execution_count for c in code), "store outputs with `bmcourse store`"
     assert not any("execution" in c.metadata for c in nb.cells)
+
+
+def test_normalise_drops_stateless_widget_views_and_keeps_their_text() -> None:
+    nb = small_notebook()
+    view = {"model_id": "random", "version_major": 2, "version_minor": 0}
+    nb.cells[2].outputs = [
+        nbformat.v4.new_output("display_data", data={"application/vnd.jupyter.widget-view+json": view,
+                                                     "text/plain": "bar"}),
+        nbformat.v4.new_output("display_data", data={"application/vnd.jupyter.widget-view+json": view}),
+    ]
+    outputs = normalise(nb).cells[2].outputs
+    assert len(outputs) == 1 and dict(outputs[0].data) == {"text/plain": "bar"}

@@ -30,7 +30,7 @@ def test_pair_is_in_sync(path: Path) -> None:
 
 def _pair_in(tmp_path: Path) -> Path:
     """A copy of notebook 01's pair and the project's jupytext config in ``tmp_path``."""
-    shutil.copy(ROOT / "jupytext.toml", tmp_path / "jupytext.toml")
+    shutil.copy(ROOT / "notebooks" / "jupytext.toml", tmp_path / "jupytext.toml")
     for path in (NOTEBOOKS[0], SOURCES[0]):
         shutil.copy(path, tmp_path / path.name)
     return tmp_path / NOTEBOOKS[0].name
