@@ -4,8 +4,9 @@ Notebooks teach, the package serves: shared plumbing lives here once.
 """
 from __future__ import annotations
 
-from .config import Settings, by_profile, device, profile, setup
+from .config import by_profile, device, profile
 from .errors import BmcourseError
+from .session import Settings, setup
 
 __version__ = "0.1.0"
 __all__ = ["BmcourseError", "Settings", "by_profile", "device", "profile", "setup", "__version__"]

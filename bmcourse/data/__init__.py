@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from datasets import DatasetDict
 
-from ..config import data_dir, hub_reachable, is_offline, is_smoke
+from ..config import data_dir, is_offline, is_smoke
 from ..errors import BmcourseError
+from ..hub import hub_reachable
 from ..tagging import labels_for_types, split_tag
 from .readers import read_classification_jsonl, read_conll, read_ner_jsonl
 from .registry import REGISTRY, DatasetInfo, HubSource

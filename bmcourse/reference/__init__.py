@@ -72,22 +72,10 @@ def git_commit(short: bool = True) -> str:
     return commit + ("+dirty" if dirty else "")
 
 
-def machine() -> dict[str, Any]:
-    """Where a result was measured: OS, Python, CPU count, torch and its threads, GPU name; no paths."""
-    import platform
-
-    import torch
-
-    info = {"os": f"{platform.system()} {platform.machine()}", "python": platform.python_version(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
-
-
 def provenance(*, model: dict[str, Any], data_source: str, command: str) -> dict[str, Any]:
     """The provenance block every result file carries (see :data:`PROVENANCE_KEYS`)."""
+    from ..session import machine
+
     return {"model": model, "data_source": data_source, "command": command, "machine": machine(),
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"), "commit": git_commit()}
 

@@ -1,0 +1,100 @@
+"""One session's set-up: seed, quieten libraries and print what the notebook will use.
+
+This sits above ``config`` (environment readers), ``data`` and ``models``, so none of those
+needs to import it.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import data, models
+from .config import cache_dir, data_dir, device, is_offline, profile, seed_everything
+from .hub import quiet_transformers
+
+
+def in_colab() -> bool:
+    """True inside Google Colab."""
+    return "google.colab" in sys.modules
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What ``setup()`` decided, returned so a notebook can use it."""
+
+    profile: str
+    device: str
+    seed: int
+    offline: bool
+    data_dir: Path | None
+    cache_dir: Path
+
+    @property
+    def smoke(self) -> bool:
+        """True under the smoke profile."""
+        return self.profile == "smoke"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of python and the libraries the course depends on."""
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "datasets", "peft", "seqeval"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "missing"
+    return versions
+
+
+SMOKE_BANNER = ("SMOKE PROFILE: every number below comes from the tiny embedded samples and only "
+                "illustrates; BMCOURSE_PROFILE=full runs the real course")
+
+
+def setup(seed: int = 0, verbose: bool = True) -> Settings:
+    """Seed everything, quieten library logs and print profile, model, device, data sources and versions."""
+    seed_everything(seed)
+    quiet_transformers()
+    settings = Settings(profile=profile(), device=device(), seed=seed, offline=is_offline(),
+                        data_dir=data_dir(), cache_dir=cache_dir())
+    if verbose:
+        print(describe(settings, data.sources_summary(), models.describe_model(models.model_info())))
+    return settings
+
+
+def describe(settings: Settings, sources: dict[str, list[str]], model: str | None = None) -> str:
+    """The compact block ``setup()`` prints (with the smoke banner first in the smoke profile)."""
+    network = "offline" if settings.offline else "online if the Hub answers"
+    lines = [f"bmcourse | profile {settings.profile} | device {settings.device} | seed {settings.seed} | {network}"]
+    if settings.smoke:
+        lines.insert(0, SMOKE_BANNER)
+    if model:
+        lines.append(f"  model: {model}")
+    for where, names in sources.items():
+        lines.append(f"  data from {where}: {', '.join(names)}")
+    lines.append("  versions: " + ", ".join(f"{k} {v}" for k, v in library_versions().items()))
+    return "\n".join(lines)
+
+
+def settings_dict(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data, e.g. for a benchmark's JSON."""
+    return {"profile": settings.profile, "device": settings.device, "seed": settings.seed,
+            "offline": settings.offline,
+            "data_dir": str(settings.data_dir) if settings.data_dir else None}
+
+
+def machine() -> dict[str, Any]:
+    """Where something ran: OS, Python, CPU count, torch and its threads, GPU name; no paths."""
+    import torch
+
+    info = {"os": f"{platform.system()} {platform.machine()}", "python": platform.python_version(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
