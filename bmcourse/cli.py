@@ -24,7 +24,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Execute notebooks headless into --out and print a summary; non-zero if any failed."""
     import nbformat
 
-    from .nbtools import execute
+    from .nbtools import NotebookFailed, execute
 
     if args.profile:
         os.environ["BMCOURSE_PROFILE"] = args.profile
@@ -35,8 +35,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"running {path} (profile {os.environ.get('BMCOURSE_PROFILE', 'full')}) ...", flush=True)
         try:
             nb, seconds = execute(path, timeout=args.timeout)
-        except Exception as err:  # report every notebook, fail at the end
-            results.append((path.name, "FAILED", float("nan"), str(err).splitlines()[0][:200]))
+        except NotebookFailed as failed:  # report every notebook, fail at the end
+            nbformat.write(failed.nb, out / path.name)
+            where = f"cell {failed.cell}" if failed.cell is not None else "a cell"
+            print(f"  FAILED in {where}: {failed.ename}: {failed.evalue}\n"
+                  f"  the partly executed notebook is in {out / path.name}", flush=True)
+            results.append((path.name, "FAILED", failed.seconds, f"{failed.ename}: {failed.evalue}"[:200]))
             continue
         nbformat.write(nb, out / path.name)
         results.append((path.name, "ok", seconds, str(out / path.name)))

@@ -45,16 +45,42 @@ def _kernel_env() -> None:
         os.environ["PATH"] = here + os.pathsep + os.environ.get("PATH", "")
 
 
+class NotebookFailed(Exception):
+    """A notebook cell raised: carries the exception's name and value, and the partly run notebook."""
+
+    def __init__(self, nb: Any, ename: str, evalue: str, cell: int | None, seconds: float) -> None:
+        super().__init__(f"{ename}: {evalue}" + (f" (cell {cell})" if cell is not None else ""))
+        self.nb, self.ename, self.evalue, self.cell, self.seconds = nb, ename, evalue, cell, seconds
+
+
+def _failed_cell(nb: Any) -> int | None:
+    """The index of the first code cell with an error output."""
+    for index, cell in enumerate(nb.cells):
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            return index
+    return None
+
+
 def execute(path: Path, timeout: int = 3600) -> tuple[Any, float]:
-    """Run a notebook top to bottom in its folder; returns the executed notebook and seconds."""
+    """Run a notebook top to bottom in its folder; returns the executed notebook and seconds.
+
+    Raises :class:`NotebookFailed` with the failing cell's exception and the partly executed notebook.
+    """
     import nbformat
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
     _kernel_env()
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    except CellExecutionError as err:
+        raise NotebookFailed(nb, err.ename, err.evalue, _failed_cell(nb), time.perf_counter() - start) from None
+    except CellTimeoutError as err:
+        raise NotebookFailed(nb, "CellTimeoutError", str(err).splitlines()[0], None,
+                             time.perf_counter() - start) from None
     return nb, time.perf_counter() - start
 
 

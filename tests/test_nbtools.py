@@ -59,3 +59,22 @@ def test_normalise_drops_stateless_widget_views_and_keeps_their_text() -> None:
     ]
     outputs = normalise(nb).cells[2].outputs
     assert len(outputs) == 1 and dict(outputs[0].data) == {"text/plain": "bar"}
+
+
+def test_run_reports_the_cells_exception_and_keeps_the_partial_notebook(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nb.cells = [nbformat.v4.new_code_cell("print('first cell ran')"),
+                nbformat.v4.new_code_cell("raise ValueError('the tokenizer has no pad token')"),
+                nbformat.v4.new_code_cell("print('never')")]
+    path = tmp_path / "01_fails.ipynb"
+    nbformat.write(nb, path)
+    status = main(["run", str(path), "--profile", "smoke", "--out", str(tmp_path / "runs")])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "FAILED in cell 1: ValueError: the tokenizer has no pad token" in out
+    assert "0 passed, 1 failed" in out
+    partial = nbformat.read(tmp_path / "runs" / "01_fails.ipynb", as_version=4)
+    assert partial.cells[0].outputs[0]["text"] == "first cell ran\n"
+    assert partial.cells[1].outputs[0]["ename"] == "ValueError" and not partial.cells[2].outputs
