@@ -44,7 +44,7 @@ def library_versions() -> dict[str, str]:
     from importlib import metadata
 
     versions = {"python": platform.python_version()}
-    for name in ("torch", "transformers", "datasets", "peft", "seqeval"):
+    for name in ("torch", "transformers", "datasets", "seqeval"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
