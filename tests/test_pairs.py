@@ -74,7 +74,7 @@ def test_sync_of_an_unchanged_pair_changes_nothing(tmp_path: Path) -> None:
 def test_sources_are_valid_python_with_tags_kept() -> None:
     for source in SOURCES:
         compile(source.read_text(encoding="utf-8"), str(source), "exec")
-        nb = jupytext.read(source)
+        nb = jupytext.read(source, fmt="py:percent")
         assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
