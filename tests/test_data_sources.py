@@ -16,6 +16,7 @@ from bmcourse.data import (
     sources_summary,
     stratified_split,
 )
+from bmcourse.errors import BmcourseError
 from bmcourse.tagging import invalid_positions
 
 NER_SAMPLES = {"news_ner": 300, "biomed_ner": 120, "social_ner": 120}
@@ -117,3 +118,75 @@ def test_sample_intents_are_real_banking77_names(real_data_dir: Path) -> None:
     real = load_classification("banking77", source="local")["train"].features["label"].names
     sample = load_classification("banking77", source="sample")["train"].features["label"].names
     assert len(sample) >= 10 and set(sample) <= set(real)
+
+
+def test_a_bug_in_hub_loading_is_not_hidden_by_the_fallback(env) -> None:
+    env.delenv("BMCOURSE_OFFLINE")
+    env.setattr("bmcourse.data.hub_reachable", lambda: True)
+
+    def buggy(hub, kind):
+        raise KeyError("ner_tags")  # a column problem, not the network
+
+    env.setattr("bmcourse.data.hub.load_hub_rows", buggy)
+    with pytest.raises(KeyError, match="ner_tags"):
+        load_ner("ncbi_disease")
+
+
+def test_explicit_hub_source_never_falls_back(env, capsys: pytest.CaptureFixture) -> None:
+    env.delenv("BMCOURSE_OFFLINE")
+    env.setattr("bmcourse.data.hub_reachable", lambda: True)
+
+    def down(hub, kind):
+        raise ConnectionError("no route to host")
+
+    env.setattr("bmcourse.data.hub.load_hub_rows", down)
+    with pytest.raises(BmcourseError, match=r"could not load 'ncbi_disease' from the Hub \(ConnectionError"):
+        load_ner("ncbi_disease", source="hub")
+    assert "embedded sample" not in capsys.readouterr().out
+
+
+def test_repaired_hub_rows_are_counted_and_reported(env, capsys: pytest.CaptureFixture) -> None:
+    env.delenv("BMCOURSE_OFFLINE")
+    env.setattr("bmcourse.data.hub_reachable", lambda: True)
+    rows = {"train": [{"id": "0", "tokens": ["Acute", "asthma"], "ner_tags": ["I-Disease", "I-Disease"]},
+                      {"id": "1", "tokens": ["mild"], "ner_tags": ["O"]}]}
+    env.setattr("bmcourse.data.hub.load_hub_rows", lambda hub, kind: rows)
+    ds = load_ner("ncbi_disease")
+    out = capsys.readouterr().out
+    assert "repaired 1 invalid I- tags into B- tags in hub:" in out
+    names = ds["train"].features["ner_tags"].feature.names
+    assert [names[t] for t in ds["train"][0]["ner_tags"]] == ["B-Disease", "I-Disease"]
+
+
+def test_generated_splits_keep_original_ids_and_name_rare_labels(capsys: pytest.CaptureFixture) -> None:
+    rows = [{"id": str(i), "text": f"t{i}", "label": "common"} for i in range(40)]
+    rows.append({"id": "40", "text": "odd one", "label": "rare"})
+    parts = stratified_split(rows, {"validation": 0.1, "test": 0.1}, seed=0)
+    ids = sorted(int(r["id"]) for part in parts.values() for r in part)
+    assert ids == list(range(41))  # every original id kept once, none renumbered
+    assert all(r["text"] == f"t{r['id']}" for part in parts.values() for r in part if r["label"] == "common")
+    assert "label 'rare' has only 1 example(s): none reaches the generated validation and test split" \
+        in capsys.readouterr().out
+
+
+def test_hub_row_conversion_reads_a_local_parquet_repo(env, tmp_path: Path) -> None:
+    """load_hub_rows on a local parquet folder laid out like a Hub repo: ClassLabel ids become strings."""
+    from datasets import ClassLabel, Dataset, Features, List, Value
+
+    from bmcourse.data.hub import load_hub_rows
+    from bmcourse.data.registry import HubSource
+
+    env.setenv("BMCOURSE_CACHE_DIR", str(tmp_path / "cache"))
+    names = ["O", "B-Disease", "I-Disease"]
+    features = Features({"words": List(Value("string")), "tags": List(ClassLabel(names=names))})
+    repo = tmp_path / "repo" / "data"
+    repo.mkdir(parents=True)
+    Dataset.from_dict({"words": [["Acute", "asthma", "."]], "tags": [[1, 2, 0]]},
+                      features=features).to_parquet(str(repo / "train-00000-of-00001.parquet"))
+    Dataset.from_dict({"words": [["fine"]], "tags": [[0]]},
+                      features=features).to_parquet(str(repo / "test-00000-of-00001.parquet"))
+    source = HubSource(str(tmp_path / "repo"), revision=None, columns={"tokens": "words", "ner_tags": "tags"})
+    rows = load_hub_rows(source, "ner")
+    assert set(rows) == {"train", "test"}
+    assert rows["train"] == [{"id": "0", "tokens": ["Acute", "asthma", "."],
+                              "ner_tags": ["B-Disease", "I-Disease", "O"]}]

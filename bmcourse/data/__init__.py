@@ -160,7 +160,8 @@ def stratified_split(rows: Sequence[dict[str, Any]], fractions: dict[str, float]
                      key: str | None = "label") -> dict[str, list[dict[str, Any]]]:
     """Split rows deterministically: per label (``key``), shuffle with ``seed`` and cut ``fractions``.
 
-    Returns ``{"train": rest, **{split: part}}``; each label keeps its share in every split.
+    Returns ``{"train": rest, **{split: part}}``; each label keeps its share in every split, rows
+    keep their original ids, and a label too rare to reach some split gets a notice naming it.
     """
     groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -171,14 +172,19 @@ def stratified_split(rows: Sequence[dict[str, Any]], fractions: dict[str, float]
         group = list(groups[label])
         rng.shuffle(group)
         start = 0
+        missed = []
         for split, fraction in fractions.items():
             take = round(len(group) * fraction)
+            if take == 0:
+                missed.append(split)
             out[split] += group[start:start + take]
             start += take
         out["train"] += group[start:]
+        if missed and key:
+            notice(f"label {label!r} has only {len(group)} example(s): none reaches the generated "
+                   f"{' and '.join(missed)} split (kept in train)")
     for split in out:
-        out[split].sort(key=lambda r: int(r["id"]) if str(r["id"]).isdigit() else 0)
-        out[split] = [dict(r, id=str(i)) for i, r in enumerate(out[split])]
+        out[split].sort(key=lambda r: (0, int(r["id"])) if str(r["id"]).isdigit() else (1, str(r["id"])))
     return out
 
 
@@ -210,7 +216,7 @@ def load_ner(name: str, *, source: str = "auto", repair: bool = False, seed: int
         read = read_ner_jsonl if path.suffix == ".jsonl" else read_conll
         return read(path, types=types, repair=repair)
 
-    rows, repaired = _load_rows(name, info, where, description, reader, "ner")
+    rows, repaired = _load_rows(name, info, where, description, reader, "ner", source)
     for path, count in repaired.items():
         if count:
             notice(f"repaired {count} invalid I- tags into B- tags in {path}")
@@ -235,14 +241,29 @@ def load_classification(name: str, *, source: str = "auto", seed: int = 0) -> "D
                                 fix='write rows like {"text": "...", "label": "..."} to a .jsonl file')
         return read_classification_jsonl(path, labels=allowed), 0
 
-    rows, _ = _load_rows(name, info, where, description, reader, "classification")
+    rows, _ = _load_rows(name, info, where, description, reader, "classification", source)
     rows = _fill_missing_splits(rows, seed, key="label")
     labels = list(info.labels) or sorted({r["label"] for part in rows.values() for r in part})
     return _to_dataset_dict(rows, "classification", labels)
 
 
+def _hub_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean "the network or the Hub failed" (the only ones a fallback may catch)."""
+    import httpx
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    errors: list[type[BaseException]] = [OSError, httpx.HTTPError, HfHubHTTPError, OfflineModeIsEnabled]
+    try:
+        from datasets.exceptions import DatasetNotFoundError
+
+        errors.append(DatasetNotFoundError)
+    except ImportError:  # older datasets
+        pass
+    return tuple(errors)
+
+
 def _load_rows(name: str, info: DatasetInfo, where: str, description: str,
-               reader: Callable[[Path], tuple[list[dict], int]], kind: str
+               reader: Callable[[Path], tuple[list[dict], int]], kind: str, source: str = "auto"
                ) -> tuple[dict[str, list[dict]], dict[str, int]]:
     if where == "hub":
         from .hub import load_hub_rows
@@ -250,17 +271,18 @@ def _load_rows(name: str, info: DatasetInfo, where: str, description: str,
         assert info.hub is not None
         try:
             raw = load_hub_rows(info.hub, kind)
-        except Exception as err:  # network, missing repo: fall through to the sample
-            if not info.sample:
+        except _hub_errors() as err:  # the network or the Hub failed; anything else is a bug to see
+            if source == "hub" or not info.sample:
                 raise BmcourseError(f"could not load {name!r} from the Hub ({type(err).__name__}: {err})",
-                                    fix=f"set BMCOURSE_DATA_DIR to a folder holding {info.folder}/train.jsonl"
-                                    ) from err
+                                    fix=f"check the network or HF_ENDPOINT, or set BMCOURSE_DATA_DIR to a "
+                                        f"folder holding {info.folder}/train.jsonl") from err
             notice(f"{name}: Hub failed ({type(err).__name__}); using embedded sample '{info.sample}' "
                    "(illustration-sized)")
             where = "sample"
         else:
             notice(f"{name}: {description}")
-            return _validate_hub_rows(raw, info, kind), {}
+            rows, repaired = _validate_hub_rows(raw, info, kind)
+            return rows, repaired
     if where == "local":
         root = data_dir()
         assert root is not None
@@ -272,21 +294,28 @@ def _load_rows(name: str, info: DatasetInfo, where: str, description: str,
     raise AssertionError(where)
 
 
-def _validate_hub_rows(raw: dict[str, list[dict]], info: DatasetInfo, kind: str) -> dict[str, list[dict]]:
-    """Check Hub rows with the same rules as local files (the 'file' is the repository split)."""
+def _validate_hub_rows(raw: dict[str, list[dict]], info: DatasetInfo, kind: str
+                       ) -> tuple[dict[str, list[dict]], dict[str, int]]:
+    """Check Hub rows with the same rules as local files (the 'file' is the repository split).
+
+    Invalid ``I-X`` tags are repaired into ``B-X`` and counted per split, like local files.
+    """
     from .readers import check_ner_tags
 
     assert info.hub is not None
+    repaired: dict[str, int] = {}
     for split, part in raw.items():
         where = Path(f"hub:{info.hub.repo}/{split}")
+        repaired[str(where)] = 0
         for i, row in enumerate(part, start=1):
             if kind == "ner":
-                row["ner_tags"], _ = check_ner_tags(row["tokens"], row["ner_tags"], file=where, line=i,
-                                                    types=info.types or None, repair=True)
+                row["ner_tags"], fixed = check_ner_tags(row["tokens"], row["ner_tags"], file=where, line=i,
+                                                        types=info.types or None, repair=True)
+                repaired[str(where)] += fixed
             elif info.labels and row["label"] not in info.labels:
                 raise BmcourseError(f"unknown label {row['label']!r}", file=where, line=i,
                                     fix="update the registry labels for this dataset")
-    return raw
+    return raw, repaired
 
 
 def _to_dataset_dict(rows: dict[str, list[dict]], kind: str, labels: list[str]) -> "DatasetDict":
