@@ -9,9 +9,24 @@ from typing import Any
 
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 SOLUTION_TAG = "solution"
+SOURCE_FORMAT = "py:percent"  # the format of the notebook sources (notebooks/NN_name.py)
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 DATA_OUTPUTS = ("display_data", "execute_result")
 STUDENT_PLACEHOLDER = "# Your solution here: write the code, then run the check cell below.\n"
+
+
+def _merge_streams(outputs: list[Any]) -> list[Any]:
+    """Join consecutive stream outputs of the same name: a busy kernel flushes stdout on a timer and
+    splits one cell's prints at random places, which would churn the stored file."""
+    merged: list[Any] = []
+    for out in outputs:
+        previous = merged[-1] if merged else None
+        if (out.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream" and previous.get("name") == out.get("name")):
+            previous["text"] = "".join(previous["text"]) + "".join(out["text"])
+        else:
+            merged.append(out)
+    return merged
 
 
 def normalise(nb: Any) -> Any:
@@ -32,7 +47,8 @@ def normalise(nb: Any) -> Any:
                 # A widget view without its (dropped) state shows nothing and its random model_id
                 # churns every store; the text/plain beside it stays.
                 out.get("data", {}).pop(WIDGET_VIEW, None)
-            cell.outputs = [o for o in cell.outputs if o.get("output_type") not in DATA_OUTPUTS or o.get("data")]
+            cell.outputs = _merge_streams([o for o in cell.outputs
+                                           if o.get("output_type") not in DATA_OUTPUTS or o.get("data")])
     return nb
 
 
@@ -97,7 +113,10 @@ def sync(path: Path) -> None:
     if not source.is_file() and not (path.parent / "jupytext.toml").is_file():
         return  # not a paired notebook (e.g. the test harness): nothing to sync
     target = source if source.is_file() else path
-    status = jupytext_cli(["--sync", "--quiet", str(target)])
+    # the source is read as py:percent explicitly: jupytext would guess "hydrogen" (and see no pair)
+    # from an indented magic such as the Colab-only `    # %pip install ...` of the setup cells
+    read_as = ["--from", SOURCE_FORMAT] if target == source else []
+    status = jupytext_cli(["--sync", "--quiet", *read_as, str(target)])
     if status:
         raise RuntimeError(f"jupytext --sync {target} failed with status {status}")
 
@@ -111,7 +130,7 @@ def out_of_sync(path: Path) -> str | None:
     if not source.is_file():
         return f"{source.name} is missing: every notebook is a jupytext pair (run `bmcourse sync {path}`)"
     try:
-        compare_notebooks(jupytext.read(path), jupytext.read(source), fmt="py:percent")
+        compare_notebooks(jupytext.read(path), jupytext.read(source, fmt=SOURCE_FORMAT), fmt=SOURCE_FORMAT)
     except NotebookDifference as diff:
         return str(diff)
     return None

@@ -19,23 +19,34 @@
 # 2. derive the softmax cross-entropy gradient $\operatorname{softmax}(z)-\operatorname{onehot}(y)$;
 # 3. average a token-classification loss over non-ignored positions (`ignore_index=-100`), and measure what labelling padding as `O` does;
 # 4. write the backward pass of a linear classification head;
-# 5. tell weight decay from an L2 penalty (equal for SGD, different for Adam);
+# 5. tell weight decay from an L2 penalty (the same for SGD; for Adam only the L2 version minimises the penalised loss);
 # 6. use a warm-up + linear-decay schedule and gradient clipping;
-# 7. explore gradient descent on a 2-D loss surface.
+# 7. see on a 2-D loss surface what a too-small, a good and a too-large learning rate do.
 #
 # **Time.** A few seconds on a CPU: everything is small-tensor maths, no model is loaded.
 #
-# **How to read a check.** `compare(name, hand, auto)` prints whether the two results are
-# bit-for-bit equal (`exact`), equal up to rounding (`allclose`, `rtol=1e-5`), and the largest
-# absolute difference. Different operation orders give differences of about $10^{-16}$ in
-# float64: that is rounding, not a wrong derivation.
+# **How to read a check.** `compare(name, hand, auto)` prints one line such as
+# `dL/dz       allclose: True | agrees within 1e-12`: whether the two results are equal up to
+# rounding (`allclose`, `rtol=1e-5`), and the smallest of the tolerances $10^{-12}$, $10^{-8}$,
+# $10^{-5}$, $10^{-3}$ that bounds their largest absolute difference (beyond $10^{-3}$ it says
+# `differs by up to ...`). It does not print whether they are bit-for-bit equal, nor the last
+# digits of the difference, because both depend on your CPU: its kernels add numbers in their own
+# order, so one machine gives a difference of $6\cdot10^{-17}$ where another gives $10^{-17}$.
+# That is rounding, not a wrong derivation, which would be off by far more than $10^{-8}$. The raw
+# numbers are in the dictionary `compare` returns (`exact`, `max_abs_diff`) if you want them.
 
 # %%
+import sys
+
+if "google.colab" in sys.modules:  # on Colab, install the course package first (elsewhere: nothing to do)
+    # %pip install --quiet "bmcourse @ git+https://github.com/bmcourse/bmcourse"
+    print("bmcourse installed")
+
 import bmcourse
 
 settings = bmcourse.setup(seed=0)
 
-# %%
+# %% tags=["setup"]
 import torch
 import torch.nn.functional as F
 
@@ -68,7 +79,7 @@ y = torch.tensor([1, 0, 1, 1, 0, 0], dtype=DT)
 risk = F.binary_cross_entropy_with_logits(z, y)  # mean over the N = 6 examples
 risk.backward()
 hand_dz = (torch.sigmoid(z.detach()) - y) / len(y)
-print(f"risk = {risk.item():.6f}")
+print(f"risk = {risk.item():.4f}")
 check_bce = compare("dL/dz", hand_dz, z.grad)
 
 
@@ -77,7 +88,9 @@ check_bce = compare("dL/dz", hand_dz, z.grad)
 # differences**, $(f(x+\varepsilon e_i)-f(x-\varepsilon e_i))/2\varepsilon$, and
 # `torch.autograd.gradcheck`, which does the same for every input and compares with the
 # analytical Jacobian. Both need float64: in float32 the rounding error of $f$ divided by
-# $2\varepsilon$ swamps the answer.
+# $2\varepsilon$ swamps the answer. Even in float64 a finite difference has its own error (about
+# $\varepsilon^2$ from truncation plus the rounding of $f$ divided by $\varepsilon$), so expect it
+# to agree within $10^{-8}$, not $10^{-12}$.
 
 # %%
 def bce_risk(logits):
@@ -86,8 +99,9 @@ def bce_risk(logits):
 
 
 fd_dz = finite_difference_grad(bce_risk, z)
+gradcheck_ok = torch.autograd.gradcheck(bce_risk, (z.detach().clone().requires_grad_(),))
 check_fd = compare("finite diff", fd_dz, hand_dz)
-print("gradcheck:", torch.autograd.gradcheck(bce_risk, (z.detach().clone().requires_grad_(),)))
+print("gradcheck:", gradcheck_ok)
 
 
 # %% [markdown]
@@ -115,26 +129,27 @@ for value in (10.0, 40.0, 100.0):
         loss = loss_fn(zt, torch.zeros(1)).sum()
         loss.backward()
         row += [loss.item(), zt.grad.item()]
-    print(f"{value:5.0f} | {row[0]:10.4f} {row[1]:9.4f} | {row[2]:14.4f} {row[3]:9.4f} | "
-          f"{row[4]:11.4f} {row[5]:9.4f}")
+    print(f"{value:5.0f} | {row[0]:10.2f} {row[1]:9.2f} | {row[2]:14.2f} {row[3]:9.2f} | "
+          f"{row[4]:11.2f} {row[5]:9.2f}")
 
 # %% [markdown]
 # The true loss is $\log(1+e^{z})\approx z$ and the true gradient is $\hat y-y\approx 1$. The
 # naive version returns `inf` and a `nan` gradient (one `nan` poisons every weight after the
 # update). `F.binary_cross_entropy` clamps $\log$ at $-100$, so it reports 100 instead of 40
 # and, worse, a **zero** gradient: the most wrong examples stop teaching. Only the fused loss
-# gives the right numbers.
+# gives the right numbers. (The table shows two decimals: in float32, $1-\sigma(10)$ keeps only
+# about three correct digits, and the rounding of the last one can depend on the CPU's `exp` kernel.)
 
 # %% [markdown]
 # ### Exercise 1 · The sigmoid's slope
 # Compute $\sigma'(z)$ at $z=2$ as a float, from the formula above (not with autograd).
 
-# %%
-z_point = torch.tensor(2.0, dtype=DT, requires_grad=True)
-torch.sigmoid(z_point).backward()
-ex1 = Exercise("01.1", "Sigmoid slope at z = 2", expect_close(z_point.grad.item()),
-               hints=("The derivative of the sigmoid is written with the sigmoid itself.",
-                      "s = torch.sigmoid(torch.tensor(2.0)); answer s * (1 - s) as a float."))
+# %% tags=["exercise"]
+# The check measures the slope numerically (a central finite difference), not with the formula.
+ex1 = Exercise("01.1", "Sigmoid slope at z = 2",
+               expect_close(finite_difference_grad(torch.sigmoid, torch.tensor(2.0, dtype=DT)).item()),
+               hints=("The derivative of the sigmoid can be written with the sigmoid itself.",
+                      "σ'(z) = σ(z)·(1 − σ(z)): evaluate σ at 2 once, use it twice, and answer a Python float."))
 sigmoid_slope = ...
 
 # %% tags=["solution"]
@@ -149,13 +164,14 @@ ex1.check(sigmoid_slope)
 # For the logits `z2` and labels `y2` below, give $\partial\mathcal{L}/\partial z$ of the **mean**
 # BCE as a tensor of shape (4,), by hand.
 
-# %%
+# %% tags=["exercise"]
 z2 = torch.tensor([2.0, -1.0, 0.5, 3.0], dtype=DT, requires_grad=True)
 y2 = torch.tensor([1.0, 1.0, 0.0, 0.0], dtype=DT)
 F.binary_cross_entropy_with_logits(z2, y2).backward()
 ex2 = Exercise("01.2", "BCE gradient vector", expect_close(z2.grad.clone()),
-               hints=("Each entry is (prediction - label), and the mean divides by N.",
-                      "(torch.sigmoid(z2.detach()) - y2) / len(y2)"))
+               hints=("Each entry is the prediction minus the label, σ(z_i) − y_i.",
+                      ("The mean over N = 4 examples divides every entry by N: ∂L/∂z_i = (σ(z_i) − y_i) / N. "
+                       "Compute it on z2 detached from the graph.")))
 bce_grad = ...
 
 # %% tags=["solution"]
@@ -181,22 +197,24 @@ targets = torch.tensor([0, 3, 1, 1, 2])
 
 F.cross_entropy(logits, targets).backward()
 hand_ce = (torch.softmax(logits.detach(), dim=1) - F.one_hot(targets, 4)) / len(targets)
+fd_ce = finite_difference_grad(lambda t: F.cross_entropy(t, targets), logits)
+gradcheck_ce = torch.autograd.gradcheck(lambda t: F.cross_entropy(t, targets), (logits.detach().clone().requires_grad_(),))
 check_ce = compare("dL/dz", hand_ce, logits.grad)
-check_ce_fd = compare("finite diff", finite_difference_grad(lambda t: F.cross_entropy(t, targets), logits), hand_ce)
-print("gradcheck:", torch.autograd.gradcheck(lambda t: F.cross_entropy(t, targets),
-                                              (logits.detach().clone().requires_grad_(),)))
+check_ce_fd = compare("finite diff", fd_ce, hand_ce)
+print("gradcheck:", gradcheck_ce)
 
 # %% [markdown]
 # ### Exercise 3 · One softmax cross-entropy gradient
 # For one example with logits $z=(2,1,0.5,-1)$ and true class $y=2$, give $\nabla_z\ell$
 # (shape (4,)).
 
-# %%
+# %% tags=["exercise"]
 z3 = torch.tensor([2.0, 1.0, 0.5, -1.0], dtype=DT, requires_grad=True)
 F.cross_entropy(z3.unsqueeze(0), torch.tensor([2])).backward()
 ex3 = Exercise("01.3", "Softmax cross-entropy gradient", expect_close(z3.grad.clone()),
-               hints=("Softmax of the logits, minus 1 at the true class.",
-                      "torch.softmax(z3.detach(), 0) - F.one_hot(torch.tensor(2), 4)"))
+               hints=("The gradient is the softmax of the logits minus the one-hot vector of the true class.",
+                      ("softmax(z) is a probability vector; subtract 1 from its entry at the true class "
+                       "(index 2) and leave the other three entries as they are.")))
 ce_grad = ...
 
 # %% tags=["solution"]
@@ -230,7 +248,7 @@ mask = token_labels != PAD
 log_probs = torch.log_softmax(token_logits, dim=-1)
 hand_loss = -log_probs[mask].gather(1, token_labels[mask].unsqueeze(1)).sum() / mask.sum()
 auto_loss = F.cross_entropy(token_logits.reshape(-1, NUM_LABELS), token_labels.reshape(-1), ignore_index=PAD)
-print(f"real positions: {int(mask.sum())} of {mask.numel()}; loss {hand_loss.item():.6f}")
+print(f"real positions: {int(mask.sum())} of {mask.numel()}; loss {hand_loss.item():.4f}")
 check_masked = compare("loss", hand_loss, auto_loss)
 
 
@@ -254,25 +272,25 @@ def token_grad(labels):
 labels_as_o = token_labels.masked_fill(~mask, 0)
 grad_ignore, grad_o = token_grad(token_labels), token_grad(labels_as_o)
 ratio = grad_o[mask] / grad_ignore[mask]
-print(f"loss with -100 on padding: {auto_loss.item():.6f}")
-print(f"loss with O on padding:    {F.cross_entropy(token_logits.reshape(-1, NUM_LABELS), labels_as_o.reshape(-1)).item():.6f}")
-print(f"gradient ratio on real tokens: min {ratio.min().item():.6f}, max {ratio.max().item():.6f} "
-      f"(real/(real+pad) = {int(mask.sum())}/{mask.numel()} = {mask.sum().item() / mask.numel():.6f})")
-print(f"gradient norm on padding: -100 -> {grad_ignore[~mask].norm().item():.6f}, "
-      f"O -> {grad_o[~mask].norm().item():.6f}")
+print(f"loss with -100 on padding: {auto_loss.item():.4f}")
+print(f"loss with O on padding:    {F.cross_entropy(token_logits.reshape(-1, NUM_LABELS), labels_as_o.reshape(-1)).item():.4f}")
+print(f"gradient ratio on real tokens: min {ratio.min().item():.4f}, max {ratio.max().item():.4f} "
+      f"(real/(real+pad) = {int(mask.sum())}/{mask.numel()} = {mask.sum().item() / mask.numel():.4f})")
+print(f"gradient norm on padding: -100 -> {grad_ignore[~mask].norm().item():.4f}, "
+      f"O -> {grad_o[~mask].norm().item():.4f}")
 
 # %% [markdown]
 # ### Exercise 4 · A masked mean by hand
 # For `ex4_logits` (shape (6, 3)) and `ex4_labels` below, compute the mean cross-entropy over
 # the non-ignored positions **without** `F.cross_entropy` (a float or a 0-d tensor).
 
-# %%
-ex4_logits = torch.randn(6, 3, generator=gen, dtype=DT)
+# %% tags=["exercise"]
+ex4_logits = torch.randn(6, 3, generator=torch.Generator().manual_seed(4), dtype=DT)
 ex4_labels = torch.tensor([2, -100, 0, 1, -100, 1])
 ex4 = Exercise("01.4", "Masked mean loss", expect_close(F.cross_entropy(ex4_logits, ex4_labels, ignore_index=-100).item()),
                hints=("Keep only rows whose label is not -100; divide by how many there are, not by 6.",
-                      ("keep = ex4_labels != -100; -torch.log_softmax(ex4_logits[keep], 1)"
-                      "[torch.arange(int(keep.sum())), ex4_labels[keep]].mean()")))
+                      ("The loss of one kept row is −log softmax(row)[label] = logsumexp(row) − row[label]; "
+                       "average it over the kept rows.")))
 masked_loss = ...
 
 # %% tags=["solution"]
@@ -323,14 +341,17 @@ print(f"rows of dX that are exactly zero (the {int((~real).sum())} ignored posit
 # For `X5`, `W5` and `labels5` below (no bias; one position ignored), compute
 # $\partial\mathcal{L}/\partial W$ by hand (shape (3, 4)).
 
-# %%
-X5 = torch.randn(5, 3, generator=gen, dtype=DT)
-W5 = torch.randn(3, 4, generator=gen, dtype=DT, requires_grad=True)
+# %% tags=["exercise"]
+gen5 = torch.Generator().manual_seed(5)
+X5 = torch.randn(5, 3, generator=gen5, dtype=DT)
+W5 = torch.randn(3, 4, generator=gen5, dtype=DT, requires_grad=True)
 labels5 = torch.tensor([1, 3, -100, 0, 2])
 F.cross_entropy(X5 @ W5, labels5, ignore_index=-100).backward()
 ex5 = Exercise("01.5", "dW of the linear head", expect_close(W5.grad.clone()),
-               hints=("G = (softmax(X5 @ W5) - onehot) on the real rows, zero on the ignored row, divided by 4.",
-                      "Then dW = X5.T @ G; clamp the -100 label before F.one_hot and mask that row."))
+               hints=(("Start from G = (softmax(X5 W5) − onehot(labels)) / N with N = 4 real rows, "
+                       "and a zero row of G for the ignored position."),
+                      ("Z = X5 W5 is linear in W5, so ∂L/∂W5 = X5ᵀ G, of shape (3, 4). F.one_hot needs a valid "
+                       "class for the -100 row too: give it any class, its row of G is zeroed anyway.")))
 dW5 = ...
 
 # %% tags=["solution"]
@@ -347,7 +368,9 @@ ex5.check(dW5)
 #
 # The articles' update is $\theta\leftarrow\theta-\eta\nabla\mathcal{L}(\theta)-\eta\lambda\theta$. For plain
 # gradient descent this is exactly gradient descent on $\mathcal{L}(\theta)+\frac\lambda2\lVert\theta\rVert^2$,
-# since $\nabla\frac\lambda2\lVert\theta\rVert^2=\lambda\theta$. Three ways, one trajectory:
+# since $\nabla\frac\lambda2\lVert\theta\rVert^2=\lambda\theta$. Three ways, one trajectory. The problem is a
+# quadratic $\frac12(\theta-t)^\top A(\theta-t)$ with its minimum at $t=(1,1)$, and $\lambda=2$: far
+# more than the 0.01 used in fine-tuning, so that the effect is visible in two dimensions.
 
 # %%
 A = torch.tensor([[10.0, 0.0], [0.0, 1.0]], dtype=DT)  # curvature 10 along θ1, 1 along θ2
@@ -373,7 +396,7 @@ def run(make_opt, steps=60, penalty=0.0):
     return torch.stack(path)
 
 
-LR, WD = 0.05, 0.5
+LR, WD = 0.05, 2.0
 sgd_decay = run(lambda p: torch.optim.SGD(p, lr=LR, weight_decay=WD))
 sgd_l2 = run(lambda p: torch.optim.SGD(p, lr=LR), penalty=WD)
 
@@ -387,17 +410,35 @@ sgd_checks = [compare("SGD wd/L2", sgd_decay, sgd_l2), compare("SGD/rule", sgd_d
 
 # %% [markdown]
 # For Adam the two differ. Adam divides each coordinate's gradient by a running RMS of that
-# coordinate's gradients. With `Adam(weight_decay=λ)` the decay term $\lambda\theta$ is added to
-# the gradient **before** that division, so coordinates with large gradients are decayed less.
-# `AdamW` (decoupled weight decay) applies $-\eta\lambda\theta$ **after** the Adam step, exactly
-# as in the articles' formula, to every coordinate alike.
+# coordinate's gradients. `Adam(weight_decay=λ)` is the L2 penalty: it adds $\lambda\theta$ to the
+# gradient **before** that division, so it runs Adam on $\mathcal{L}(\theta)+\frac\lambda2\lVert\theta\rVert^2$.
+# `AdamW` (decoupled weight decay) keeps $\lambda\theta$ out of the gradient and its statistics. In
+# one `step()`, PyTorch's AdamW first multiplies $\theta$ by $(1-\eta\lambda)$ and then subtracts the
+# Adam step, computed from the gradient at the original $\theta$:
+#
+# $$\theta\leftarrow(1-\eta\lambda)\,\theta-\eta\,\frac{\hat m}{\sqrt{\hat v}+\epsilon}
+# =\theta-\eta\,\frac{\hat m}{\sqrt{\hat v}+\epsilon}-\eta\lambda\theta,$$
+#
+# the articles' formula with Adam's step in place of the gradient. Both run below until they stop
+# moving: 1400 steps, with $\beta_2=0.99$ instead of the default 0.999 so that Adam forgets its
+# first, large gradients within a few hundred steps. The L2 optimum $\theta^*$ solves
+# $A(\theta-t)+\lambda\theta=0$, that is $(A+\lambda I)\,\theta^*=A\,t$.
 
 # %%
-adam_l2 = run(lambda p: torch.optim.Adam(p, lr=LR, weight_decay=WD))
-adamw = run(lambda p: torch.optim.AdamW(p, lr=LR, weight_decay=WD))
-adam_checks = [compare("Adam/AdamW", adam_l2, adamw)]
-print(f"after 60 steps: Adam + L2 at ({adam_l2[-1, 0]:.4f}, {adam_l2[-1, 1]:.4f}), "
-      f"AdamW at ({adamw[-1, 0]:.4f}, {adamw[-1, 1]:.4f})")
+ADAM_LR, ADAM_STEPS, BETAS = 0.02, 1400, (0.9, 0.99)
+adam_l2 = run(lambda p: torch.optim.Adam(p, lr=ADAM_LR, betas=BETAS, weight_decay=WD), steps=ADAM_STEPS)
+adamw = run(lambda p: torch.optim.AdamW(p, lr=ADAM_LR, betas=BETAS, weight_decay=WD), steps=ADAM_STEPS)
+l2_optimum = torch.linalg.solve(A + WD * torch.eye(2, dtype=DT), A @ target)
+
+
+def penalised_grad_norm(theta):
+    """The norm of the gradient of quad(θ) + λ/2·||θ||²: zero only at the L2 optimum."""
+    return (A @ (theta - target) + WD * theta).norm().item()
+
+
+for name, end in (("L2 optimum", l2_optimum), ("Adam + L2", adam_l2[-1]), ("AdamW", adamw[-1])):
+    print(f"{name:<10}  θ = ({end[0]:.3f}, {end[1]:.3f})   gradient of the penalised loss: "
+          f"{penalised_grad_norm(end):.3f}")
 
 # %%
 import matplotlib.pyplot as plt
@@ -405,21 +446,40 @@ import matplotlib.pyplot as plt
 grid = torch.linspace(-2, 2, 81, dtype=DT)
 g1, g2 = torch.meshgrid(grid, grid, indexing="xy")
 surface = 0.5 * (10 * (g1 - 1) ** 2 + (g2 - 1) ** 2)
-fig, ax = plt.subplots(figsize=(5.0, 4.0))
+fig, ax = plt.subplots(figsize=(5.5, 4.5))
 ax.contour(g1.numpy(), g2.numpy(), surface.numpy(), levels=15, cmap="Greys", linewidths=0.6)
-for path, name, style in ((sgd_decay, "SGD + decay (= L2)", "k:"), (adam_l2, "Adam + L2", "C0.-"),
-                          (adamw, "AdamW", "C3.-")):
-    ax.plot(path[:, 0].numpy(), path[:, 1].numpy(), style, markersize=3, label=name)
-ax.plot([1], [1], "k*", markersize=10)
-ax.set(xlabel="θ1 (curvature 10)", ylabel="θ2 (curvature 1)", title="60 steps, lr 0.05, λ 0.5")
-ax.legend(loc="upper left")
+box = 1 / WD
+ax.plot([-box, box, box, -box, -box], [-box, -box, box, box, -box], color="0.5", linestyle="--",
+        linewidth=0.8, label="|θi| = 1/λ")
+for path, name, style in ((sgd_decay, "SGD + decay (= L2)", "k:"), (adam_l2, "Adam + L2", "C0-"),
+                          (adamw, "AdamW", "C3-")):
+    ax.plot(path[:, 0].numpy(), path[:, 1].numpy(), style, label=name)
+    ax.plot(path[-1, 0].item(), path[-1, 1].item(), style[:2] + "o", markersize=5)
+ax.plot([l2_optimum[0].item()], [l2_optimum[1].item()], "kx", markersize=10, label="L2 optimum θ*")
+ax.plot([1], [1], "k*", markersize=10, label="minimum of the loss")
+ax.set(xlabel="θ1 (curvature 10)", ylabel="θ2 (curvature 1)",
+       title=f"{ADAM_STEPS} Adam steps (lr {ADAM_LR}, β2 {BETAS[1]}), λ {WD:g}")
+ax.legend(loc="lower right", fontsize="small")
 fig.tight_layout()
 
 # %% [markdown]
-# SGD with decay and SGD on the L2 penalty are the same curve. Adam + L2 and AdamW start in
-# the same direction (Adam's first steps are about $\eta\cdot\operatorname{sign}(g)$), but end
-# apart: with Adam + L2 the high-curvature coordinate $\theta_1$, whose gradients are large,
-# is pulled towards 0 less than $\theta_2$; AdamW shrinks both coordinates alike.
+# SGD with decay and SGD on the L2 penalty are the same curve, and it ends at $\theta^*$. So does
+# Adam + L2, where the gradient of the penalised loss is zero: Adam + L2 minimises
+# $\mathcal{L}+\frac\lambda2\lVert\theta\rVert^2$. AdamW does not: it ends at $(0.500, 0.500)$, where that
+# gradient has norm 4.035. AdamW stops where its two moves cancel, $\lambda\theta=-\hat m/(\sqrt{\hat v}+\epsilon)$:
+# a fixed point of the decoupled update, not a minimiser of the penalised loss. Near a point where
+# the gradient $g$ stays the same, $\hat m\to g$ and $\sqrt{\hat v}\to\lvert g\rvert$, so Adam's step is
+# $\eta\operatorname{sign}(g)$ whatever the size of $g$, and the balance is at $\lvert\theta_i\rvert=1/\lambda=0.5$
+# (the dashed box) for both coordinates here. In general a coordinate ends either on that box or
+# inside it where its own loss gradient vanishes: when AdamW converges, it minimises $\mathcal{L}$
+# subject to $\lVert\theta\rVert_\infty\le1/\lambda$ (a KKT point of that problem; Xie & Li, 2024,
+# *Implicit Bias of AdamW: $\ell_\infty$-Norm Constrained Optimization*). Along the way, Adam + L2
+# shrinks a coordinate less when its gradients are large (the penalty is divided by their RMS
+# too), while AdamW shrinks every coordinate by the same factor.
+#
+# Why stop at 1400 steps? Much later, once Adam + L2 has also forgotten its early gradients, its
+# per-coordinate step $\eta/\sqrt{\hat v}$ grows too large for the curvature and it starts to jitter
+# around $\theta^*$: Adam with a constant learning rate does not settle for good.
 
 # %% [markdown]
 # ### Exercise 6 · One AdamW step
@@ -427,13 +487,14 @@ fig.tight_layout()
 # step with $\eta=0.1$, $\lambda=0.5$ (β and ε at their defaults). On the first step Adam's
 # bias-corrected ratio $\hat m/(\sqrt{\hat v}+\epsilon)$ is $g/(|g|+\epsilon)$.
 
-# %%
+# %% tags=["exercise"]
 theta6 = torch.tensor([1.0, -2.0], dtype=DT, requires_grad=True)
 theta6.grad = torch.tensor([0.1, 0.3], dtype=DT)
 torch.optim.AdamW([theta6], lr=0.1, weight_decay=0.5).step()
 ex6 = Exercise("01.6", "One AdamW step", expect_close(theta6.detach().clone()),
-               hints=("Decoupled: first shrink θ by (1 - ηλ), then take the Adam step -η·g/(|g|+ε).",
-                      "theta * (1 - 0.1 * 0.5) - 0.1 * g / (g.abs() + 1e-8)"))
+               hints=("AdamW does two things in one step: it shrinks θ, then it takes the Adam step.",
+                      ("First multiply θ by (1 − ηλ); then subtract η times Adam's ratio, which on the first "
+                       "step is g / (|g| + ε) per coordinate. The gradient is the one at the original θ.")))
 adamw_step = ...
 
 # %% tags=["solution"]
@@ -447,13 +508,22 @@ ex6.check(adamw_step)
 # ## 6 · Warm-up, linear decay and gradient clipping
 #
 # Fine-tuning usually multiplies the learning rate by a factor that rises linearly over the
-# first `warmup` steps (Adam's running averages are unreliable at first) and then falls
-# linearly to 0. `bmcourse.train.warmup_linear(step, total, warmup)` is that factor.
+# first $W$ steps (Adam's running averages are unreliable at first) and then falls linearly to 0
+# at step $T$. `bmcourse.train.warmup_linear(step, total, warmup)` is that factor; with steps
+# counted from 0 it is
+#
+# $$f(s)=\begin{cases}\dfrac{s+1}{W} & s<W\quad\text{(warm-up: }1/W,\ 2/W,\ \dots,\ 1\text{ at }s=W-1),\\[6pt]
+# \max\!\Big(0,\ \dfrac{T-s}{T-W}\Big) & s\ge W\quad\text{(decay: 1 at }s=W,\ 0\text{ at }s=T\text{ and after).}\end{cases}$$
+#
+# In the code both denominators are at least 1, so $W=0$ means no warm-up (the decay starts
+# at 1 on step 0) and $T=W$ does not divide by zero.
 
-# %%
+# %% tags=["setup"]
 from bmcourse.train import warmup_linear
 
 TOTAL, WARMUP, PEAK_LR = 100, 10, 5e-5
+
+# %%
 factors = [warmup_linear(step, TOTAL, WARMUP) for step in range(TOTAL)]
 print("factor at steps 0, 4, 9, 10, 55, 99:", ", ".join(f"{factors[s]:.3f}" for s in (0, 4, 9, 10, 55, 99)))
 fig, ax = plt.subplots(figsize=(5.0, 2.5))
@@ -469,8 +539,8 @@ fig.tight_layout()
 param = torch.nn.Parameter(torch.zeros(2))
 param.grad = torch.tensor([3.0, 4.0])
 norm_before = torch.nn.utils.clip_grad_norm_([param], max_norm=1.0)
-print(f"norm before {norm_before.item():.6f}, after {param.grad.norm().item():.6f}")
-print(f"gradient after clipping: ({param.grad[0].item():.6f}, {param.grad[1].item():.6f})")
+print(f"norm before {norm_before.item():.4f}, after {param.grad.norm().item():.4f}")
+print(f"gradient after clipping: ({param.grad[0].item():.4f}, {param.grad[1].item():.4f})")
 
 # %% [markdown]
 # Over many steps, clipping caps the occasional spike and leaves ordinary gradients alone.
@@ -498,10 +568,11 @@ print(f"largest norm before {max(norms_before):.3f}, after {max(norms_after):.3f
 # With the schedule above (peak `PEAK_LR`, `TOTAL` steps, `WARMUP` warm-up steps), what is the
 # learning rate at step 30? Compute it from the definition, without calling `warmup_linear`.
 
-# %%
+# %% tags=["exercise"]
 ex7 = Exercise("01.7", "Learning rate at step 30", expect_close(PEAK_LR * warmup_linear(30, TOTAL, WARMUP)),
-               hints=("Step 30 is past the warm-up, so the factor is in the linear decay.",
-                      "The factor is (TOTAL - step) / (TOTAL - WARMUP); multiply by PEAK_LR."))
+               hints=("Step 30 is past the warm-up, so the factor is in the linear decay part.",
+                      ("After the warm-up the factor falls on a straight line from 1 at step WARMUP to 0 at "
+                       "step TOTAL: find how far along that line step 30 is, then scale the peak rate by it.")))
 lr_at_30 = ...
 
 # %% tags=["solution"]
@@ -511,26 +582,31 @@ lr_at_30 = PEAK_LR * (TOTAL - 30) / (TOTAL - WARMUP)
 ex7.check(lr_at_30)
 
 # %% [markdown]
-# ## 7 · Explore: gradient descent on a logistic-regression loss
+# ## 7 · Explore: the learning rate on a logistic-regression loss
 #
 # A seeded, two-feature dataset and a logistic regression without bias, so the loss is a
-# surface over $w=(w_1,w_2)$. Gradient descent follows $w\leftarrow w-\eta\nabla\mathcal{L}(w)-\eta\lambda w$.
-# In JupyterLab you get sliders for $\eta$ and $\lambda$; the stored notebook (and the tests)
-# show three fixed settings instead. Compare a small and a large $\eta$ (how far does each
-# get in 30 steps, and does the path zig-zag?), and see where $\lambda>0$ moves the end point.
+# surface over $w=(w_1,w_2)$. Gradient descent follows $w\leftarrow w-\eta\nabla\mathcal{L}(w)-\eta\lambda w$
+# for 30 steps from $(-3, 3)$.
 
 # %%
 from bmcourse.widgets import interactive_or_static
 
-points = torch.cat([torch.randn(20, 2, generator=gen, dtype=DT) + torch.tensor([0.8, 0.4], dtype=DT),
-                    torch.randn(20, 2, generator=gen, dtype=DT) - torch.tensor([0.8, 0.4], dtype=DT)])
+data_gen = torch.Generator().manual_seed(0)
+points = torch.cat([torch.randn(20, 2, generator=data_gen, dtype=DT) + torch.tensor([0.8, 0.4], dtype=DT),
+                    torch.randn(20, 2, generator=data_gen, dtype=DT) - torch.tensor([0.8, 0.4], dtype=DT)])
 point_labels = torch.cat([torch.ones(20, dtype=DT), torch.zeros(20, dtype=DT)])
 W_START = torch.tensor([-3.0, 3.0], dtype=DT)
-w_grid = torch.linspace(-4, 4, 61, dtype=DT)
-w1, w2 = torch.meshgrid(w_grid, w_grid, indexing="xy")
+w1, w2 = torch.meshgrid(torch.linspace(-4, 10, 141, dtype=DT), torch.linspace(-4, 5, 91, dtype=DT), indexing="xy")
 all_w = torch.stack([w1.reshape(-1), w2.reshape(-1)], dim=1)
 loss_grid = F.binary_cross_entropy_with_logits(all_w @ points.T, point_labels.expand(len(all_w), -1),
                                                reduction="none").mean(1).reshape(w1.shape)
+levels = (loss_grid.min() + torch.logspace(-2, 1, 16, dtype=DT)).numpy()  # contours denser near the minimum
+
+
+# %%
+def logistic_loss(w):
+    """The mean BCE of the logistic regression with weights w."""
+    return F.binary_cross_entropy_with_logits(points @ w, point_labels).item()
 
 
 def gd_path(lr, weight_decay, steps=30):
@@ -546,24 +622,44 @@ def gd_path(lr, weight_decay, steps=30):
 def draw_path(ax, lr, weight_decay):
     """The loss contours and one descent path on `ax`."""
     path = gd_path(lr, weight_decay)
-    ax.contour(w1.numpy(), w2.numpy(), loss_grid.numpy(), levels=20, cmap="Greys", linewidths=0.6)
+    ax.contour(w1.numpy(), w2.numpy(), loss_grid.numpy(), levels=levels, colors="0.7", linewidths=0.6)
     ax.plot(path[:, 0].numpy(), path[:, 1].numpy(), "C3.-", markersize=3)
-    ax.set(xlim=(-4, 4), ylim=(-4, 4), xlabel="w1", ylabel="w2", title=f"η={lr:g}, λ={weight_decay:g}")
+    ax.plot([path[-1, 0].item()], [path[-1, 1].item()], "C3o", markersize=6)  # where it ends
+    ax.set(xlim=(-4, 10), ylim=(-4, 5), xlabel="w1", ylabel="w2", title=f"η={lr:g}, λ={weight_decay:g}")
     return path
 
 
 # %%
-SETTINGS = [(1.0, 0.0), (6.0, 0.0), (1.0, 0.3)]
+w_min = gd_path(3.0, 0.0, steps=200)[-1]
+p_min = torch.sigmoid(points @ w_min)
+hessian = points.T @ (points * (p_min * (1 - p_min)).unsqueeze(1)) / len(points)
+h_max = torch.linalg.eigvalsh(hessian).max().item()
+print(f"largest curvature at the minimum: h = {h_max:.3f}, so 1/h = {1 / h_max:.1f} and 2/h = {2 / h_max:.1f}")
+
+# %% [markdown]
+# Near its minimum the loss is almost a quadratic, and $h$ is its largest curvature. On a
+# quadratic, gradient descent overshoots the minimum along that direction once $\eta>1/h$ (it
+# zig-zags but still converges), and stops converging once $\eta>2/h$ (each jump lands further
+# out). Far from the minimum the loss is flatter, so there a large step only travels far. Four settings:
+# a learning rate far too small, a good one (below $1/h$), one above $2/h$, and the good one with
+# weight decay. In JupyterLab you get sliders for $\eta$ and $\lambda$ instead; the stored notebook
+# (and the tests) show the fixed settings. Each line below gives the end point and the loss at
+# the last three steps.
+
+# %%
+RUNS = [(0.2, 0.0), (3.0, 0.0), (18.0, 0.0), (3.0, 0.3)]  # too small, good, too large; good with decay
 
 
 def static_view():
-    """Three fixed (η, λ) settings side by side; prints where each path ends."""
-    fig, axes = plt.subplots(1, len(SETTINGS), figsize=(11.0, 3.6))
-    for ax, (lr, wd) in zip(axes, SETTINGS):
-        end = draw_path(ax, lr, wd)[-1]
-        print(f"η={lr:g}, λ={wd:g}: ends at ({end[0]:.3f}, {end[1]:.3f}), loss "
-              f"{F.binary_cross_entropy_with_logits(points @ end, point_labels).item():.4f}")
+    """The fixed (η, λ) settings side by side; prints where each path ends and its last losses."""
+    fig, axes = plt.subplots(2, 2, figsize=(9.0, 6.5))
+    lines = []
+    for ax, (lr, wd) in zip(axes.flat, RUNS):
+        path = draw_path(ax, lr, wd)
+        last = " → ".join(f"{logistic_loss(w):.3f}" for w in path[-3:])
+        lines.append(f"η={lr:<4g} λ={wd:<4g} ends at ({path[-1, 0]:.2f}, {path[-1, 1]:.2f}), loss {last}")
     fig.tight_layout()
+    print("\n".join(lines))  # one print, so the stored output is one block
     return fig
 
 
@@ -573,15 +669,22 @@ def explorer():
     from IPython.display import display
 
     def redraw(lr, weight_decay):
-        fig, ax = plt.subplots(figsize=(4.5, 4.0))
+        _fig, ax = plt.subplots(figsize=(5.5, 4.0))
         draw_path(ax, lr, weight_decay)
         plt.show()
 
-    display(widgets.interactive(redraw, lr=widgets.FloatLogSlider(value=1.0, base=10, min=-1, max=1.2, step=0.05),
+    display(widgets.interactive(redraw, lr=widgets.FloatLogSlider(value=3.0, base=10, min=-1, max=1.5, step=0.05),
                                 weight_decay=widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05)))
 
 
 fig = interactive_or_static(explorer, static_view)
+
+# %% [markdown]
+# With $\eta=0.2$ the loss is still falling after 30 steps: too small. With $\eta=3$ it has
+# settled at the minimum within a few steps. With $\eta=18$ the first step overshoots far to the
+# right, and near the minimum the path keeps jumping across the valley: the loss alternates
+# instead of settling (the jumps stop growing only because the loss flattens further out). Weight decay ($\lambda=0.3$) moves the end point towards the origin, to
+# where the loss gradient balances $\lambda w$, at a higher loss.
 
 # %% [markdown]
 # ## Summary
@@ -593,9 +696,9 @@ fig = interactive_or_static(explorer, static_view)
 # | 2 | $\nabla_z\ell=\operatorname{softmax}(z)-\operatorname{onehot}(y)$ | cross-entropy for $C$ classes (NER labels) |
 # | 3 | mean over non-ignored tokens; padding as `O` shrinks real gradients | $\frac1N\sum$ with $N$ = real tokens (pitfall 2) |
 # | 4 | $dW=X^\top(P-Y)/N$, $db$, $dX=(P-Y)W^\top/N$ | $\nabla_\theta\mathcal{L}(\theta)$ "by back-propagation" |
-# | 5 | decay = L2 for SGD, not for Adam; AdamW decouples | $\theta\leftarrow\theta-\eta\nabla_\theta\mathcal{L}(\theta)-\eta\lambda\theta$ |
-# | 6 | warm-up + linear decay; clipping | the $\eta$ of that update, per step |
-# | 7 | descent paths on a 2-D loss | $\theta^*=\arg\min_\theta\mathcal{L}(\theta)$ |
+# | 5 | decay = L2 for SGD; Adam + L2 ends at the L2 optimum, AdamW at its own fixed point | $\theta\leftarrow\theta-\eta\nabla_\theta\mathcal{L}(\theta)-\eta\lambda\theta$ |
+# | 6 | warm-up + linear decay $f(s)$; clipping | the $\eta$ of that update, per step |
+# | 7 | too small, good and too large $\eta$ on a 2-D loss | $\theta^*=\arg\min_\theta\mathcal{L}(\theta)$ |
 
 # %%
 print(checkpoint([ex1, ex2, ex3, ex4, ex5, ex6, ex7]))

@@ -1,4 +1,5 @@
-"""bmcourse.compare: the hand-vs-autograd line and finite-difference gradients."""
+"""bmcourse.compare: the hand-vs-autograd line (tolerance tiers, the same on every CPU) and
+finite-difference gradients."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,33 +9,47 @@ import torch
 from bmcourse.compare import compare, finite_difference_grad, format_diff
 
 
-def test_exact_match_prints_zero(capsys: pytest.CaptureFixture[str]) -> None:
+def test_exact_match_prints_the_smallest_tier(capsys: pytest.CaptureFixture[str]) -> None:
     x = torch.tensor([1.0, 2.0, 3.0])
     result = compare("dW", x, x.clone())
     assert result == {"name": "dW", "exact": True, "allclose": True, "max_abs_diff": 0.0}
-    assert capsys.readouterr().out == "dW        exact: True | allclose: True | max abs diff: 0\n"
+    assert capsys.readouterr().out == "dW          allclose: True | agrees within 1e-12\n"
 
 
-def test_rounding_difference_is_close_not_exact(capsys: pytest.CaptureFixture[str]) -> None:
+def test_rounding_difference_prints_like_an_exact_match(capsys: pytest.CaptureFixture[str]) -> None:
     a = torch.tensor([0.1 + 0.2, 1.0], dtype=torch.float64)
     b = torch.tensor([0.3, 1.0], dtype=torch.float64)
     result = compare("db", a, b)
-    assert not result["exact"] and result["allclose"]
+    assert not result["exact"] and result["allclose"]  # the dict keeps the raw facts
     assert result["max_abs_diff"] == pytest.approx(5.55e-17, rel=0.01)
-    assert capsys.readouterr().out == "db        exact: False | allclose: True | max abs diff: 6e-17\n"
+    same = compare("db", b, b.clone())
+    assert same["exact"]
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["db          allclose: True | agrees within 1e-12"] * 2  # no CPU-dependent digits
+
+
+@pytest.mark.parametrize("diff, line", [(1e-17, "agrees within 1e-12"), (6e-17, "agrees within 1e-12"),
+                                        (1e-12, "agrees within 1e-12"), (3e-11, "agrees within 1e-08"),
+                                        (2e-6, "agrees within 1e-05"), (4e-4, "agrees within 1e-03")])
+def test_tiers(capsys: pytest.CaptureFixture[str], diff: float, line: str) -> None:
+    zeros = torch.zeros(2, dtype=torch.float64)
+    compare("g", zeros, torch.tensor([0.0, diff], dtype=torch.float64), atol=1.0)
+    assert capsys.readouterr().out.endswith(f"| {line}\n")
 
 
 def test_real_difference_and_tolerances(capsys: pytest.CaptureFixture[str]) -> None:
     assert not compare("x", torch.tensor([1.0]), torch.tensor([1.1]))["allclose"]
     assert compare("x", torch.tensor([1.0]), torch.tensor([1.1]), atol=0.2)["allclose"]
-    assert "max abs diff: 1e-01" in capsys.readouterr().out
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["x           allclose: False | differs by up to 1e-01",
+                   "x           allclose: True | differs by up to 1e-01"]
 
 
 def test_accepts_arrays_numbers_and_mixed_dtypes(capsys: pytest.CaptureFixture[str]) -> None:
     assert compare("n", np.array([0.5, 2.0]), torch.tensor([0.5, 2.0], dtype=torch.float32))["exact"]
     assert compare("s", 1.5, torch.tensor(1.5))["exact"]
     long_name = compare("finite diff", [1.0], [1.0])
-    assert long_name["exact"] and "finite diff exact: True" in capsys.readouterr().out
+    assert long_name["exact"] and "finite diff allclose: True" in capsys.readouterr().out
 
 
 def test_tensors_needing_grad_are_detached() -> None:
@@ -48,9 +63,11 @@ def test_shape_mismatch_raises() -> None:
 
 
 def test_format_diff() -> None:
-    assert format_diff(0.0) == "0"
-    assert format_diff(2.2e-16) == "2e-16"
-    assert format_diff(0.4) == "4e-01"
+    assert format_diff(0.0) == "agrees within 1e-12"
+    assert format_diff(2.2e-16) == "agrees within 1e-12"
+    assert format_diff(1e-3) == "agrees within 1e-03"
+    assert format_diff(0.0011) == "differs by up to 1e-03"
+    assert format_diff(0.4) == "differs by up to 4e-01"
 
 
 def test_finite_difference_matches_autograd() -> None:

@@ -78,3 +78,47 @@ def test_run_reports_the_cells_exception_and_keeps_the_partial_notebook(
     partial = nbformat.read(tmp_path / "runs" / "01_fails.ipynb", as_version=4)
     assert partial.cells[0].outputs[0]["text"] == "first cell ran\n"
     assert partial.cells[1].outputs[0]["ename"] == "ValueError" and not partial.cells[2].outputs
+
+
+SETUP_WITH_MAGIC = '''# %% [markdown]
+# # Title
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # on Colab only
+    # %pip install --quiet "bmcourse"
+    print("bmcourse installed")
+
+# %% tags=["setup"]
+x = 1
+'''
+
+
+def test_sync_pairs_a_source_whose_magic_is_indented(tmp_path: Path) -> None:
+    """An indented `# %pip` makes jupytext guess "hydrogen"; the sources are read as py:percent."""
+    from bmcourse.nbtools import out_of_sync, sync
+
+    (tmp_path / "jupytext.toml").write_text('formats = "ipynb,py:percent"\n', encoding="utf-8")
+    source = tmp_path / "99_magic.py"
+    source.write_text(SETUP_WITH_MAGIC, encoding="utf-8")
+    notebook = source.with_suffix(".ipynb")
+    sync(notebook)
+    code = [c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
+    assert '    %pip install --quiet "bmcourse"' in code[0].source.splitlines()
+    assert code[1].metadata["tags"] == ["setup"]
+    assert out_of_sync(notebook) is None
+    source.write_text(SETUP_WITH_MAGIC.replace("x = 1", "x = 2"), encoding="utf-8")
+    assert out_of_sync(notebook) is not None
+    sync(notebook)
+    assert out_of_sync(notebook) is None
+
+
+def test_normalise_joins_stream_chunks_split_by_a_busy_kernel() -> None:
+    nb = small_notebook()
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="risk = 0.6"),
+                           nbformat.v4.new_output("stream", name="stdout", text="93\nnext line\n"),
+                           nbformat.v4.new_output("display_data", data={"text/plain": "fig"}),
+                           nbformat.v4.new_output("stream", name="stdout", text="after\n")]
+    outputs = normalise(nb).cells[2].outputs
+    assert [o.get("text") for o in outputs] == ["risk = 0.693\nnext line\n", None, "after\n"]
