@@ -26,7 +26,7 @@ def seed_recipe_features(split: Any, tokenizer: Any, n: int, seed: int = 0) -> l
                         padding="max_length", truncation=True)
         tags = (list(row["ner_tags"]) + [0] * SEED_RECIPE_LENGTH)[:SEED_RECIPE_LENGTH]
         features.append({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
-                         "labels": tags})
+                         "labels": tags, "pad_id": tokenizer.pad_token_id})
     return features
 
 
@@ -73,7 +73,7 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
     test = encode_ner(data["test"], tokenizer, training=False)
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, warmup=warmup, seed=seed,
                          device=device, decode=decode, progress=sys.stderr.isatty())
-    pad_id = tokenizer.pad_token_id or 0
+    pad_id = tokenizer.pad_token_id
     result = fit(model, train, dev, config, pad_id=pad_id)
     scores = evaluate(model, test, device=device, pad_id=pad_id, decode=decode, progress=False)
     argmax = scores if decode == "argmax" else evaluate(model, test, device=device, pad_id=pad_id,

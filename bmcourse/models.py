@@ -172,3 +172,11 @@ def count_parameters(model: Any) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return trainable, total
+
+
+def save_model(model: Any, tokenizer: Any, folder: str | Path) -> Path:
+    """Save model (safetensors) and tokenizer to ``folder`` so ``load_token_classifier(name=folder)`` loads it."""
+    folder = Path(folder)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder

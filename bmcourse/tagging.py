@@ -46,12 +46,22 @@ def types_of(labels: Iterable[str]) -> list[str]:
     return list(seen)
 
 
+def continues(prefix: str, kind: str | None, previous_kind: str | None) -> bool:
+    """The IOB2 rule, written once: a tag continues an entity only if it is ``I-X`` right after ``X``."""
+    return prefix == "I" and kind == previous_kind
+
+
+def is_stray_inside(prefix: str, kind: str | None, previous_kind: str | None) -> bool:
+    """An ``I-X`` that does not continue an entity of type ``X`` (invalid in IOB2)."""
+    return prefix == "I" and not continues(prefix, kind, previous_kind)
+
+
 def invalid_positions(tags: Sequence[str]) -> list[int]:
     """Positions of ``I-X`` tags that do not continue a ``B-X``/``I-X`` (invalid IOB2)."""
     bad, previous = [], None
     for i, tag in enumerate(tags):
         prefix, kind = split_tag(tag)
-        if prefix == "I" and previous != kind:
+        if is_stray_inside(prefix, kind, previous):
             bad.append(i)
         previous = kind
     return bad
@@ -62,7 +72,7 @@ def repair_iob2(tags: Sequence[str]) -> tuple[list[str], int]:
     fixed, previous, count = [], None, 0
     for tag in tags:
         prefix, kind = split_tag(tag)
-        if prefix == "I" and previous != kind:
+        if is_stray_inside(prefix, kind, previous):
             tag, count = f"B-{kind}", count + 1
         fixed.append(tag)
         previous = kind
@@ -75,10 +85,10 @@ def spans(tags: Sequence[str]) -> list[Span]:
     start, current = 0, None
     for i, tag in enumerate(list(tags) + ["O"]):
         prefix, kind = split_tag(tag)
-        if current is not None and (prefix != "I" or kind != current):
+        if current is not None and not continues(prefix, kind, current):
             found.append(Span(current, start, i))
             current = None
-        if prefix == "B" or (prefix == "I" and current is None):
+        if prefix != "O" and current is None:
             start, current = i, kind
     return found
 
@@ -86,6 +96,18 @@ def spans(tags: Sequence[str]) -> list[Span]:
 # --- words <-> sub-words -------------------------------------------------------------------
 
 IGNORE_INDEX = -100  # positions with this label are skipped by the loss (PyTorch's ignore_index)
+
+
+def first_subword_flags(word_ids: Sequence[int | None]) -> list[bool]:
+    """The first-sub-word rule, written once: True where a word starts (its first sub-word).
+
+    Special tokens (``None``) are never first; a word's later sub-words repeat its id.
+    """
+    flags, previous = [], None
+    for word in word_ids:
+        flags.append(word is not None and word != previous)
+        previous = word
+    return flags
 
 
 def inside_label_ids(labels: Sequence[str]) -> list[int]:
@@ -104,29 +126,23 @@ def align_labels(word_ids: Sequence[int | None], word_labels: Sequence[int],
     ``label_all_subwords`` (then they get the word's label, ``B-X`` turned into ``I-X`` via
     ``inside``, the output of ``inside_label_ids``).
     """
-    aligned, previous = [], None
-    for word in word_ids:
+    aligned = []
+    for word, first in zip(word_ids, first_subword_flags(word_ids)):
         if word is None:
             aligned.append(IGNORE_INDEX)
-        elif word != previous:
+        elif first:
             aligned.append(word_labels[word])
         elif label_all_subwords:
             label = word_labels[word]
             aligned.append(inside[label] if inside is not None else label)
         else:
             aligned.append(IGNORE_INDEX)
-        previous = word
     return aligned
 
 
 def first_subword_positions(word_ids: Sequence[int | None]) -> list[int]:
     """Positions of the first sub-word of each word (the ones that carry word labels)."""
-    firsts, previous = [], None
-    for position, word in enumerate(word_ids):
-        if word is not None and word != previous:
-            firsts.append(position)
-        previous = word
-    return firsts
+    return [position for position, first in enumerate(first_subword_flags(word_ids)) if first]
 
 
 def word_predictions(word_ids: Sequence[int | None], subword_predictions: Sequence[int],
@@ -134,8 +150,8 @@ def word_predictions(word_ids: Sequence[int | None], subword_predictions: Sequen
     """One prediction per word, read at its first sub-word; words never seen get ``fill``."""
     n = n_words if n_words is not None else 1 + max((w for w in word_ids if w is not None), default=-1)
     out: list[int | None] = [None] * n
-    for word, pred in zip(word_ids, subword_predictions):
-        if word is not None and word < n and out[word] is None:
+    for word, pred, first in zip(word_ids, subword_predictions, first_subword_flags(word_ids)):
+        if first and word < n and out[word] is None:
             out[word] = int(pred)
     return [fill if p is None else p for p in out]
 
@@ -173,7 +189,7 @@ def split_words(text: str) -> list[str]:
 def allowed_transitions(labels: Sequence[str]) -> list[list[bool]]:
     """``allowed[a][b]``: may label ``b`` follow label ``a`` in IOB2 (``I-X`` only after ``B-X``/``I-X``)."""
     parsed = [split_tag(label) for label in labels]
-    return [[not (pb == "I" and ka != kb) for pb, kb in parsed] for _, ka in parsed]
+    return [[not is_stray_inside(pb, kb, ka) for pb, kb in parsed] for _, ka in parsed]
 
 
 def viterbi_iob2(scores: Sequence[Sequence[float]], labels: Sequence[str]) -> list[int]:

@@ -14,12 +14,12 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from .errors import BmcourseError
+from .models import save_model  # noqa: F401  (kept importable from here; it lives with the loaders)
 from .tagging import (
     IGNORE_INDEX,
     align_labels,
@@ -57,6 +57,7 @@ def encode_ner(split: Any, tokenizer: Any, *, label_all_subwords: bool = False,
             label_names = split.features["ner_tags"].feature.names
     inside = inside_label_ids(label_names) if label_all_subwords and label_names else None
     limit = _max_length(tokenizer, max_length)
+    pad_id = tokenizer_pad_id(tokenizer)
     features: list[Feature] = []
     truncated = 0
     for start in range(0, len(sentences), 1000):
@@ -67,13 +68,17 @@ def encode_ner(split: Any, tokenizer: Any, *, label_all_subwords: bool = False,
             word_ids = enc.word_ids(k)
             if len(word_ids) <= limit:
                 features.append(_ner_feature(enc["input_ids"][k], word_ids, tags[index], index, 0,
-                                             label_all_subwords, inside))
+                                             label_all_subwords, inside, pad_id))
                 continue
             if training:
                 truncated += 1
                 ids = enc["input_ids"][k][:limit - 1] + [enc["input_ids"][k][-1]]
                 wids = word_ids[:limit - 1] + [None]
-                features.append(_ner_feature(ids, wids, tags[index], index, 0, label_all_subwords, inside))
+                kept = 1 + max(w for w in wids if w is not None)  # words whose first sub-word survived
+                feature = _ner_feature(ids, wids, tags[index][:kept], index, 0, label_all_subwords,
+                                       inside, pad_id)
+                feature["words_cut"] = len(words) - kept
+                features.append(feature)
                 continue
             counts = [0] * len(words)
             for w in word_ids:
@@ -82,20 +87,29 @@ def encode_ner(split: Any, tokenizer: Any, *, label_all_subwords: bool = False,
             for lo, hi in word_chunks(counts, limit - 2):
                 sub = tokenizer(words[lo:hi], is_split_into_words=True, truncation=True, max_length=limit)
                 features.append(_ner_feature(sub["input_ids"], sub.word_ids(), tags[index][lo:hi],
-                                             index, lo, label_all_subwords, inside))
+                                             index, lo, label_all_subwords, inside, pad_id))
     if truncated and not quiet:
         print(f"bmcourse: truncated {truncated} of {len(sentences)} training sentences to "
               f"{limit} sub-words (their tail words are not trained on)")
     return features
 
 
+def tokenizer_pad_id(tokenizer: Any) -> int:
+    """The tokenizer's own pad id (BERT pads with 0, RoBERTa with 1): never a guessed default."""
+    pad_id = getattr(tokenizer, "pad_token_id", None)
+    if pad_id is None:
+        raise BmcourseError(f"the tokenizer {type(tokenizer).__name__} has no pad token",
+                            fix="set one first, e.g. tokenizer.pad_token = tokenizer.eos_token")
+    return int(pad_id)
+
+
 def _ner_feature(input_ids: list[int], word_ids: list[int | None], word_labels: Sequence[int],
                  sentence: int, offset: int, label_all_subwords: bool,
-                 inside: Sequence[int] | None) -> Feature:
+                 inside: Sequence[int] | None, pad_id: int) -> Feature:
     return {"input_ids": list(input_ids), "attention_mask": [1] * len(input_ids),
             "labels": align_labels(word_ids, word_labels, label_all_subwords, inside),
             "word_ids": list(word_ids), "word_labels": list(word_labels),
-            "sentence": sentence, "offset": offset}
+            "sentence": sentence, "offset": offset, "pad_id": pad_id}
 
 
 def encode_classification(split: Any, tokenizer: Any, *, max_length: int | None = 128,
@@ -108,14 +122,27 @@ def encode_classification(split: Any, tokenizer: Any, *, max_length: int | None 
     full = sum(len(ids) >= limit for ids in enc["input_ids"])
     if full and not quiet:
         print(f"bmcourse: {full} of {len(texts)} texts reach {limit} sub-words and may be truncated")
-    return [{"input_ids": ids, "attention_mask": [1] * len(ids), "labels": label, "sentence": i}
-            for i, (ids, label) in enumerate(zip(enc["input_ids"], labels))]
+    pad_id = tokenizer_pad_id(tokenizer)
+    return [{"input_ids": ids, "attention_mask": [1] * len(ids), "labels": label, "sentence": i,
+             "pad_id": pad_id} for i, (ids, label) in enumerate(zip(enc["input_ids"], labels))]
 
 
 # --- batching --------------------------------------------------------------------------------
 
-def collate(features: Sequence[Feature], pad_id: int = 0) -> dict[str, torch.Tensor]:
-    """Pad a batch to its longest member: ids with ``pad_id``, mask with 0, token labels with -100."""
+def _pad_id(features: Sequence[Feature], pad_id: int | None) -> int:
+    """``pad_id`` if given, else the tokenizer's pad id recorded in the features by ``encode_*``."""
+    if pad_id is not None:
+        return pad_id
+    recorded = features[0].get("pad_id") if features else None
+    if recorded is None:
+        raise BmcourseError("no pad id: these features were not made by encode_ner/encode_classification",
+                            fix="pass pad_id=tokenizer.pad_token_id")
+    return int(recorded)
+
+
+def collate(features: Sequence[Feature], pad_id: int | None = None) -> dict[str, torch.Tensor]:
+    """Pad a batch to its longest member: ids with the tokenizer's pad id, mask with 0, token labels with -100."""
+    pad_id = _pad_id(features, pad_id)
     width = max(len(f["input_ids"]) for f in features)
     pad = lambda seq, value: list(seq) + [value] * (width - len(seq))  # noqa: E731
     batch = {"input_ids": torch.tensor([pad(f["input_ids"], pad_id) for f in features]),
@@ -241,11 +268,18 @@ def _dev_score(metrics: dict[str, float]) -> float:
 
 
 def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature] | None = None,
-        config: TrainConfig | None = None, *, pad_id: int = 0) -> FitResult:
-    """Train ``model`` on encoded features; evaluate on ``dev`` and keep the best weights."""
+        config: TrainConfig | None = None, *, pad_id: int | None = None, tokenizer: Any = None) -> FitResult:
+    """Train ``model`` on encoded features; evaluate on ``dev`` and keep the best weights.
+
+    With ``config.checkpoint_dir`` the best model is saved there with ``tokenizer``, so it loads.
+    """
     config = config or TrainConfig()
     if not train:
         raise BmcourseError("no training features", fix="encode a non-empty training split first")
+    if config.checkpoint_dir and tokenizer is None:
+        raise BmcourseError("checkpoint_dir is set but no tokenizer was given: the checkpoint would not load",
+                            fix="call fit(..., tokenizer=tokenizer)")
+    pad_id = _pad_id(train, pad_id)
     target = _device(model, config.device)
     torch.manual_seed(config.seed)
     optimizer = make_optimizer(model, config.lr, config.weight_decay)
@@ -295,7 +329,8 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
                 running, running_n = 0.0, 0
                 if dev is not None:
                     metrics = evaluate(model, dev, batch_size=config.eval_batch_size, pad_id=pad_id,
-                                       progress=False, device=str(target), decode=config.decode)
+                                       progress=False, device=str(target), decode=config.decode,
+                                       bf16=config.bf16)
                     row.update({f"dev_{k}": v for k, v in metrics.items()})
                     score = _dev_score(metrics)
                     if score > best_score:
@@ -303,7 +338,9 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
                         result.best = dict(row)
                         best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
                         if config.checkpoint_dir:
-                            model.save_pretrained(config.checkpoint_dir, safe_serialization=True)
+                            from .models import save_model
+
+                            save_model(model, tokenizer, config.checkpoint_dir)
                     else:
                         waited += 1
                         if config.patience is not None and waited >= config.patience:
@@ -321,8 +358,8 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
 
 @torch.inference_mode()
 def subword_predictions(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: int = 64,
-                        pad_id: int = 0, device: str | None = None, progress: bool = True,
-                        decode: str = "argmax") -> tuple[list[Any], float]:
+                        pad_id: int | None = None, device: str | None = None, progress: bool = True,
+                        decode: str = "argmax", bf16: bool = True) -> tuple[list[Any], float]:
     """Predictions per feature (a list per sub-word position, or a class id) and the mean loss.
 
     ``decode="viterbi"`` (token classification): the first sub-words of the words get the best
@@ -330,6 +367,8 @@ def subword_predictions(model: torch.nn.Module, features: Sequence[Feature], *, 
     """
     if decode not in ("argmax", "viterbi"):
         raise BmcourseError(f"decode={decode!r} is not a decoding", fix="use 'argmax' or 'viterbi'")
+    _refuse_cut_words(features)
+    pad_id = _pad_id(features, pad_id) if features else 0
     target = _device(model, device)
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     model.eval()
@@ -340,7 +379,7 @@ def subword_predictions(model: torch.nn.Module, features: Sequence[Feature], *, 
     for s in range(0, len(order), batch_size):
         indices = order[s:s + batch_size]
         batch = {k: v.to(target) for k, v in collate([features[i] for i in indices], pad_id).items()}
-        with _autocast(target, True):
+        with _autocast(target, bf16):
             output = model(**batch)
         loss_sum += float(output.loss) * len(indices)
         loss_n += len(indices)
@@ -358,6 +397,17 @@ def subword_predictions(model: torch.nn.Module, features: Sequence[Feature], *, 
         bar.update(len(indices))
     bar.close()
     return out, loss_sum / max(1, loss_n)
+
+
+def _refuse_cut_words(features: Sequence[Feature]) -> None:
+    """Scoring truncated training features would drop the cut words from gold: refuse, say why."""
+    cut = [f for f in features if f.get("words_cut")]
+    if cut:
+        words = sum(f["words_cut"] for f in cut)
+        raise BmcourseError(f"{len(cut)} of these features were truncated for training ({words} words cut); "
+                            "scoring them would leave those words out of the evaluation",
+                            fix="encode evaluation data with encode_ner(..., training=False): long "
+                                "sentences are then split into chunks and no word is lost")
 
 
 def _word_tags(features: Sequence[Feature], preds: Sequence[list[int]], id2label: dict[int, str]
@@ -379,11 +429,11 @@ def _id2label(model: torch.nn.Module) -> dict[int, str]:
 
 
 def predict(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: int = 64,
-            pad_id: int = 0, device: str | None = None, progress: bool = True,
-            decode: str = "argmax") -> list[Any]:
+            pad_id: int | None = None, device: str | None = None, progress: bool = True,
+            decode: str = "argmax", bf16: bool = True) -> list[Any]:
     """Word tags per sentence (token classification) or label names (sequence classification)."""
     preds, _ = subword_predictions(model, features, batch_size=batch_size, pad_id=pad_id,
-                                   device=device, progress=progress, decode=decode)
+                                   device=device, progress=progress, decode=decode, bf16=bf16)
     id2label = _id2label(model)
     if features and "word_ids" in features[0]:
         return _word_tags(features, preds, id2label)[1]
@@ -391,13 +441,13 @@ def predict(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: 
 
 
 def evaluate(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: int = 64,
-             pad_id: int = 0, device: str | None = None, progress: bool = True,
-             decode: str = "argmax") -> dict[str, float]:
+             pad_id: int | None = None, device: str | None = None, progress: bool = True,
+             decode: str = "argmax", bf16: bool = True) -> dict[str, float]:
     """Loss plus entity-level scores (NER) or accuracy and macro F1 (classification)."""
     from . import metrics
 
     preds, loss = subword_predictions(model, features, batch_size=batch_size, pad_id=pad_id,
-                                      device=device, progress=progress, decode=decode)
+                                      device=device, progress=progress, decode=decode, bf16=bf16)
     if features and "word_ids" in features[0]:
         gold, pred = _word_tags(features, preds, _id2label(model))
         return {"loss": loss, **metrics.ner_report(gold, pred)}
@@ -410,11 +460,3 @@ def word_tags(model: torch.nn.Module, features: Sequence[Feature], **kwargs: Any
     """``(gold, predicted)`` word tags per sentence, for reports and error analysis."""
     preds, _ = subword_predictions(model, features, **kwargs)
     return _word_tags(features, preds, _id2label(model))
-
-
-def save_model(model: torch.nn.Module, tokenizer: Any, folder: str | Path) -> Path:
-    """Save model (safetensors) and tokenizer to ``folder`` for ``load_token_classifier(name=folder)``."""
-    folder = Path(folder)
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    return folder
