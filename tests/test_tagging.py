@@ -50,3 +50,26 @@ def test_split_words() -> None:
     from bmcourse.tagging import split_words
 
     assert split_words("Merkel's visit to New York, 2024.") == ["Merkel", "'s", "visit", "to", "New", "York", ",", "2024", "."]
+
+
+def _random_iob2(rng, length: int, types=("PER", "LOC", "ORG")) -> list[str]:
+    """A random valid IOB2 sequence: I-X only right after B-X or I-X."""
+    tags: list[str] = []
+    for _ in range(length):
+        previous = tags[-1][2:] if tags and tags[-1] != "O" else None
+        choices = ["O", *(f"B-{t}" for t in types)] + ([f"I-{previous}"] * 2 if previous else [])
+        tags.append(rng.choice(choices))
+    return tags
+
+
+def test_spans_agree_with_seqeval_chunking_on_random_valid_iob2() -> None:
+    import random
+
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    rng = random.Random(0)
+    for _ in range(2000):
+        tags = _random_iob2(rng, rng.randint(0, 15))
+        assert not invalid_positions(tags)
+        ours = [(s.type, s.start, s.end - 1) for s in spans(tags)]
+        assert ours == get_entities(tags), tags

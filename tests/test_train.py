@@ -4,11 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from bmcourse.data import load_ner
 from bmcourse.errors import BmcourseError
-from bmcourse.models import load_token_classifier
 from bmcourse.tagging import align_labels, inside_label_ids, word_chunks, word_predictions
 from bmcourse.train import (
     TrainConfig,
@@ -47,15 +45,17 @@ def test_word_chunks_fit_budget() -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    """The packaged model, the news sample and its labels."""
-    import os
-
-    os.environ.setdefault("BMCOURSE_OFFLINE", "1")
+def sample() -> tuple:
+    """The news sample (train/validation) and its label names."""
     data = load_ner("conll2003", source="sample")
-    labels = data["train"].features["ner_tags"].feature.names
-    model, tokenizer = load_token_classifier(labels, name="offline")
-    return model, tokenizer, data
+    return data, data["train"].features["ner_tags"].feature.names
+
+
+@pytest.fixture()
+def tiny(sample, tiny_model, packaged_tokenizer) -> tuple:
+    """A fresh one-layer random BERT for the news labels, the packaged tokenizer and the sample."""
+    data, labels = sample
+    return tiny_model(labels), packaged_tokenizer, data
 
 
 def test_training_truncation_is_counted(tiny, capsys: pytest.CaptureFixture) -> None:
@@ -74,10 +74,22 @@ def test_inference_chunks_lose_no_words(tiny) -> None:
 
 
 def test_collate_pads_labels_with_ignore_index() -> None:
-    batch = collate([{"input_ids": [1, 2, 3], "attention_mask": [1, 1, 1], "labels": [-100, 1, -100]},
-                     {"input_ids": [1, 2], "attention_mask": [1, 1], "labels": [-100, 0]}])
+    features = [{"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1], "labels": [-100, 1, -100]},
+                {"input_ids": [5, 6], "attention_mask": [1, 1], "labels": [-100, 0]}]
+    batch = collate(features, pad_id=1)  # RoBERTa-style pad id: never a default 0
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [5, 6, 1]]
     assert batch["labels"].tolist() == [[-100, 1, -100], [-100, 0, -100]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
+
+
+def test_collate_takes_the_pad_id_recorded_by_the_encoder_and_refuses_to_guess(packaged_tokenizer) -> None:
+    features = encode_ner([["Ada", "Lovelace"], ["Paris"]], packaged_tokenizer)
+    assert {f["pad_id"] for f in features} == {packaged_tokenizer.pad_token_id}
+    batch = collate(features)
+    assert batch["input_ids"][1, -1].item() == packaged_tokenizer.pad_token_id
+    bare = [{k: v for k, v in f.items() if k != "pad_id"} for f in features]
+    with pytest.raises(BmcourseError, match="no pad id"):
+        collate(bare)
 
 
 def test_batches_cover_everything_once_and_group_lengths() -> None:
@@ -118,17 +130,15 @@ def test_frozen_model_is_refused(tiny) -> None:
 
 
 def test_fit_learns_keeps_history_and_best_checkpoint(tiny, tmp_path: Path) -> None:
-    _, tokenizer, data = tiny
-    labels = data["train"].features["ner_tags"].feature.names
-    torch.manual_seed(0)
-    model, _ = load_token_classifier(labels, name="offline")
+    model, tokenizer, data = tiny
     train = encode_ner(data["train"], tokenizer)
     dev = encode_ner(data["validation"], tokenizer, training=False)
     before = evaluate(model, dev, progress=False, device="cpu")["loss"]
-    config = TrainConfig(epochs=2, lr=3e-4, batch_size=16, eval_every=10, progress=False,
+    config = TrainConfig(epochs=2, lr=3e-3, batch_size=16, eval_every=10, progress=False,
                          device="cpu", checkpoint_dir=str(tmp_path / "best"))
-    result = fit(model, train, dev, config)
-    assert [r["step"] for r in result.history] == [10, 20, 30, 36]
+    result = fit(model, train, dev, config, tokenizer=tokenizer)
+    steps = 2 * -(-len(train) // 16)
+    assert [r["step"] for r in result.history] == [*range(10, steps, 10), steps]
     assert result.history[-1]["dev_loss"] < before
     assert result.best["dev_f1"] == max(r["dev_f1"] for r in result.history)
     assert (tmp_path / "best" / "model.safetensors").is_file()
@@ -136,10 +146,24 @@ def test_fit_learns_keeps_history_and_best_checkpoint(tiny, tmp_path: Path) -> N
     assert 0 < result.useful_tokens <= result.padded_tokens and result.useful_tokens_per_second > 0
 
 
+def test_fit_checkpoint_loads_with_its_tokenizer(tiny, tmp_path: Path) -> None:
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    model, tokenizer, data = tiny
+    train = encode_ner(data["train"].select(range(32)), tokenizer)
+    config = TrainConfig(epochs=1, batch_size=16, progress=False, device="cpu",
+                         checkpoint_dir=str(tmp_path / "best"))
+    with pytest.raises(BmcourseError, match="tokenizer"):
+        fit(model, train, train, config)
+    fit(model, train, train, config, tokenizer=tokenizer)
+    loaded = AutoModelForTokenClassification.from_pretrained(tmp_path / "best")
+    reloaded = AutoTokenizer.from_pretrained(tmp_path / "best")
+    assert reloaded("Ada Lovelace")["input_ids"] == tokenizer("Ada Lovelace")["input_ids"]
+    assert loaded.config.id2label == model.config.id2label
+
+
 def test_early_stopping_when_dev_stops_improving(tiny) -> None:
-    _, tokenizer, data = tiny
-    labels = data["train"].features["ner_tags"].feature.names
-    model, _ = load_token_classifier(labels, name="offline")
+    model, tokenizer, data = tiny
     train = encode_ner(data["train"], tokenizer)
     dev = encode_ner(data["validation"], tokenizer, training=False)
     config = TrainConfig(epochs=3, lr=0.0, batch_size=16, eval_every=4, patience=2, progress=False, device="cpu")
@@ -147,22 +171,67 @@ def test_early_stopping_when_dev_stops_improving(tiny) -> None:
     assert result.stopped_early and [r["step"] for r in result.history] == [4, 8, 12]
 
 
-def test_sequence_classification_with_a_frozen_encoder() -> None:
-    import os
-
+def test_sequence_classification_with_a_frozen_encoder(tiny_model, packaged_tokenizer) -> None:
     from bmcourse.data import load_classification
-    from bmcourse.models import count_parameters, load_sequence_classifier
+    from bmcourse.models import count_parameters
     from bmcourse.train import encode_classification
 
-    os.environ.setdefault("BMCOURSE_OFFLINE", "1")
     data = load_classification("financial_phrasebank", source="sample")
-    model, tokenizer = load_sequence_classifier(data["train"].features["label"].names, name="offline")
+    model = tiny_model(data["train"].features["label"].names, kind="sequence")
     for name, p in model.named_parameters():
         p.requires_grad_(name.startswith("classifier"))
     trainable, total = count_parameters(model)
     assert 0 < trainable < total / 100
-    train = encode_classification(data["train"], tokenizer)
-    dev = encode_classification(data["validation"], tokenizer)
+    train = encode_classification(data["train"], packaged_tokenizer)
+    dev = encode_classification(data["validation"], packaged_tokenizer)
     result = fit(model, train, dev, TrainConfig(epochs=1, lr=1e-3, batch_size=32, progress=False, device="cpu"))
     assert set(result.history[-1]) >= {"dev_loss", "dev_accuracy", "dev_macro_f1"}
     assert predict(model, dev[:3], progress=False, device="cpu")[0] in ("negative", "neutral", "positive")
+
+
+def test_encode_ner_aligns_split_words_with_the_real_tokenizer(packaged_tokenizer) -> None:
+    """A word split into several sub-words: only its first sub-word carries the label (first-sub-word
+    rule); with label_all_subwords its continuations get I-X, never B-X."""
+    from datasets import ClassLabel, Dataset, Features, Sequence, Value
+
+    words = ["Lovelace", "visited", "Chiclayo"]
+    split = Dataset.from_dict({"tokens": [words], "ner_tags": [[1, 0, 3]]},
+                              features=Features({"tokens": Sequence(Value("string")),
+                                                 "ner_tags": Sequence(ClassLabel(names=LABELS))}))
+    (feature,) = encode_ner([words], packaged_tokenizer, label_names=LABELS)
+    subwords = packaged_tokenizer.convert_ids_to_tokens(feature["input_ids"])
+    word_ids = feature["word_ids"]
+    assert word_ids.count(0) > 1 and word_ids.count(2) > 1, subwords  # both names really split
+    assert feature["word_labels"] == [0, 0, 0]  # a list of word lists has no gold labels
+
+    (first,) = encode_ner(split, packaged_tokenizer)
+    (every,) = encode_ner(split, packaged_tokenizer, label_all_subwords=True)
+    expected_first, expected_every, previous = [], [], None
+    for w in word_ids:
+        if w is None:
+            expected_first.append(-100)
+            expected_every.append(-100)
+        elif w != previous:
+            expected_first.append([1, 0, 3][w])
+            expected_every.append([1, 0, 3][w])
+        else:
+            expected_first.append(-100)
+            expected_every.append([2, 0, 4][w])  # B-PER -> I-PER, B-LOC -> I-LOC
+        previous = w
+    assert first["labels"] == expected_first and every["labels"] == expected_every
+    assert subwords[0] == "[CLS]" and first["labels"][0] == -100
+
+
+def test_truncated_training_features_keep_word_labels_consistent_and_are_not_scored(tiny) -> None:
+    model, tokenizer, data = tiny
+    features = encode_ner(data["train"], tokenizer, max_length=12, quiet=True)
+    cut = [f for f in features if f.get("words_cut")]
+    assert cut
+    for f in features:
+        kept = 1 + max(w for w in f["word_ids"] if w is not None)
+        assert len(f["word_labels"]) == kept  # gold covers exactly the words that survived
+        assert f.get("words_cut", 0) == len(data["train"][f["sentence"]]["tokens"]) - kept
+        firsts = [i for i, label in enumerate(f["labels"]) if label != -100]
+        assert [f["labels"][i] for i in firsts] == f["word_labels"]
+    with pytest.raises(BmcourseError, match="(?s)truncated for training.*training=False"):
+        evaluate(model, features, progress=False, device="cpu")
