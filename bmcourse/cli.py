@@ -9,9 +9,16 @@ from pathlib import Path
 NOTEBOOKS = Path("notebooks")
 
 
-def _notebooks(given: list[str]) -> list[Path]:
-    paths = [Path(p).with_suffix(".ipynb") if p.endswith(".py") else Path(p) for p in given] or sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
-    missing = [p for p in paths if not p.is_file()]
+def _notebooks(given: list[str], new_pairs: bool = False) -> list[Path]:
+    """The ``.ipynb`` paths named (or every numbered notebook); with ``new_pairs`` a ``.py`` source
+    whose notebook does not exist yet counts too (``sync`` and ``store`` create it)."""
+    paths = [Path(p).with_suffix(".ipynb") if p.endswith(".py") else Path(p) for p in given]
+    if not paths:
+        found = {*NOTEBOOKS.glob("[0-9]*.ipynb")}
+        if new_pairs:
+            found |= {p.with_suffix(".ipynb") for p in NOTEBOOKS.glob("[0-9]*.py")}
+        paths = sorted(found)
+    missing = [p for p in paths if not p.is_file() and not (new_pairs and p.with_suffix(".py").is_file())]
     if missing:
         raise SystemExit(f"bmcourse: no such notebook: {', '.join(map(str, missing))}")
     if not paths:
@@ -62,7 +69,7 @@ def cmd_store(args: argparse.Namespace) -> int:
     os.environ["TQDM_DISABLE"] = "1"
     os.environ["BMCOURSE_STATIC_WIDGETS"] = "1"
     os.environ["BMCOURSE_DEVICE"] = "cpu"  # stored outputs are CPU outputs, whatever the machine has
-    for path in _notebooks(args.notebooks):
+    for path in _notebooks(args.notebooks, new_pairs=True):
         sync(path)
         nb, seconds = execute(path, timeout=args.timeout)
         nbformat.write(normalise(nb), path)
@@ -75,7 +82,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     """Sync notebook pairs with jupytext (no execution)."""
     from .nbtools import sync
 
-    for path in _notebooks(args.notebooks):
+    for path in _notebooks(args.notebooks, new_pairs=True):
         sync(path)
         print(f"synced {path} and {path.with_suffix('.py').name}")
     return 0
@@ -128,7 +135,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-NER_NOTEBOOK = NOTEBOOKS / "02_ner_finetuning.ipynb"
+#: ``bmcourse reference refresh WHAT``: the notebook run in the full profile, and the result it writes.
+NOTEBOOK_REFERENCES = {
+    "ner": ("02_ner_finetuning.ipynb", "ner_reference", (".json", ".png")),
+    "foundations": ("00_foundations.ipynb", "foundations_reference", (".json",)),
+}
 BENCH_RECIPES = {  # shipped name -> bench arguments (the tuned default and the articles' plain recipe)
     "bench_ner_cpu": [],
     "bench_ner_cpu_plain": ["--lr", "5e-5", "--dropout", "-1", "--decode", "argmax"],
@@ -147,16 +158,18 @@ def cmd_reference(args: argparse.Namespace) -> int:
             print(f"{name:24} {reference.label(reference.load(name))}")
         return 0
     target = reference.shipped_dir()
-    if args.what == "ner":
+    if args.what in NOTEBOOK_REFERENCES:
+        notebook, name, suffixes = NOTEBOOK_REFERENCES[args.what]
         with tempfile.TemporaryDirectory() as tmp:
             os.environ["BMCOURSE_RESULTS_DIR"] = tmp
-            status = cmd_run(argparse.Namespace(notebooks=[str(NER_NOTEBOOK)], profile="full",
+            status = cmd_run(argparse.Namespace(notebooks=[str(NOTEBOOKS / notebook)], profile="full",
                                                 out=args.out, timeout=args.timeout))
             if status:
                 return status
-            for suffix in (".json", ".png"):
-                shutil.copyfile(Path(tmp) / f"ner_reference{suffix}", target / f"ner_reference{suffix}")
-        print(f"refreshed {target / 'ner_reference.json'} and .png")
+            written = [Path(tmp) / f"{name}{suffix}" for suffix in suffixes]
+            for path in written:
+                shutil.copyfile(path, target / path.name)
+        print(f"refreshed {', '.join(str(target / p.name) for p in written)}")
         return 0
     for name, extra in BENCH_RECIPES.items():
         status = main(["bench", "ner", *extra, "--out", str(target / f"{name}.json")])
@@ -208,8 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     ref_sub = ref.add_subparsers(dest="action", required=True)
     ref_sub.add_parser("list", help="the shipped results with their provenance").set_defaults(func=cmd_reference)
     refresh = ref_sub.add_parser("refresh", help="re-measure and overwrite the shipped results (maintainers)")
-    refresh.add_argument("what", choices=["ner", "bench"],
-                         help="ner: run notebook 02 in the full profile; bench: both bench ner recipes")
+    refresh.add_argument("what", choices=[*NOTEBOOK_REFERENCES, "bench"],
+                         help="ner / foundations: run notebook 02 / 00 in the full profile; "
+                              "bench: both bench ner recipes")
     refresh.add_argument("--out", default="runs", help="folder for the executed notebook (default: runs)")
     refresh.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     refresh.set_defaults(func=cmd_reference)

@@ -132,20 +132,28 @@ def _label_maps(labels: Sequence[str] | Any) -> tuple[dict[int, str], dict[str, 
     return dict(enumerate(names)), {n: i for i, n in enumerate(names)}
 
 
-def _load(auto_cls: Any, labels: Sequence[str] | Any, name: str, **overrides: Any) -> tuple[Any, Any]:
+def _load(auto_cls: Any, labels: Sequence[str] | Any | None, name: str, **overrides: Any) -> tuple[Any, Any]:
     from transformers import AutoTokenizer
 
     source = resolve_model(name)
-    id2label, label2id = _label_maps(labels)
+    if labels is not None:
+        id2label, label2id = _label_maps(labels)
+        overrides = {"num_labels": len(id2label), "id2label": id2label, "label2id": label2id, **overrides}
     local_only = Path(source).exists() or not hub_reachable()
     quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False,
                                               local_files_only=local_only)
-    model = auto_cls.from_pretrained(source, num_labels=len(id2label), id2label=id2label,
-                                     label2id=label2id, use_safetensors=True,
-                                     trust_remote_code=False, local_files_only=local_only,
-                                     **overrides)
+    model = auto_cls.from_pretrained(source, use_safetensors=True, trust_remote_code=False,
+                                     local_files_only=local_only, **overrides)
     return model, tokenizer
+
+
+def load_encoder(name: str = "auto", **overrides: Any) -> tuple[Any, Any]:
+    """The bare pre-trained encoder (no task head) in eval mode, and its tokenizer: for embeddings and probes."""
+    from transformers import AutoModel
+
+    model, tokenizer = _load(AutoModel, None, name, **overrides)
+    return model.eval(), tokenizer
 
 
 def load_token_classifier(labels: Sequence[str] | Any, name: str = "auto", **overrides: Any
