@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 NOTEBOOKS = Path("notebooks")
+SANITISERS = Path("tests") / "nbval_sanitize.cfg"  # what nbval ignores when it compares outputs
 
 
 def _notebooks(given: list[str], new_pairs: bool = False) -> list[Path]:
@@ -63,7 +64,7 @@ def cmd_store(args: argparse.Namespace) -> int:
     """Sync each pair, execute it in the smoke profile and store its outputs in place, normalised."""
     import nbformat
 
-    from .nbtools import execute, normalise, sync
+    from .nbtools import execute, keep_equivalent_outputs, normalise, sanitisers, sync
 
     os.environ["BMCOURSE_PROFILE"] = "smoke"
     os.environ["TQDM_DISABLE"] = "1"
@@ -71,8 +72,12 @@ def cmd_store(args: argparse.Namespace) -> int:
     os.environ["BMCOURSE_DEVICE"] = "cpu"  # stored outputs are CPU outputs, whatever the machine has
     for path in _notebooks(args.notebooks, new_pairs=True):
         sync(path)
+        stored = nbformat.read(path, as_version=4)
         nb, seconds = execute(path, timeout=args.timeout)
-        nbformat.write(normalise(nb), path)
+        nb = normalise(nb)
+        if SANITISERS.is_file():  # outputs that differ only in timings or paths stay as stored: no diff churn
+            keep_equivalent_outputs(stored, nb, sanitisers(SANITISERS))
+        nbformat.write(nb, path)
         sync(path)  # the .py gets the stored notebook's timestamp, so the pair reads as in sync
         print(f"stored {path} ({seconds:.1f} s)")
     return 0

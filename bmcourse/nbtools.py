@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -50,6 +51,48 @@ def normalise(nb: Any) -> Any:
             cell.outputs = _merge_streams([o for o in cell.outputs
                                            if o.get("output_type") not in DATA_OUTPUTS or o.get("data")])
     return nb
+
+
+def sanitisers(config: Path) -> list[tuple[re.Pattern[str], str]]:
+    """The (regex, replacement) pairs of an nbval sanitiser file (``tests/nbval_sanitize.cfg``)."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(config, encoding="utf-8")
+    return [(re.compile(parser[name]["regex"]), parser[name]["replace"]) for name in parser.sections()]
+
+
+def _compared_text(outputs: list[Any], rules: list[tuple[re.Pattern[str], str]]) -> str:
+    """The outputs with every text sanitised as nbval sanitises it (other data, images too, as is)."""
+    import json
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, list):
+            value = "".join(value) if all(isinstance(v, str) for v in value) else value
+        if isinstance(value, str):
+            for pattern, replacement in rules:
+                value = pattern.sub(replacement, value)
+        return value
+
+    plain = [{"type": out.get("output_type"), "name": out.get("name"), "text": clean(out.get("text")),
+              "data": {k: clean(v) for k, v in out.get("data", {}).items()}} for out in outputs]
+    return json.dumps(plain, sort_keys=True, default=str)
+
+
+def keep_equivalent_outputs(old: Any, new: Any, rules: list[tuple[re.Pattern[str], str]]) -> int:
+    """Where a re-executed cell's outputs compare equal to the stored ones under the sanitisers
+    (only timings, paths, ... differ), keep the stored ones, so storing again causes no diff.
+    Returns how many cells were kept."""
+    before = {c.get("id"): c for c in old.cells if c.cell_type == "code"}
+    kept = 0
+    for cell in new.cells:
+        previous = before.get(cell.get("id")) if cell.cell_type == "code" else None
+        if previous is None or previous.source != cell.source or previous.outputs == cell.outputs:
+            continue
+        if _compared_text(previous.outputs, rules) == _compared_text(cell.outputs, rules):
+            cell.outputs = previous.outputs
+            kept += 1
+    return kept
 
 
 def _kernel_env() -> None:

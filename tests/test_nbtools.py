@@ -122,3 +122,25 @@ def test_normalise_joins_stream_chunks_split_by_a_busy_kernel() -> None:
                            nbformat.v4.new_output("stream", name="stdout", text="after\n")]
     outputs = normalise(nb).cells[2].outputs
     assert [o.get("text") for o in outputs] == ["risk = 0.693\nnext line\n", None, "after\n"]
+
+
+def test_store_keeps_outputs_that_differ_only_in_what_nbval_sanitises() -> None:
+    """Storing an unchanged notebook again must not churn: new timings are not a change."""
+    from bmcourse.nbtools import keep_equivalent_outputs, sanitisers
+
+    rules = sanitisers(Path(__file__).parent / "nbval_sanitize.cfg")
+
+    def notebook(*texts: str) -> nbformat.NotebookNode:
+        nb = nbformat.v4.new_notebook()
+        for i, text in enumerate(texts):
+            cell = nbformat.v4.new_code_cell("print(x)")
+            cell.id = f"cell-{i}"
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+            nb.cells.append(cell)
+        return nb
+
+    old = notebook("trained in 0.42 s: 3465 parameters\n", "accuracy 0.850\n")
+    new = notebook("trained in 0.43 s: 3465 parameters\n", "accuracy 0.875\n")
+    assert keep_equivalent_outputs(old, new, rules) == 1
+    assert new.cells[0].outputs[0].text == "trained in 0.42 s: 3465 parameters\n"  # timing only: kept
+    assert new.cells[1].outputs[0].text == "accuracy 0.875\n"                      # a real change: stored
