@@ -22,7 +22,7 @@
 # 5. use the EN/中文 glossary to read the source articles.
 #
 # **Time.** Smoke profile (the embedded samples): about 20 s on a laptop CPU. Full profile (the
-# real SST-2 and a CoNLL-2003 subset): about 2.5 minutes on 2 CPU cores, half of it encoding
+# real SST-2 and a CoNLL-2003 subset): under 3 minutes on 2 CPU cores, half of it encoding
 # 20,000 SST-2 training sentences once. No GPU needed.
 
 # %%
@@ -108,8 +108,9 @@ fig = concepts.draw_map()
 # their concepts are marked "in preparation" until they are published.
 
 # %%
-with pd.option_context("display.max_colwidth", 120, "display.width", 250):
-    print(pd.DataFrame(concepts.table()).to_string(index=False))
+from IPython.display import Markdown
+
+Markdown(concepts.markdown_table())
 
 # %% [markdown]
 # ## 2 · A pre-trained encoder, and words in context
@@ -621,7 +622,7 @@ ex4.check(probe_gain)
 # them.
 
 # %%
-print(pd.DataFrame(concepts.glossary()).to_string(index=False))
+Markdown(concepts.glossary_markdown())
 
 # %% [markdown]
 # ## Summary

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from bmcourse.data import load_classification, load_ner
+from bmcourse.data import REGISTRY, load_classification, load_ner
 from bmcourse.data.readers import read_conll, read_ner_jsonl
 from bmcourse.errors import BmcourseError
 
@@ -121,13 +122,22 @@ def test_wrong_loader_for_kind(env) -> None:
     raises("is a classification dataset", load_ner, "sst2")
 
 
+def without_sample(env, name: str) -> None:
+    """Every registered dataset ships a sample; pretend ``name`` does not (undone after the test)."""
+    env.setitem(REGISTRY, name, replace(REGISTRY[name], sample=None))
+
+
 def test_offline_without_data_or_sample_says_what_to_set(env) -> None:
+    without_sample(env, "crossner_politics")
     err = raises("not available", load_ner, "crossner_politics")
     assert "BMCOURSE_DATA_DIR" in str(err) and "BMCOURSE_OFFLINE" in str(err)
 
 
-def test_smoke_profile_refuses_datasets_without_sample(env) -> None:
+def test_smoke_profile_refuses_datasets_without_sample(env, data_folder: Path) -> None:
+    write_ner(data_folder / "mine", [GOOD])
     env.setenv("BMCOURSE_PROFILE", "smoke")
+    raises("no embedded sample", load_ner, "mine")
+    without_sample(env, "crossner_science")
     raises("no embedded sample", load_ner, "crossner_science")
 
 

@@ -19,7 +19,8 @@ from bmcourse.data import (
 from bmcourse.errors import BmcourseError
 from bmcourse.tagging import invalid_positions
 
-NER_SAMPLES = {"news_ner": 300, "biomed_ner": 120, "social_ner": 120}
+NER_SAMPLES = {"news_ner": 300, "biomed_ner": 120, "social_ner": 120, "politics_ner": 110,
+               "science_ner": 110}
 TEXT_SAMPLES = {"intent": 300, "finance_sentiment": 300, "movie_sentiment": 150}
 
 
@@ -103,6 +104,8 @@ def test_ner_samples_are_valid_and_big_enough(folder: str, minimum: int) -> None
     for split in ds.values():
         for tags in split["ner_tags"]:
             assert not invalid_positions([names[t] for t in tags])
+        seen = {names[t][2:] for tags in split["ner_tags"] for t in tags if names[t].startswith("B-")}
+        assert seen == set(REGISTRY[name].types)  # every entity type occurs in every split
     assert (SAMPLES_DIR / folder / "meta.json").is_file()
 
 
