@@ -122,3 +122,97 @@ def write_json(payload: dict[str, Any], out: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return out
+
+
+# --- bmcourse bench transfer ------------------------------------------------------------------
+
+DEFAULT_TARGETS = ("wnut17", "ncbi_disease", "crossner_politics", "crossner_science")
+DEFAULT_SIZES = (10, 25, 50, 100, 10**9)  # 10**9: all of the training split
+
+
+def epochs_for(sentences: int, budget: int = 2000, most: float = 10.0) -> float:
+    """Epochs so a run sees about ``budget`` training sentences: one pass over a large split,
+    up to ``most`` passes over a small one."""
+    return float(min(most, max(1.0, budget / max(1, sentences))))
+
+
+def bench_transfer(targets: tuple[str, ...] = DEFAULT_TARGETS, strategies: tuple[str, ...] | None = None,
+                   inits: tuple[str, ...] | None = None, sizes: tuple[int, ...] = DEFAULT_SIZES,
+                   seeds: int = 3, epochs: float | None = None, replay: float = 0.5,
+                   augment_up_to: int = 50, device: str | None = None, name: str = "auto",
+                   progress: bool = False, log: Any = print) -> dict[str, Any]:
+    """Zero-shot, the strategy table, few-shot curves (with mention-replacement augmentation at
+    the small sizes) and forgetting with and without replay, per target; returns the JSON payload."""
+    import time as _time
+
+    from . import reference
+    from . import transfer as tr
+    from .data import load_ner, source_label
+    from .models import loaded_model_info
+    from .train import encode_ner, evaluate
+
+    strategies = strategies or tr.STRATEGIES
+    inits = inits or tr.INITS
+    started = _time.perf_counter()
+    source, tokenizer, info = tr.source_tagger(name=name, progress=progress, device=device)
+    source_data = load_ner("conll2003")
+    source_labels = source_data["train"].features["ner_tags"].feature.names
+    source_test = encode_ner(source_data["test"], tokenizer, training=False)
+    before = evaluate(source, source_test, device=device, progress=False)["f1"]
+    log(f"source tagger ({'cached' if info['cached'] else 'trained'}): CoNLL-2003 test F1 {before:.4f}")
+    rows, zero, few, forget, seconds = [], {}, [], {}, {}
+    for target in targets:
+        t0 = _time.perf_counter()
+        data = load_ner(target)
+        labels = data["train"].features["ner_tags"].feature.names
+        mapping = tr.label_mapping(labels, source_labels)
+        zero[target] = tr.zero_shot(source, tokenizer, data["test"], mapping, device=device)
+        log(f"{target}: zero-shot F1 {zero[target]['test_f1']:.4f} on mapped types {mapping.mapped}; "
+            f"unmapped {zero[target]['unmapped']}")
+        full_epochs = epochs or epochs_for(data["train"].num_rows)
+        for strategy in strategies:
+            for init in inits:
+                result, _, _ = tr.adapt(target, data, strategy, init, source_folder=info["folder"],
+                                        epochs=full_epochs, seed=0, name=name, device=device, progress=progress)
+                rows.append({k: (round(v, 4) if isinstance(v, float) else v) for k, v in vars(result).items()})
+                log(f"{target} {strategy:12} init={init:10} F1 {result.test_f1:.4f} "
+                    f"({result.trainable_pct:.2f}% trainable, {result.train_seconds:.0f} s)")
+        for n in sizes:
+            if n > data["train"].num_rows and any(s >= data["train"].num_rows for s in sizes if s < n):
+                continue  # a larger size than the split was already run as "all"
+            for seed in range(seeds):
+                subset = tr.few_shot(data["train"], n, seed, quiet=True)
+                variants = [("none", subset)]
+                if n <= augment_up_to:
+                    variants.append(("mention_replacement", tr.augment_with_mentions(subset, copies=1, seed=seed)))
+                for augmentation, split in variants:
+                    for init in inits:
+                        result, _, _ = tr.adapt(target, data, "full", init, source_folder=info["folder"],
+                                                train_split=split, epochs=epochs or epochs_for(split.num_rows),
+                                                seed=seed, name=name, device=device)
+                        few.append({"target": target, "n": subset.num_rows, "seed": seed, "init": init,
+                                    "augmentation": augmentation, "test_f1": round(result.test_f1, 4),
+                                    "train_seconds": round(result.train_seconds, 2)})
+            log(f"{target}: few-shot n={min(n, data['train'].num_rows)} done")
+        after = tr.forgetting(source, tokenizer, source_data, data, replay=0.0, epochs=full_epochs, device=device)
+        replayed = tr.forgetting(source, tokenizer, source_data, data, replay=replay, epochs=full_epochs,
+                                 device=device)
+        forget[target] = {"before": round(before, 4), "after": round(after["source_f1"], 4),
+                          "after_replay": round(replayed["source_f1"], 4), "replay": replay,
+                          "replayed_sentences": replayed["replayed_sentences"],
+                          "target_f1": round(after["target_f1"], 4),
+                          "target_f1_replay": round(replayed["target_f1"], 4),
+                          "train_seconds": round(after["train_seconds"], 1),
+                          "train_seconds_replay": round(replayed["train_seconds"], 1)}
+        log(f"{target}: CoNLL F1 before {before:.4f}, after {after['source_f1']:.4f}, "
+            f"after with replay {replayed['source_f1']:.4f}")
+        seconds[target] = round(_time.perf_counter() - t0, 1)
+    return {"rows": rows, "zero_shot": zero, "few_shot": few, "forgetting": forget,
+            "source": {**info, "test_f1": round(before, 4)}, "seconds_per_target": seconds,
+            "total_seconds": round(_time.perf_counter() - started, 1),
+            "settings": {"targets": list(targets), "strategies": list(strategies), "inits": list(inits),
+                         "sizes": list(sizes), "seeds": seeds, "epochs": epochs or "epochs_for(train size)",
+                         "strategy_lr": tr.STRATEGY_LR, "replay": replay, "augment_up_to": augment_up_to},
+            **reference.provenance(model=loaded_model_info(source, tokenizer),
+                                   data_source="; ".join(source_label(t, kind="ner") for t in ("conll2003", *targets)),
+                                   command=_command())}

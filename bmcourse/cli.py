@@ -125,7 +125,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import bench_ner, write_json
     from .models import describe_model
 
-    payload = bench_ner(model_name=args.model, epochs=args.epochs, lr=args.lr,
+    if args.task == "transfer":
+        return _bench_transfer(args)
+    payload = bench_ner(model_name=args.model, epochs=args.epochs or 1.0, lr=args.lr,
                         batch_size=args.batch_size, label_all_subwords=args.label_all_subwords,
                         seed=args.seed, device=args.device, decode=args.decode,
                         dropout=None if args.dropout < 0 else args.dropout)
@@ -137,6 +139,35 @@ def cmd_bench(args: argparse.Namespace) -> int:
         value = describe_model(payload[key]) if key == "model" else payload[key]
         print(f"{key:40} {value}")
     print(f"wrote {path}")
+    return 0
+
+
+def _names(value: str, allowed: tuple[str, ...] | None = None, what: str = "name") -> tuple[str, ...]:
+    """A comma-separated option as a tuple, checked against ``allowed``."""
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [n for n in names if allowed is not None and n not in allowed]
+    if not names or unknown:
+        raise SystemExit(f"bmcourse: unknown {what} {', '.join(unknown) or repr(value)}; "
+                         f"use a comma-separated list of {', '.join(allowed or ())}")
+    return names
+
+
+def _bench_transfer(args: argparse.Namespace) -> int:
+    """``bmcourse bench transfer``: zero-shot, strategies, few-shot, forgetting; JSON to --out."""
+    from .bench import DEFAULT_TARGETS, bench_transfer, write_json
+    from .transfer import INITS, STRATEGIES
+
+    try:
+        sizes = tuple(int(v) for v in _names(args.sizes, what="size"))
+    except ValueError:
+        raise SystemExit(f"bmcourse: --sizes takes whole numbers, e.g. 10,25,50; got {args.sizes!r}") from None
+    payload = bench_transfer(targets=_names(args.targets) if args.targets else DEFAULT_TARGETS,
+                             strategies=_names(args.strategies, STRATEGIES, "strategy") if args.strategies else None,
+                             inits=_names(args.inits, INITS, "init") if args.inits else None,
+                             sizes=sizes, seeds=args.seeds, epochs=args.epochs, replay=args.replay,
+                             device=args.device, name=args.model, progress=sys.stderr.isatty())
+    path = write_json(payload, args.out)
+    print(f"wrote {path} ({payload['total_seconds']:.0f} s)")
     return 0
 
 
@@ -208,9 +239,19 @@ def build_parser() -> argparse.ArgumentParser:
     student.add_argument("--out", default="student", help="output folder (default: student)")
     student.set_defaults(func=cmd_student)
     bench = sub.add_parser("bench", help="benchmarks that write JSON")
-    bench.add_argument("task", choices=["ner"], help="ner: fine-tune on the real CoNLL-2003")
+    bench.add_argument("task", choices=["ner", "transfer"],
+                       help="ner: fine-tune on the real CoNLL-2003; transfer: CoNLL-2003 -> other domains")
     bench.add_argument("--model", default="auto", help="model folder or Hub id (default: auto)")
-    bench.add_argument("--epochs", type=float, default=1.0)
+    bench.add_argument("--epochs", type=float, default=None,
+                       help="ner: default 1; transfer: default one pass over a large split, up to 10 over a small one")
+    bench.add_argument("--targets", help="transfer: comma-separated target datasets (default: the four)")
+    bench.add_argument("--strategies", help="transfer: comma-separated, from linear_probe,partial,full,bitfit,lora")
+    bench.add_argument("--inits", help="transfer: pretrained,source (default both)")
+    bench.add_argument("--sizes", default="10,25,50,100,1000000000",
+                       help="transfer: few-shot sizes; one at or above the split's size means all of it")
+    bench.add_argument("--seeds", type=int, default=3, help="transfer: seeds per few-shot size")
+    bench.add_argument("--replay", type=float, default=0.5,
+                       help="transfer: source sentences replayed per target sentence (default 0.5)")
     bench.add_argument("--lr", type=float, default=2e-4)
     bench.add_argument("--batch-size", type=int, default=16)
     bench.add_argument("--label-all-subwords", action="store_true")

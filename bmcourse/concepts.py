@@ -180,6 +180,32 @@ def draw_map(figsize: tuple[float, float] = (13.0, 6.2)) -> Any:
     return fig
 
 
+def where_markdown(concept: Concept) -> str:
+    """:func:`where_text` as markdown, linking to the notebook when it is published."""
+    text = where_text(concept)
+    number = concept.where.split()[0] if concept.where else None
+    if number in PUBLISHED:
+        return f"[{text}]({NOTEBOOK_FILES[number]})"
+    return text
+
+
+def _markdown(rows: list[dict[str, str]]) -> str:
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row[h].replace("|", "\\|") for h in header) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown_table() -> str:
+    """The concept table as markdown: English, 中文, meaning, and a link to where the course runs it."""
+    return _markdown([{**row, "in the course": where_markdown(c)} for row, c in zip(table(), CONCEPTS)])
+
+
+def glossary_markdown() -> str:
+    """The glossary as a markdown table."""
+    return _markdown(glossary())
+
+
 def table() -> list[dict[str, str]]:
     """One row per concept: English, 中文, meaning, where in the course."""
     return [{"concept": c.en, "中文": c.zh, "meaning": c.meaning, "in the course": where_text(c)}

@@ -56,3 +56,11 @@ def test_glossary_covers_the_map_and_the_drawn_map_has_a_box_per_concept() -> No
     assert all(glossary[c.en] == c.zh for c in concepts.CONCEPTS)
     fig = concepts.draw_map()
     assert len(fig.axes[0].patches) == len(concepts.CONCEPTS)
+
+
+def test_markdown_table_links_published_notebooks_only() -> None:
+    table = concepts.markdown_table()
+    assert "[notebook 02 §4](02_ner_finetuning.ipynb)" in table
+    assert "](03_" not in table or "03" in concepts.PUBLISHED
+    assert table.count("\n") == len(concepts.CONCEPTS) + 1
+    assert concepts.glossary_markdown().count("\n") == len(concepts.glossary()) + 1

@@ -1,0 +1,158 @@
+"""Domain transfer: label mapping, strategies' trainable parameters, few-shot sampling, mention
+replacement, the joint head used for forgetting and replay, and the source-model cache."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from datasets import ClassLabel, Dataset, Features, Sequence, Value
+
+from bmcourse import transfer
+from bmcourse.data.registry import POLITICS_TYPES, SCIENCE_TYPES, WNUT_TYPES
+from bmcourse.errors import BmcourseError
+from bmcourse.tagging import invalid_positions, labels_for_types
+
+CONLL = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+
+
+def _split(rows: list[tuple[list[str], list[str]]], labels: list[str]) -> Dataset:
+    index = {n: i for i, n in enumerate(labels)}
+    features = Features({"tokens": Sequence(Value("string")), "ner_tags": Sequence(ClassLabel(names=labels))})
+    return Dataset.from_dict({"tokens": [r[0] for r in rows], "ner_tags": [[index[t] for t in r[1]] for r in rows]},
+                             features=features)
+
+
+@pytest.mark.parametrize("types, unmapped", [
+    (WNUT_TYPES, []), (POLITICS_TYPES, []), (("Disease",), ["Disease"]),
+    (SCIENCE_TYPES, ["academicjournal", "astronomicalobject", "chemicalcompound", "chemicalelement",
+                     "discipline", "enzyme", "protein", "theory"]),
+])
+def test_label_mapping_reports_every_type_it_cannot_map(types, unmapped) -> None:
+    mapping = transfer.label_mapping(labels_for_types(types), CONLL)
+    assert sorted(mapping.unmapped) == sorted(unmapped)
+    assert set(mapping.mapped) | set(mapping.unmapped) == set(types)
+    assert set(mapping.mapped.values()) <= {"PER", "ORG", "LOC", "MISC"}
+    assert "not mapped" in mapping.describe()
+
+
+def test_an_explicit_table_wins_and_unknown_targets_are_reported() -> None:
+    mapping = transfer.label_mapping(labels_for_types(["person", "robot"]), CONLL, {"person": "PER", "robot": "ROBOT"})
+    assert mapping.mapped == {"person": "PER"} and mapping.unmapped == ["robot"]
+
+
+def test_map_tags_keeps_valid_iob2() -> None:
+    tags = ["B-politician", "I-politician", "O", "B-enzyme", "I-enzyme", "B-country"]
+    mapped = transfer.map_tags(tags, {"politician": "PER", "country": "LOC"})
+    assert mapped == ["B-PER", "I-PER", "O", "O", "O", "B-LOC"] and not invalid_positions(mapped)
+
+
+def _trainable(model) -> set[str]:
+    return {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_strategies_train_what_they_say(tiny_model) -> None:
+    model = transfer.apply_strategy(tiny_model(CONLL), "linear_probe")
+    assert _trainable(model) == {"classifier.weight", "classifier.bias"}
+    model = transfer.apply_strategy(tiny_model(CONLL), "bitfit")
+    assert all(n.endswith("bias") or n.startswith("classifier") for n in _trainable(model))
+    assert any("attention" in n for n in _trainable(model))
+    model = transfer.apply_strategy(tiny_model(CONLL, num_hidden_layers=3), "partial", layers=2)
+    layers = {n.split(".")[3] for n in _trainable(model) if ".layer." in n}
+    assert layers == {"1", "2"} and "bert.embeddings.word_embeddings.weight" not in _trainable(model)
+    model = transfer.apply_strategy(tiny_model(CONLL), "full")
+    assert _trainable(model) == {n for n, _ in model.named_parameters()}
+    with pytest.raises(BmcourseError, match="unknown strategy"):
+        transfer.apply_strategy(tiny_model(CONLL), "adapters")
+
+
+def test_lora_and_bitfit_are_small_on_the_real_encoder() -> None:
+    from bmcourse.models import load_token_classifier
+
+    shares = {}
+    for strategy in ("lora", "bitfit", "linear_probe"):
+        model, _ = load_token_classifier(labels_for_types(WNUT_TYPES), name="offline")
+        shares[strategy] = transfer.trainable_share(transfer.apply_strategy(model, strategy))[2]
+    assert shares["lora"] <= 2.0 and shares["bitfit"] <= 0.5
+    assert shares["linear_probe"] < shares["bitfit"] < shares["lora"]
+
+
+def _toy_target() -> Dataset:
+    labels = labels_for_types(["person", "product", "group"])
+    rows = [(["hello", "world"], ["O", "O"])] * 30
+    rows += [(["Ada", "spoke"], ["B-person", "O"])] * 5
+    rows += [(["the", "iPhone", "X"], ["O", "B-product", "I-product"])]
+    rows += [(["Arsenal", "fans"], ["B-group", "O"])] * 2
+    return _split(rows, labels)
+
+
+def test_few_shot_covers_every_type_and_is_seeded() -> None:
+    split = _toy_target()
+    for seed in range(5):
+        chosen = transfer.few_shot_indices(split, 4, seed)
+        assert len(chosen) == 4 and chosen == transfer.few_shot_indices(split, 4, seed)
+        names = split.features["ner_tags"].feature.names
+        types = {names[t][2:] for i in chosen for t in split[i]["ner_tags"] if names[t] != "O"}
+        assert types == {"person", "product", "group"}
+    assert transfer.few_shot_indices(split, 4, 0) != transfer.few_shot_indices(split, 4, 1)
+
+
+def test_asking_for_more_sentences_than_there_are_uses_all_and_says_so(capsys) -> None:
+    split = _toy_target()
+    assert transfer.few_shot(split, 1000, 0).num_rows == split.num_rows
+    assert f"the training split has {split.num_rows}: using all of them" in capsys.readouterr().out
+
+
+def test_mention_replacement_swaps_within_type_and_stays_valid() -> None:
+    pool = {"PER": [["Ada", "Lovelace"], ["Grace"]], "LOC": [["Paris"]]}
+    rng = random.Random(0)
+    for _ in range(50):
+        tokens, tags = transfer.replace_mentions(["Alan", "Turing", "visited", "Rome", "."],
+                                                 ["B-PER", "I-PER", "O", "B-LOC", "O"], pool, rng)
+        assert not invalid_positions(tags) and len(tokens) == len(tags)
+        assert tokens[-3:] == ["visited", "Paris", "."] and tokens[:-3] in pool["PER"]
+    split = _toy_target()
+    augmented = transfer.augment_with_mentions(split, copies=1, seed=0)
+    with_entities = sum(any(t != 0 for t in tags) for tags in split["ner_tags"])
+    assert augmented.num_rows == split.num_rows + with_entities
+    assert augmented.features["ner_tags"].feature.names == split.features["ner_tags"].feature.names
+
+
+def test_joint_head_keeps_the_source_predictions(tiny_model, packaged_tokenizer) -> None:
+    source = tiny_model(CONLL).eval()
+    labels = transfer.joint_labels(CONLL, labels_for_types(["person", "Disease"]))
+    assert labels[:9] == CONLL and labels[9:] == ["B-person", "I-person", "B-Disease", "I-Disease"]
+    joint = transfer.joint_tagger(source, packaged_tokenizer, labels).eval()
+    view = transfer.source_view(joint, CONLL).eval()
+    batch = packaged_tokenizer(["Ada Lovelace visited Paris"], return_tensors="pt")
+    with torch.no_grad():
+        assert torch.equal(view(**batch).logits, source(**batch).logits)
+        assert joint(**batch).logits.shape[-1] == len(labels)
+    assert view.config.id2label == source.config.id2label
+
+
+def test_source_cache_key_follows_model_data_and_recipe() -> None:
+    model = {"name": "m", "cased": False}
+    base = transfer.source_cache_key(model, "abc", transfer.SourceRecipe())
+    assert base == transfer.source_cache_key(model, "abc", transfer.SourceRecipe())
+    assert base != transfer.source_cache_key(model, "abd", transfer.SourceRecipe())
+    assert base != transfer.source_cache_key(model, "abc", transfer.SourceRecipe(lr=1e-4))
+    assert base != transfer.source_cache_key({**model, "name": "n"}, "abc", transfer.SourceRecipe())
+
+
+def test_source_tagger_trains_once_then_loads_from_the_cache(env, tmp_path: Path, tiny_model,
+                                                             packaged_tokenizer, capsys) -> None:
+    from bmcourse.models import save_model
+
+    env.setenv("BMCOURSE_PROFILE", "smoke")
+    env.setenv("BMCOURSE_CACHE_DIR", str(tmp_path / "cache"))
+    folder = save_model(tiny_model(CONLL), packaged_tokenizer, tmp_path / "tiny")
+    recipe = transfer.SourceRecipe(epochs=0.2, lr=1e-3)
+    _, _, first = transfer.source_tagger(recipe, name=str(folder), progress=False)
+    assert not first["cached"] and "training the CoNLL-2003 source tagger" in capsys.readouterr().out
+    model, _, second = transfer.source_tagger(recipe, name=str(folder), progress=False)
+    assert second["cached"] and second["folder"] == first["folder"]
+    assert (Path(second["folder"]) / "model.safetensors").is_file()
+    assert not list(Path(second["folder"]).parent.glob("*.partial"))
+    assert model.config.id2label[1] == "B-PER"
