@@ -208,7 +208,8 @@ def bench_transfer(targets: tuple[str, ...] = DEFAULT_TARGETS, strategies: tuple
             f"after with replay {replayed['source_f1']:.4f}")
         seconds[target] = round(_time.perf_counter() - t0, 1)
     return {"rows": rows, "zero_shot": zero, "few_shot": few, "forgetting": forget,
-            "source": {**info, "test_f1": round(before, 4)}, "seconds_per_target": seconds,
+            "source": {**{k: v for k, v in info.items() if k != "folder"}, "test_f1": round(before, 4)},
+            "seconds_per_target": seconds,
             "total_seconds": round(_time.perf_counter() - started, 1),
             "settings": {"targets": list(targets), "strategies": list(strategies), "inits": list(inits),
                          "sizes": list(sizes), "seeds": seeds, "epochs": epochs or "epochs_for(train size)",
