@@ -10,7 +10,6 @@ import json
 import random
 import shutil
 import threading
-import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -435,24 +434,6 @@ def adapt(target: str, data: Any, strategy: str, init: str, *, source_folder: st
     scores = evaluate(model, scored, device=device, progress=False)
     return (AdaptResult(target, strategy, init, trainable, round(pct, 4), scores["f1"], result.train_seconds,
                         memory["peak_memory_mb"], lr, epochs, split.num_rows), model, tokenizer)
-
-
-def swap_head(adapted: Any, source: Any) -> Any:
-    """The source tagger's head on the adapted encoder: scores what adaptation did to the encoder
-    on the source task (catastrophic forgetting). ``adapted`` may be a peft model (LoRA merged)."""
-    import copy
-
-    base = adapted.merge_and_unload() if hasattr(adapted, "merge_and_unload") else adapted
-    probe = copy.deepcopy(source)
-    encoder = getattr(base, base.base_model_prefix)
-    getattr(probe, probe.base_model_prefix).load_state_dict(encoder.state_dict())
-    return probe
-
-
-def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
-    """``fn(*args, **kwargs)`` and the seconds it took."""
-    start = time.perf_counter()
-    return fn(*args, **kwargs), time.perf_counter() - start
 
 
 def joint_labels(source_labels: Sequence[str], target_labels: Sequence[str]) -> list[str]:
