@@ -63,19 +63,20 @@ def sanitisers(config: Path) -> list[tuple[re.Pattern[str], str]]:
 
 
 def _compared_text(outputs: list[Any], rules: list[tuple[re.Pattern[str], str]]) -> str:
-    """The outputs with every text sanitised as nbval sanitises it (other data, images too, as is)."""
+    """The outputs with stream text and ``text/*`` data sanitised as nbval sanitises them; other
+    data (images) as is, so a changed figure is never kept as "equivalent"."""
     import json
 
     def clean(value: Any) -> Any:
-        if isinstance(value, list):
-            value = "".join(value) if all(isinstance(v, str) for v in value) else value
-        if isinstance(value, str):
+        text = "".join(value) if isinstance(value, list) else value
+        if isinstance(text, str):
             for pattern, replacement in rules:
-                value = pattern.sub(replacement, value)
-        return value
+                text = pattern.sub(replacement, text)
+        return text
 
     plain = [{"type": out.get("output_type"), "name": out.get("name"), "text": clean(out.get("text")),
-              "data": {k: clean(v) for k, v in out.get("data", {}).items()}} for out in outputs]
+              "data": {k: clean(v) if k.startswith("text/") else v for k, v in out.get("data", {}).items()}}
+             for out in outputs]
     return json.dumps(plain, sort_keys=True, default=str)
 
 

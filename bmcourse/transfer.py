@@ -271,7 +271,7 @@ def few_shot_indices(split: Any, n: int, seed: int) -> list[int]:
 
 def few_shot(split: Any, n: int, seed: int, *, quiet: bool = False) -> Any:
     """The few-shot subset of :func:`few_shot_indices`; says so when ``n`` exceeds the split."""
-    if n >= split.num_rows and not quiet and n > split.num_rows:
+    if n > split.num_rows and not quiet:
         print(f"bmcourse: asked for {n} sentences, the training split has {split.num_rows}: using all of them")
     return split.select(few_shot_indices(split, n, seed))
 
@@ -457,47 +457,38 @@ def _relabelled(split: Any, names: Sequence[str], rows: Sequence[int] | None = N
     return Dataset.from_dict({"tokens": list(chosen["tokens"]), "ner_tags": tags}, features=features)
 
 
-def joint_tagger(source: Any, tokenizer: Any, labels: Sequence[str]) -> Any:
-    """A copy of the source tagger whose head covers ``labels`` (the joint set): the source's
-    rows are kept, the target's new rows start fresh."""
+def _with_head(model: Any, labels: Sequence[str], rows: Sequence[int | None]) -> Any:
+    """A copy of ``model`` whose head predicts ``labels``: output ``i`` copies the old head's row
+    ``rows[i]``, or starts fresh where that is None."""
     import copy
 
     import torch
 
-    source_labels = [source.config.id2label[i] for i in range(source.config.num_labels)]
-    model = copy.deepcopy(source)
-    old = model.classifier
+    out = copy.deepcopy(model)
+    old = out.classifier
     new = torch.nn.Linear(old.in_features, len(labels))
     with torch.no_grad():
-        for i, label in enumerate(labels):
-            if label in source_labels:
-                new.weight[i] = old.weight[source_labels.index(label)]
-                new.bias[i] = old.bias[source_labels.index(label)]
-    model.classifier = new
-    model.num_labels = model.config.num_labels = len(labels)
-    model.config.id2label = dict(enumerate(labels))
-    model.config.label2id = {label: i for i, label in enumerate(labels)}
-    return model
+        for i, row in enumerate(rows):
+            if row is not None:
+                new.weight[i] = old.weight[row]
+                new.bias[i] = old.bias[row]
+    out.classifier = new
+    out.num_labels = out.config.num_labels = len(labels)
+    out.config.id2label = dict(enumerate(labels))
+    out.config.label2id = {label: i for i, label in enumerate(labels)}
+    return out
+
+
+def joint_tagger(source: Any, labels: Sequence[str]) -> Any:
+    """A copy of the source tagger whose head covers ``labels`` (the joint set): the source's
+    rows are kept, the target's new rows start fresh."""
+    known = source.config.label2id
+    return _with_head(source, labels, [known.get(label) for label in labels])
 
 
 def source_view(joint: Any, source_labels: Sequence[str]) -> Any:
     """The joint tagger restricted to the source's labels: scores it on the source task."""
-    import copy
-
-    import torch
-
-    index = [joint.config.label2id[label] for label in source_labels]
-    model = copy.deepcopy(joint)
-    old = model.classifier
-    new = torch.nn.Linear(old.in_features, len(index))
-    with torch.no_grad():
-        new.weight.copy_(old.weight[index])
-        new.bias.copy_(old.bias[index])
-    model.classifier = new
-    model.num_labels = model.config.num_labels = len(index)
-    model.config.id2label = dict(enumerate(source_labels))
-    model.config.label2id = {label: i for i, label in enumerate(source_labels)}
-    return model
+    return _with_head(joint, source_labels, [joint.config.label2id[label] for label in source_labels])
 
 
 def forgetting(source: Any, tokenizer: Any, source_data: Any, target_data: Any, *, replay: float = 0.0,
@@ -512,7 +503,7 @@ def forgetting(source: Any, tokenizer: Any, source_data: Any, target_data: Any, 
     source_labels = source_data["train"].features["ner_tags"].feature.names
     labels = joint_labels(source_labels, target_data["train"].features["ner_tags"].feature.names)
     seed_everything(seed)
-    model = joint_tagger(source, tokenizer, labels)
+    model = joint_tagger(source, labels)
     train = encode_ner(_relabelled(target_data["train"], labels), tokenizer, quiet=True)
     n_replay = min(int(round(replay * target_data["train"].num_rows)), source_data["train"].num_rows)
     if n_replay:

@@ -147,3 +147,22 @@ def test_store_keeps_outputs_that_differ_only_in_what_nbval_sanitises() -> None:
     assert keep_equivalent_outputs(old, new, rules) == 1
     assert new.cells[0].outputs[0].text == "trained in 0.42 s: 3465 parameters\n"  # timing only: kept
     assert new.cells[1].outputs[0].text == "accuracy 0.875\n"                      # a real change: stored
+
+
+def test_store_never_keeps_an_old_figure_as_equivalent() -> None:
+    """Sanitisers apply to text only: base64 image data that differs is a real change."""
+    from bmcourse.nbtools import keep_equivalent_outputs, sanitisers
+
+    rules = sanitisers(Path(__file__).parent / "nbval_sanitize.cfg")
+
+    def notebook(png: str) -> nbformat.NotebookNode:
+        nb = nbformat.v4.new_notebook()
+        cell = nbformat.v4.new_code_cell("fig")
+        cell.id = "plot"
+        cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"})]
+        nb.cells.append(cell)
+        return nb
+
+    old, new = notebook("iVBOR+/tmp/aaaa/bbbb"), notebook("iVBOR+/tmp/cccc/dddd")  # same after the paths regex
+    assert keep_equivalent_outputs(old, new, rules) == 0
+    assert new.cells[0].outputs[0].data["image/png"] == "iVBOR+/tmp/cccc/dddd"

@@ -123,7 +123,7 @@ def test_joint_head_keeps_the_source_predictions(tiny_model, packaged_tokenizer)
     source = tiny_model(CONLL).eval()
     labels = transfer.joint_labels(CONLL, labels_for_types(["person", "Disease"]))
     assert labels[:9] == CONLL and labels[9:] == ["B-person", "I-person", "B-Disease", "I-Disease"]
-    joint = transfer.joint_tagger(source, packaged_tokenizer, labels).eval()
+    joint = transfer.joint_tagger(source, labels).eval()
     view = transfer.source_view(joint, CONLL).eval()
     batch = packaged_tokenizer(["Ada Lovelace visited Paris"], return_tensors="pt")
     with torch.no_grad():
