@@ -112,7 +112,7 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
 
 def _command() -> str:
     """The command line that ran this benchmark, without the folders it was typed in."""
-    args = [Path(a).name if os.sep in a and Path(a).exists() else a for a in sys.argv[1:]]
+    args = [Path(a).name if os.sep in a else a for a in sys.argv[1:]]
     return " ".join(["bmcourse", *args]) if Path(sys.argv[0]).name == "bmcourse" else " ".join(args)
 
 
@@ -128,23 +128,44 @@ def write_json(payload: dict[str, Any], out: str | Path) -> Path:
 
 DEFAULT_TARGETS = ("wnut17", "ncbi_disease", "crossner_politics", "crossner_science")
 DEFAULT_SIZES = (10, 25, 50, 100, 10**9)  # 10**9: all of the training split
+BUDGET = 500        # sentence presentations per run: every run gets the same compute
+EVAL_SAMPLE = 300   # few-shot and augmentation runs are scored on this fixed test sample
 
 
-def epochs_for(sentences: int, budget: int = 2000, most: float = 10.0) -> float:
-    """Epochs so a run sees about ``budget`` training sentences: one pass over a large split,
-    up to ``most`` passes over a small one."""
-    return float(min(most, max(1.0, budget / max(1, sentences))))
+def epochs_for(sentences: int, budget: int = BUDGET, most: float = 10.0) -> float:
+    """Epochs so a run sees about ``budget`` sentences: at most ``most`` passes over a tiny split,
+    a fraction of one pass over a large one (every run then costs about the same)."""
+    return float(min(most, budget / max(1, sentences)))
+
+
+class _Phases:
+    """Wall-clock seconds per phase of a benchmark: says where the time goes."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.clock = time.perf_counter
+        self.seconds: dict[str, float] = {}
+
+    def add(self, phase: str, since: float) -> float:
+        now = self.clock()
+        self.seconds[phase] = round(self.seconds.get(phase, 0.0) + now - since, 1)
+        return now
+
+
+def _row(result: Any) -> dict[str, Any]:
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in vars(result).items()}
 
 
 def bench_transfer(targets: tuple[str, ...] = DEFAULT_TARGETS, strategies: tuple[str, ...] | None = None,
                    inits: tuple[str, ...] | None = None, sizes: tuple[int, ...] = DEFAULT_SIZES,
-                   seeds: int = 3, epochs: float | None = None, replay: float = 0.5,
-                   augment_up_to: int = 50, device: str | None = None, name: str = "auto",
-                   progress: bool = False, log: Any = print) -> dict[str, Any]:
+                   seeds: int = 3, epochs: float | None = None, budget: int = BUDGET,
+                   eval_sample: int | None = EVAL_SAMPLE, replay: float = 0.5, augment_up_to: int = 25,
+                   augment_init: str = "source", device: str | None = None, name: str = "auto",
+                   progress: bool = False, log: Any = print, on_target: Any = None) -> dict[str, Any]:
     """Zero-shot, the strategy table, few-shot curves (with mention-replacement augmentation at
-    the small sizes) and forgetting with and without replay, per target; returns the JSON payload."""
-    import time as _time
-
+    the small sizes) and forgetting with and without replay, per target; returns the JSON payload.
+    ``on_target(payload)`` is called after each target with the results so far."""
     from . import reference
     from . import transfer as tr
     from .data import load_ner, source_label
@@ -153,50 +174,85 @@ def bench_transfer(targets: tuple[str, ...] = DEFAULT_TARGETS, strategies: tuple
 
     strategies = strategies or tr.STRATEGIES
     inits = inits or tr.INITS
-    started = _time.perf_counter()
+    phases = _Phases()
+    started = t = phases.clock()
     source, tokenizer, info = tr.source_tagger(name=name, progress=progress, device=device)
     source_data = load_ner("conll2003")
     source_labels = source_data["train"].features["ner_tags"].feature.names
     source_test = encode_ner(source_data["test"], tokenizer, training=False)
     before = evaluate(source, source_test, device=device, progress=False)["f1"]
+    t = phases.add("source tagger (load or train) and its CoNLL-2003 test F1", t)
     log(f"source tagger ({'cached' if info['cached'] else 'trained'}): CoNLL-2003 test F1 {before:.4f}")
     rows, zero, few, forget, seconds = [], {}, [], {}, {}
+
+    def run_epochs(n: int) -> float:
+        return epochs or epochs_for(n, budget)
+
+    def payload() -> dict[str, Any]:
+        return {"rows": rows, "zero_shot": zero, "few_shot": few, "forgetting": forget,
+                "source": {**{k: v for k, v in info.items() if k != "folder"}, "test_f1": round(before, 4)},
+                "seconds_per_target": seconds, "seconds_per_phase": phases.seconds,
+                "total_seconds": round(phases.clock() - started, 1),
+                "settings": {"targets": list(targets), "strategies": list(strategies), "inits": list(inits),
+                             "sizes": list(sizes), "seeds": seeds, "budget_sentences": budget,
+                             "epochs": epochs or f"min(10, {budget} / training sentences)",
+                             "few_shot_scored_on": f"a fixed sample of {eval_sample} test sentences"
+                             if eval_sample else "the whole test split",
+                             "strategy_lr": tr.STRATEGY_LR, "replay": replay,
+                             "augment_up_to": augment_up_to, "augment_init": augment_init},
+                **reference.provenance(model=loaded_model_info(source, tokenizer),
+                                       data_source="; ".join(source_label(x, kind="ner")
+                                                             for x in ("conll2003", *targets)),
+                                       command=_command())}
+
     for target in targets:
-        t0 = _time.perf_counter()
+        t0 = t = phases.clock()
         data = load_ner(target)
         labels = data["train"].features["ner_tags"].feature.names
+        n_train = data["train"].num_rows
         mapping = tr.label_mapping(labels, source_labels)
         zero[target] = tr.zero_shot(source, tokenizer, data["test"], mapping, device=device)
+        t = phases.add("zero-shot", t)
         log(f"{target}: zero-shot F1 {zero[target]['test_f1']:.4f} on mapped types {mapping.mapped}; "
             f"unmapped {zero[target]['unmapped']}")
-        full_epochs = epochs or epochs_for(data["train"].num_rows)
         for strategy in strategies:
             for init in inits:
                 result, _, _ = tr.adapt(target, data, strategy, init, source_folder=info["folder"],
-                                        epochs=full_epochs, seed=0, name=name, device=device, progress=progress)
-                rows.append({k: (round(v, 4) if isinstance(v, float) else v) for k, v in vars(result).items()})
+                                        epochs=run_epochs(n_train), seed=0, name=name, device=device,
+                                        progress=progress)
+                rows.append(_row(result))
                 log(f"{target} {strategy:12} init={init:10} F1 {result.test_f1:.4f} "
                     f"({result.trainable_pct:.2f}% trainable, {result.train_seconds:.0f} s)")
+        t = phases.add("strategy table", t)
+        scored = tr.fixed_sample(data["test"], eval_sample)
+        done: set[int] = set()
         for n in sizes:
-            if n > data["train"].num_rows and any(s >= data["train"].num_rows for s in sizes if s < n):
-                continue  # a larger size than the split was already run as "all"
+            if min(n, n_train) in done:
+                continue  # a second size at or above the split's size is the same "all" run
+            done.add(min(n, n_train))
+            if n > n_train:
+                log(f"{target}: size {n} is larger than the training split ({n_train} sentences): using all of it")
             for seed in range(seeds):
                 subset = tr.few_shot(data["train"], n, seed, quiet=True)
-                variants = [("none", subset)]
-                if n <= augment_up_to:
-                    variants.append(("mention_replacement", tr.augment_with_mentions(subset, copies=1, seed=seed)))
-                for augmentation, split in variants:
-                    for init in inits:
+                variants = [("none", subset, inits)]
+                if n <= augment_up_to and augment_init in inits:
+                    variants.append(("mention_replacement", tr.augment_with_mentions(subset, copies=1, seed=seed),
+                                     (augment_init,)))
+                for augmentation, split, run_inits in variants:
+                    for init in run_inits:
                         result, _, _ = tr.adapt(target, data, "full", init, source_folder=info["folder"],
-                                                train_split=split, epochs=epochs or epochs_for(split.num_rows),
-                                                seed=seed, name=name, device=device)
+                                                train_split=split, epochs=run_epochs(split.num_rows), seed=seed,
+                                                name=name, device=device, scored_split=scored)
                         few.append({"target": target, "n": subset.num_rows, "seed": seed, "init": init,
                                     "augmentation": augmentation, "test_f1": round(result.test_f1, 4),
                                     "train_seconds": round(result.train_seconds, 2)})
-            log(f"{target}: few-shot n={min(n, data['train'].num_rows)} done")
-        after = tr.forgetting(source, tokenizer, source_data, data, replay=0.0, epochs=full_epochs, device=device)
-        replayed = tr.forgetting(source, tokenizer, source_data, data, replay=replay, epochs=full_epochs,
-                                 device=device)
+            log(f"{target}: few-shot n={min(n, n_train)} done")
+        t = phases.add("few-shot curves and augmentation", t)
+        after = tr.forgetting(source, tokenizer, source_data, data, replay=0.0, epochs=run_epochs(n_train),
+                              device=device)
+        replayed = tr.forgetting(source, tokenizer, source_data, data, replay=replay,
+                                 epochs=run_epochs(n_train), device=device)
+        t = phases.add("forgetting and replay", t)
         forget[target] = {"before": round(before, 4), "after": round(after["source_f1"], 4),
                           "after_replay": round(replayed["source_f1"], 4), "replay": replay,
                           "replayed_sentences": replayed["replayed_sentences"],
@@ -206,14 +262,60 @@ def bench_transfer(targets: tuple[str, ...] = DEFAULT_TARGETS, strategies: tuple
                           "train_seconds_replay": round(replayed["train_seconds"], 1)}
         log(f"{target}: CoNLL F1 before {before:.4f}, after {after['source_f1']:.4f}, "
             f"after with replay {replayed['source_f1']:.4f}")
-        seconds[target] = round(_time.perf_counter() - t0, 1)
-    return {"rows": rows, "zero_shot": zero, "few_shot": few, "forgetting": forget,
-            "source": {**{k: v for k, v in info.items() if k != "folder"}, "test_f1": round(before, 4)},
-            "seconds_per_target": seconds,
-            "total_seconds": round(_time.perf_counter() - started, 1),
-            "settings": {"targets": list(targets), "strategies": list(strategies), "inits": list(inits),
-                         "sizes": list(sizes), "seeds": seeds, "epochs": epochs or "epochs_for(train size)",
-                         "strategy_lr": tr.STRATEGY_LR, "replay": replay, "augment_up_to": augment_up_to},
-            **reference.provenance(model=loaded_model_info(source, tokenizer),
-                                   data_source="; ".join(source_label(t, kind="ner") for t in ("conll2003", *targets)),
+        seconds[target] = round(t - t0, 1)
+        if on_target:
+            on_target(payload())
+    return payload()
+
+
+def bench_transfer_lr(targets: tuple[str, ...] = ("crossner_politics", "wnut17"),
+                      strategies: tuple[str, ...] | None = None, init: str = "pretrained",
+                      budget: int = BUDGET, eval_sample: int | None = EVAL_SAMPLE, seed: int = 0,
+                      extend: int = 2, device: str | None = None, name: str = "auto", log: Any = print
+                      ) -> dict[str, Any]:
+    """Choose each strategy's learning rate on validation data (never test): dev F1 for every
+    rate of ``transfer.LR_GRID``; the best mean over ``targets`` wins. While the best is the
+    largest rate tried, up to ``extend`` larger ones (x2.5 each) are tried too."""
+    import time
+
+    from . import reference
+    from . import transfer as tr
+    from .data import load_ner, source_label
+    from .models import model_info
+
+    strategies = strategies or tr.STRATEGIES
+    started = time.perf_counter()
+    folder = tr.source_tagger(name=name, progress=False, device=device)[2]["folder"] if init == "source" else None
+    data = {target: load_ner(target) for target in targets}
+    dev = {target: tr.fixed_sample(data[target]["validation"], eval_sample) for target in targets}
+    runs: list[dict[str, Any]] = []
+
+    def mean_dev_f1(strategy: str, lr: float) -> float:
+        for target in targets:
+            if not any(r["strategy"] == strategy and r["lr"] == lr and r["target"] == target for r in runs):
+                result, _, _ = tr.adapt(target, data[target], strategy, init, source_folder=folder, lr=lr,
+                                        seed=seed, epochs=epochs_for(data[target]["train"].num_rows, budget),
+                                        name=name, device=device, evaluate_on="validation",
+                                        scored_split=dev[target])
+                runs.append({"target": target, "strategy": strategy, "lr": lr,
+                             "dev_f1": round(result.test_f1, 4), "train_seconds": round(result.train_seconds, 1)})
+                log(f"{target} {strategy:12} lr={lr:g} dev F1 {result.test_f1:.4f}")
+        return sum(r["dev_f1"] for r in runs if r["strategy"] == strategy and r["lr"] == lr) / len(targets)
+
+    chosen, tried = {}, {}
+    for strategy in strategies:
+        grid = list(tr.LR_GRID[strategy])
+        means = {lr: mean_dev_f1(strategy, lr) for lr in grid}
+        while max(means, key=lambda lr: (means[lr], -lr)) == grid[-1] and len(grid) < len(tr.LR_GRID[strategy]) + extend:
+            grid.append(float(f"{grid[-1] * 2.5:.2g}"))  # the best rate is the largest tried: go one step further
+            means[grid[-1]] = mean_dev_f1(strategy, grid[-1])
+        chosen[strategy] = max(means, key=lambda lr: (means[lr], -lr))
+        tried[strategy] = {str(lr): round(m, 4) for lr, m in means.items()}
+    return {"runs": runs, "chosen": chosen, "mean_dev_f1": tried, "total_seconds": round(time.perf_counter() - started, 1),
+            "settings": {"targets": list(targets), "init": init, "budget_sentences": budget, "seed": seed,
+                         "extend": extend,
+                         "scored_on": f"a fixed sample of {eval_sample} validation sentences"
+                         if eval_sample else "the whole validation split", "grid": tr.LR_GRID},
+            **reference.provenance(model=model_info(name),
+                                   data_source="; ".join(source_label(x, kind="ner") for x in targets),
                                    command=_command())}

@@ -127,6 +127,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.task == "transfer":
         return _bench_transfer(args)
+    if args.task == "transfer-lr":
+        return _bench_transfer_lr(args)
     payload = bench_ner(model_name=args.model, epochs=args.epochs or 1.0, lr=args.lr,
                         batch_size=args.batch_size, label_all_subwords=args.label_all_subwords,
                         seed=args.seed, device=args.device, decode=args.decode,
@@ -165,8 +167,27 @@ def _bench_transfer(args: argparse.Namespace) -> int:
                              strategies=_names(args.strategies, STRATEGIES, "strategy") if args.strategies else None,
                              inits=_names(args.inits, INITS, "init") if args.inits else None,
                              sizes=sizes, seeds=args.seeds, epochs=args.epochs, replay=args.replay,
-                             device=args.device, name=args.model, progress=sys.stderr.isatty())
+                             budget=args.budget, eval_sample=args.eval_sample or None,
+                             device=args.device, name=args.model, progress=sys.stderr.isatty(),
+                             on_target=lambda partial: write_json(partial, args.out),
+                             log=lambda line: print(line, flush=True))
     path = write_json(payload, args.out)
+    print(f"wrote {path} ({payload['total_seconds']:.0f} s)")
+    return 0
+
+
+def _bench_transfer_lr(args: argparse.Namespace) -> int:
+    """``bmcourse bench transfer-lr``: each strategy's learning rate, chosen on validation data."""
+    from .bench import bench_transfer_lr, write_json
+    from .transfer import STRATEGIES
+
+    kwargs = {"targets": _names(args.targets)} if args.targets else {}
+    payload = bench_transfer_lr(**kwargs, strategies=_names(args.strategies, STRATEGIES, "strategy")
+                                if args.strategies else None, budget=args.budget,
+                                eval_sample=args.eval_sample or None, device=args.device, name=args.model,
+                                log=lambda line: print(line, flush=True))
+    path = write_json(payload, args.out)
+    print(f"chosen: {payload['chosen']}")
     print(f"wrote {path} ({payload['total_seconds']:.0f} s)")
     return 0
 
@@ -176,10 +197,13 @@ NOTEBOOK_REFERENCES = {
     "ner": ("02_ner_finetuning.ipynb", "ner_reference", (".json", ".png")),
     "foundations": ("00_foundations.ipynb", "foundations_reference", (".json",)),
 }
-BENCH_RECIPES = {  # shipped name -> bench arguments (the tuned default and the articles' plain recipe)
-    "bench_ner_cpu": [],
-    "bench_ner_cpu_plain": ["--lr", "5e-5", "--dropout", "-1", "--decode", "argmax"],
+BENCH_RECIPES = {  # shipped name -> bench command (the tuned default and the articles' plain recipe)
+    "bench_ner_cpu": ["bench", "ner"],
+    "bench_ner_cpu_plain": ["bench", "ner", "--lr", "5e-5", "--dropout", "-1", "--decode", "argmax"],
 }
+#: ``bmcourse reference refresh transfer``: learning rates on validation data first, then the bench
+#: (which reads them from ``transfer.STRATEGY_LR``: update it from the new ``transfer_lr.json``).
+TRANSFER_RECIPES = {"transfer_lr": ["bench", "transfer-lr"], "bench_transfer_cpu": ["bench", "transfer"]}
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
@@ -207,8 +231,9 @@ def cmd_reference(args: argparse.Namespace) -> int:
                 shutil.copyfile(path, target / path.name)
         print(f"refreshed {', '.join(str(target / p.name) for p in written)}")
         return 0
-    for name, extra in BENCH_RECIPES.items():
-        status = main(["bench", "ner", *extra, "--out", str(target / f"{name}.json")])
+    recipes = TRANSFER_RECIPES if args.what == "transfer" else BENCH_RECIPES
+    for name, command in recipes.items():
+        status = main([*command, "--out", str(target / f"{name}.json")])
         if status:
             return status
     return 0
@@ -239,11 +264,17 @@ def build_parser() -> argparse.ArgumentParser:
     student.add_argument("--out", default="student", help="output folder (default: student)")
     student.set_defaults(func=cmd_student)
     bench = sub.add_parser("bench", help="benchmarks that write JSON")
-    bench.add_argument("task", choices=["ner", "transfer"],
-                       help="ner: fine-tune on the real CoNLL-2003; transfer: CoNLL-2003 -> other domains")
+    bench.add_argument("task", choices=["ner", "transfer", "transfer-lr"],
+                       help="ner: fine-tune on the real CoNLL-2003; transfer: CoNLL-2003 -> other domains; "
+                            "transfer-lr: choose each strategy's learning rate on validation data")
     bench.add_argument("--model", default="auto", help="model folder or Hub id (default: auto)")
     bench.add_argument("--epochs", type=float, default=None,
-                       help="ner: default 1; transfer: default one pass over a large split, up to 10 over a small one")
+                       help="ner: default 1; transfer: default --budget sentences per run, at most 10 epochs")
+    bench.add_argument("--budget", type=int, default=500,
+                       help="transfer: sentence presentations per run (default 500), the same for every run")
+    bench.add_argument("--eval-sample", type=int, default=300,
+                       help="transfer: few-shot runs are scored on this many fixed test sentences "
+                            "(transfer-lr: validation sentences); 0 = the whole split")
     bench.add_argument("--targets", help="transfer: comma-separated target datasets (default: the four)")
     bench.add_argument("--strategies", help="transfer: comma-separated, from linear_probe,partial,full,bitfit,lora")
     bench.add_argument("--inits", help="transfer: pretrained,source (default both)")
@@ -267,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     ref_sub = ref.add_subparsers(dest="action", required=True)
     ref_sub.add_parser("list", help="the shipped results with their provenance").set_defaults(func=cmd_reference)
     refresh = ref_sub.add_parser("refresh", help="re-measure and overwrite the shipped results (maintainers)")
-    refresh.add_argument("what", choices=[*NOTEBOOK_REFERENCES, "bench"],
+    refresh.add_argument("what", choices=[*NOTEBOOK_REFERENCES, "bench", "transfer"],
                          help="ner / foundations: run notebook 02 / 00 in the full profile; "
                               "bench: both bench ner recipes")
     refresh.add_argument("--out", default="runs", help="folder for the executed notebook (default: runs)")

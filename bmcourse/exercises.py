@@ -96,8 +96,35 @@ def _as_float_array(value: Any) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
+def _expect_close_by_key(expected: Mapping, rtol: float, atol: float) -> Checker:
+    """Checker for a dict of numbers: the same keys, each value within ``rtol``/``atol``."""
+    keys = list(expected)
+    values = _as_float_array([expected[k] for k in keys])
+
+    def test(answer: Any) -> Verdict:
+        if not isinstance(answer, Mapping):
+            return False, f"expected a dict of numbers, got {describe(answer)}"
+        missing, extra = [k for k in keys if k not in answer], [k for k in answer if k not in expected]
+        if missing or extra:
+            return False, (f"keys differ: missing {', '.join(map(str, missing)) or 'none'}; "
+                           f"unexpected {', '.join(map(str, extra)) or 'none'}")
+        try:
+            got = _as_float_array([answer[k] for k in keys])
+        except (TypeError, ValueError):
+            return False, "every value must be a number"
+        close = np.isclose(got, values, rtol=rtol, atol=atol, equal_nan=True)
+        if close.all():
+            return True, "values match"
+        return False, f"not close enough for {', '.join(str(k) for k, ok in zip(keys, close) if not ok)}"
+
+    return Checker(test, "a dict of numbers")
+
+
 def expect_close(expected: Any, *, rtol: float = 1e-5, atol: float = 1e-8) -> Checker:
-    """Checker for numbers, arrays and tensors: same shape, values within ``rtol``/``atol``."""
+    """Checker for numbers, arrays and tensors: same shape, values within ``rtol``/``atol``; for a
+    dict of numbers: the same keys, each value close."""
+    if isinstance(expected, Mapping):
+        return _expect_close_by_key(expected, rtol, atol)
     target = _as_float_array(expected)
     wants = _number_kind(expected)
 

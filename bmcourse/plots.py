@@ -183,27 +183,86 @@ def plot_confusion(labels: list[str], matrix: list[list[int]], title: str = "Con
     return _finish(fig)
 
 
+def _size_axis(ax: Axes, sizes: Iterable[int], logx: bool) -> None:
+    """A (log) x axis with one tick per training size, labelled with the size itself."""
+    if logx:
+        ax.set_xscale("log")
+    ticks = sorted(set(sizes))
+    if ticks:
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
+    ax.grid(alpha=0.3)
+
+
 def plot_learning_curves(results: dict[str, list[tuple[int, float]]],
                          xlabel: str = "training examples", ylabel: str = "entity F1",
                          logx: bool = True) -> Figure:
     """One line with markers per method: score vs number of training examples (few-shot)."""
     fig, axes = _figure()
     ax = axes[0][0]
-    sizes: set[int] = set()
     for name, points in results.items():
         points = sorted(points)
-        sizes.update(n for n, _ in points)
         ax.plot([n for n, _ in points], [s for _, s in points], marker="o", label=name)
-    if logx:
-        ax.set_xscale("log")
-    if sizes:
-        ticks = sorted(sizes)
-        ax.set_xticks(ticks, [str(t) for t in ticks])
-        ax.minorticks_off()
+    _size_axis(ax, (n for points in results.values() for n, _ in points), logx)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=f"{ylabel} vs {xlabel}")
-    ax.grid(alpha=0.3)
     if results:
         ax.legend(fontsize="small")
+    return _finish(fig)
+
+
+def _draw_bands(ax: Axes, results: Mapping[str, Mapping[int, Sequence[float]]], logx: bool) -> None:
+    """Mean line and min-max band per series on ``ax``."""
+    for name, by_size in results.items():
+        xs = sorted(by_size)
+        line, = ax.plot(xs, [sum(by_size[x]) / len(by_size[x]) for x in xs], marker="o", label=name)
+        ax.fill_between(xs, [min(by_size[x]) for x in xs], [max(by_size[x]) for x in xs],
+                        color=line.get_color(), alpha=0.2, linewidth=0)
+    _size_axis(ax, (x for by_size in results.values() for x in by_size), logx)
+
+
+def plot_curves_with_bands(results: Mapping[str, Mapping[int, Sequence[float]]],
+                           xlabel: str = "target training sentences", ylabel: str = "entity F1",
+                           title: str | None = None, logx: bool = True) -> Figure:
+    """Mean score per size (line) and the range over seeds (band): ``{name: {size: [scores]}}``."""
+    fig, axes = _figure()
+    ax = axes[0][0]
+    _draw_bands(ax, results, logx)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title or f"{ylabel} vs {xlabel} (band: min-max over seeds)")
+    if results:
+        ax.legend(fontsize="small")
+    return _finish(fig)
+
+
+def plot_curve_panels(panels: Mapping[str, Mapping[str, Mapping[int, Sequence[float]]]],
+                      xlabel: str = "training sentences", ylabel: str = "entity F1",
+                      title: str | None = None, logx: bool = True) -> Figure:
+    """:func:`plot_curves_with_bands` side by side, one panel per ``{panel title: results}``, one y scale."""
+    fig, axes = _figure(1, len(panels), figsize=(3.2 * len(panels), 3.2))
+    for ax, (name, results) in zip(axes[0], panels.items()):
+        _draw_bands(ax, results, logx)
+        ax.set(xlabel=xlabel, title=name)
+    top = max(ax.get_ylim()[1] for ax in axes[0])
+    for ax in axes[0]:
+        ax.set_ylim(0, top)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][0].legend(fontsize="small")
+    return _finish(fig, title)
+
+
+def plot_tradeoff(points: Mapping[str, tuple[float, float]], xlabel: str = "trainable parameters (%)",
+                  ylabel: str = "entity F1", title: str = "What you train vs what you get",
+                  logx: bool = True) -> Figure:
+    """One labelled point per method: ``{name: (x, y)}``, e.g. trainable share against F1."""
+    fig, axes = _figure()
+    ax = axes[0][0]
+    for name, (x, y) in points.items():
+        ax.scatter([x], [y], s=40)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize="small")
+    if logx:
+        ax.set_xscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.margins(x=0.25, y=0.15)
     return _finish(fig)
 
 

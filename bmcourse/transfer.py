@@ -9,6 +9,7 @@ import hashlib
 import json
 import random
 import shutil
+import sys
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
@@ -87,7 +88,7 @@ def source_tagger(recipe: SourceRecipe | None = None, *, name: str = "auto", pro
         model, tokenizer = load_token_classifier(labels, name=str(folder))
         return model, tokenizer, {**info, "cached": True}
     print(f"bmcourse: training the CoNLL-2003 source tagger ({data['train'].num_rows} sentences, "
-          f"{recipe.epochs:g} epoch(s)); it is cached for next time in {folder}")
+          f"{recipe.epochs:g} epoch(s)); it is cached for next time in {folder}", file=sys.stderr)
     seed_everything(recipe.seed)
     model, tokenizer = load_token_classifier(labels, name=name, hidden_dropout_prob=recipe.dropout,
                                              attention_probs_dropout_prob=recipe.dropout)
@@ -178,11 +179,13 @@ def zero_shot(model: Any, tokenizer: Any, split: Any, mapping: Mapping, *, devic
 
 # --- strategies -------------------------------------------------------------------------------
 
-#: Learning rate per strategy. Frozen or nearly frozen models need far larger steps than full
-#: fine-tuning. These are starting values from common practice (``full`` is the tuned
-#: ``bench ner`` rate); they are NOT yet tuned on validation data. ``adapt(...,
-#: evaluate_on="validation")`` is the hook for choosing them on dev data, never on test.
-STRATEGY_LR = {"linear_probe": 5e-3, "partial": 5e-4, "full": 2e-4, "bitfit": 5e-3, "lora": 2e-3}
+#: Learning rate per strategy, chosen on validation data by ``bmcourse bench transfer-lr`` (the
+#: best mean dev F1 over its targets in ``LR_GRID``; result shipped as ``reference/transfer_lr.json``
+#: and checked by a test). Frozen or nearly frozen models need far larger steps than ``full``.
+STRATEGY_LR = {"linear_probe": 0.092, "partial": 0.0015, "full": 0.0005, "bitfit": 0.005, "lora": 0.005}
+#: The candidates ``bench transfer-lr`` tries per strategy (about x2.5 apart around common practice).
+LR_GRID = {"linear_probe": (2e-3, 5e-3, 1.5e-2), "partial": (2e-4, 5e-4, 1.5e-3), "full": (1e-4, 2e-4, 5e-4),
+           "bitfit": (2e-3, 5e-3, 1.5e-2), "lora": (8e-4, 2e-3, 5e-3)}
 PARTIAL_LAYERS = 2
 LORA_RANK = 8
 
@@ -267,6 +270,14 @@ def few_shot_indices(split: Any, n: int, seed: int) -> list[int]:
             missing -= types[i]
     rest = [i for i in order if i not in set(chosen)]
     return sorted(chosen + rest[:n - len(chosen)])
+
+
+def fixed_sample(split: Any, n: int | None, seed: int = 0) -> Any:
+    """The same ``n`` sentences of ``split`` for every run (all of it when ``n`` is None or larger):
+    scores many small runs on one cheaper, shared evaluation set."""
+    if n is None or n >= split.num_rows:
+        return split
+    return split.select(sorted(random.Random(seed).sample(range(split.num_rows), n)))
 
 
 def few_shot(split: Any, n: int, seed: int, *, quiet: bool = False) -> Any:
@@ -399,8 +410,8 @@ def target_model(labels: Sequence[str], init: str, *, source_folder: str | None 
     (``init="pretrained"``) or from the source tagger's encoder with a new head (``init="source"``)."""
     from .models import load_token_classifier
 
-    if init == "pretrained":
-        return load_token_classifier(labels, name=name)
+    if init == "pretrained":  # a checkpoint that already has a head of another size gets a fresh one
+        return load_token_classifier(labels, name=name, ignore_mismatched_sizes=True)
     if init == "source":
         if not source_folder:
             raise BmcourseError("init='source' needs the source tagger's folder",
@@ -412,9 +423,10 @@ def target_model(labels: Sequence[str], init: str, *, source_folder: str | None 
 def adapt(target: str, data: Any, strategy: str, init: str, *, source_folder: str | None = None,
           train_split: Any = None, epochs: float = 3.0, lr: float | None = None, batch_size: int = 16,
           seed: int = 0, name: str = "auto", device: str | None = None, progress: bool = False,
-          evaluate_on: str = "test") -> tuple[AdaptResult, Any, Any]:
+          evaluate_on: str = "test", scored_split: Any = None) -> tuple[AdaptResult, Any, Any]:
     """Adapt to ``target`` with one strategy from one starting point; score entity F1 on
-    ``evaluate_on`` (``"validation"`` when choosing settings). Returns the result, model, tokenizer."""
+    ``evaluate_on`` (``"validation"`` when choosing settings), or on ``scored_split`` (e.g. a fixed
+    sample of it) when given. Returns the result, model, tokenizer."""
     from .config import seed_everything
     from .train import TrainConfig, encode_ner, evaluate, fit
 
@@ -426,7 +438,7 @@ def adapt(target: str, data: Any, strategy: str, init: str, *, source_folder: st
     model = apply_strategy(model, strategy)
     trainable, _, pct = trainable_share(model)
     train = encode_ner(split, tokenizer, quiet=True)
-    scored = encode_ner(data[evaluate_on], tokenizer, training=False)
+    scored = encode_ner(data[evaluate_on] if scored_split is None else scored_split, tokenizer, training=False)
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress,
                          device=device)
     with peak_memory() as memory:
@@ -517,3 +529,42 @@ def forgetting(source: Any, tokenizer: Any, source_data: Any, target_data: Any, 
             "source_f1": evaluate(source_view(model, source_labels), source_test, device=device,
                                   progress=False)["f1"],
             "train_seconds": result.train_seconds, "replayed_sentences": n_replay}
+
+
+# --- summaries of runs (notebook 03 and the bench JSON) -----------------------------------------
+
+def scores_by_size(few: Sequence[dict[str, Any]], target: str, *, augmentation: str = "none"
+                   ) -> dict[str, dict[int, list[float]]]:
+    """Few-shot F1 per init and size, one entry per seed: ``{init: {n: [f1, ...]}}``."""
+    out: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for row in few:
+        if row["target"] == target and row.get("augmentation", "none") == augmentation:
+            out[row["init"]][row["n"]].append(row["test_f1"])
+    return {init: dict(sorted(sizes.items())) for init, sizes in out.items()}
+
+
+def paired_differences(few: Sequence[dict[str, Any]], target: str, *, up_to: int = 50,
+                       a: tuple[str, str] = ("source", "none"), b: tuple[str, str] = ("pretrained", "none")
+                       ) -> list[float]:
+    """F1 of setting ``a`` minus setting ``b`` (``(init, augmentation)``), paired by size and seed
+    (the same sampled sentences), for sizes up to ``up_to``."""
+    index = {(r["init"], r.get("augmentation", "none"), r["n"], r["seed"]): r["test_f1"]
+             for r in few if r["target"] == target}
+    return [index[(*a, n, seed)] - f1 for (init, aug, n, seed), f1 in sorted(index.items())
+            if (init, aug) == b and n <= up_to and (*a, n, seed) in index]
+
+
+def mean_and_spread(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for fewer than two values)."""
+    n = len(values)
+    if not n:
+        raise BmcourseError("no values to summarise", fix="check the target and sizes asked for")
+    mean = sum(values) / n
+    spread = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
+    return mean, spread
+
+
+def replay_recovery(before: float, after: float, after_replay: float) -> float | None:
+    """Share of the forgotten source F1 that replay wins back (None when nothing was forgotten)."""
+    lost = before - after
+    return None if lost <= 0 else (after_replay - after) / lost

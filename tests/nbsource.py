@@ -69,3 +69,13 @@ def exercise(prefix: str, exercise_id: str, *, solved: bool = False) -> dict[str
     if solved:
         run(solution_cell(prefix, exercise_id), namespace)
     return namespace
+
+
+def check_placeholder_then_solution(prefix: str, exercise_id: str, ex: str, answer: str) -> None:
+    """The exercise cell alone leaves ``answer`` unanswered (and its check fails without counting an
+    attempt); with the solution cell the check passes."""
+    fresh = exercise(prefix, exercise_id)
+    assert fresh[answer] is Ellipsis
+    assert not fresh[ex].check(fresh[answer]).passed and fresh[ex].attempts == 0
+    solved = exercise(prefix, exercise_id, solved=True)
+    assert solved[ex].check(solved[answer]).passed

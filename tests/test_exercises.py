@@ -180,3 +180,13 @@ def test_describe_names_types_only():
 def test_source_never_evaluates_code():
     source = inspect.getsource(exercises)
     assert "eval(" not in source and "exec(" not in source and "compile(" not in source
+
+
+def test_expect_close_on_a_dict_compares_each_key_and_names_the_wrong_ones() -> None:
+    check = expect_close({"a": 0.5, "b": 0.25}, atol=1e-6)
+    assert check({"a": 0.5, "b": 0.25})[0]
+    ok, message = check({"a": 0.5, "b": 0.3})
+    assert not ok and "b" in message and "0.25" not in message
+    assert "missing b" in check({"a": 0.5})[1]
+    assert "unexpected c" in check({"a": 0.5, "b": 0.25, "c": 1})[1]
+    assert not check([0.5, 0.25])[0] and not check({"a": "x", "b": 0.25})[0]

@@ -14,11 +14,7 @@ NB = "00"
     ("00.4", "ex4", "probe_gain"),
 ])
 def test_placeholder_is_unanswered_and_solution_passes(exercise_id: str, ex: str, answer: str) -> None:
-    fresh = nbsource.exercise(NB, exercise_id)
-    assert fresh[answer] is Ellipsis
-    assert not fresh[ex].check(fresh[answer]).passed and fresh[ex].attempts == 0
-    ns = nbsource.exercise(NB, exercise_id, solved=True)
-    assert ns[ex].check(ns[answer]).passed
+    nbsource.check_placeholder_then_solution(NB, exercise_id, ex, answer)
 
 
 def test_00_1_dot_product_and_distance_fail() -> None:

@@ -150,9 +150,86 @@ def test_source_tagger_trains_once_then_loads_from_the_cache(env, tmp_path: Path
     folder = save_model(tiny_model(CONLL), packaged_tokenizer, tmp_path / "tiny")
     recipe = transfer.SourceRecipe(epochs=0.2, lr=1e-3)
     _, _, first = transfer.source_tagger(recipe, name=str(folder), progress=False)
-    assert not first["cached"] and "training the CoNLL-2003 source tagger" in capsys.readouterr().out
+    assert not first["cached"] and "training the CoNLL-2003 source tagger" in capsys.readouterr().err
     model, _, second = transfer.source_tagger(recipe, name=str(folder), progress=False)
     assert second["cached"] and second["folder"] == first["folder"]
     assert (Path(second["folder"]) / "model.safetensors").is_file()
     assert not list(Path(second["folder"]).parent.glob("*.partial"))
     assert model.config.id2label[1] == "B-PER"
+
+
+def test_fixed_sample_is_the_same_rows_every_time_and_all_when_too_large() -> None:
+    split = _split([([f"w{i}"], ["O"]) for i in range(20)], ["O"])
+    first = transfer.fixed_sample(split, 5)
+    assert first.num_rows == 5 and first["tokens"] == transfer.fixed_sample(split, 5)["tokens"]
+    assert transfer.fixed_sample(split, 50) is split and transfer.fixed_sample(split, None) is split
+
+
+def test_epochs_give_every_run_the_same_budget_up_to_ten_passes() -> None:
+    from bmcourse.bench import epochs_for
+
+    assert epochs_for(10, 500) == 10.0          # a tiny split: at most 10 passes
+    assert epochs_for(100, 500) == 5.0          # 500 sentences seen
+    assert epochs_for(5000, 500) == pytest.approx(0.1)  # a large split: part of one pass
+
+
+FEW = [{"target": "t", "n": n, "seed": s, "init": i, "augmentation": a, "test_f1": f1}
+       for n, s, i, a, f1 in [(10, 0, "pretrained", "none", 0.1), (10, 0, "source", "none", 0.3),
+                              (10, 1, "pretrained", "none", 0.2), (10, 1, "source", "none", 0.2),
+                              (10, 0, "source", "mention_replacement", 0.5),
+                              (100, 0, "pretrained", "none", 0.6), (100, 0, "source", "none", 0.5)]]
+
+
+def test_few_shot_summaries_pair_runs_by_size_and_seed() -> None:
+    assert transfer.scores_by_size(FEW, "t") == {"pretrained": {10: [0.1, 0.2], 100: [0.6]},
+                                                 "source": {10: [0.3, 0.2], 100: [0.5]}}
+    assert transfer.paired_differences(FEW, "t", up_to=50) == pytest.approx([0.2, 0.0])
+    assert transfer.paired_differences(FEW, "t", up_to=1000) == pytest.approx([0.2, 0.0, -0.1])
+    assert transfer.paired_differences(FEW, "t", a=("source", "mention_replacement"),
+                                       b=("source", "none")) == pytest.approx([0.2])
+    assert transfer.paired_differences(FEW, "other") == []
+    mean, spread = transfer.mean_and_spread([0.2, 0.0])
+    assert mean == pytest.approx(0.1) and spread == pytest.approx(0.1414, abs=1e-4)
+    with pytest.raises(BmcourseError, match="no values"):
+        transfer.mean_and_spread([])
+
+
+def test_replay_recovery_is_the_share_of_what_was_forgotten() -> None:
+    assert transfer.replay_recovery(0.8, 0.6, 0.75) == pytest.approx(0.75)
+    assert transfer.replay_recovery(0.8, 0.8, 0.8) is None  # nothing forgotten: no share
+
+
+def test_shipped_learning_rates_are_the_ones_chosen_on_validation_data() -> None:
+    from bmcourse import reference
+
+    sweep = reference.load("transfer_lr")
+    assert sweep["chosen"] == transfer.STRATEGY_LR
+    assert "validation" in sweep["settings"]["scored_on"] and "test" not in sweep["settings"]["scored_on"]
+    for strategy, lr in sweep["chosen"].items():  # the chosen rate has the best mean dev F1 it tried
+        assert sweep["mean_dev_f1"][strategy][str(lr)] == max(sweep["mean_dev_f1"][strategy].values())
+
+
+def test_bench_transfer_writes_every_section_the_issue_names(env, tmp_path: Path, tiny_model,
+                                                             packaged_tokenizer) -> None:
+    from bmcourse.bench import bench_transfer
+    from bmcourse.models import save_model
+
+    env.setenv("BMCOURSE_PROFILE", "smoke")
+    env.setenv("BMCOURSE_CACHE_DIR", str(tmp_path / "cache"))
+    folder = save_model(tiny_model(CONLL), packaged_tokenizer, tmp_path / "tiny")
+    lines: list[str] = []
+    partial: list[dict] = []
+    out = bench_transfer(targets=("crossner_politics",), strategies=("linear_probe", "lora"), sizes=(5, 10**9, 10**8),
+                         seeds=2, budget=10, eval_sample=8, name=str(folder), log=lines.append,
+                         on_target=partial.append)
+    assert {"rows", "zero_shot", "few_shot", "forgetting", "machine", "date", "command", "model", "commit",
+            "seconds_per_phase"} <= set(out)
+    assert len(out["rows"]) == 4 and {"target", "strategy", "init", "trainable_params", "trainable_pct", "test_f1",
+                                      "train_seconds", "peak_memory_mb"} <= set(out["rows"][0])
+    assert set(out["zero_shot"]["crossner_politics"]) >= {"test_f1", "mapping", "unmapped"}
+    sizes = sorted({r["n"] for r in out["few_shot"]})
+    assert sizes == [5, 70]  # 10**9 and 10**8 are both "all": run once, and said
+    assert any("larger than the training split" in line for line in lines)
+    assert {r["augmentation"] for r in out["few_shot"] if r["n"] == 5} == {"none", "mention_replacement"}
+    assert set(out["forgetting"]["crossner_politics"]) >= {"before", "after", "after_replay"}
+    assert partial and partial[-1]["rows"] == out["rows"]
