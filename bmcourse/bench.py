@@ -169,7 +169,7 @@ def bench_transfer(targets: tuple[str, ...] = DEFAULT_TARGETS, strategies: tuple
     from . import reference
     from . import transfer as tr
     from .data import load_ner, source_label
-    from .models import loaded_model_info
+    from .models import loaded_model_info, model_info
     from .train import encode_ner, evaluate
 
     strategies = strategies or tr.STRATEGIES
@@ -200,7 +200,7 @@ def bench_transfer(targets: tuple[str, ...] = DEFAULT_TARGETS, strategies: tuple
                              if eval_sample else "the whole test split",
                              "strategy_lr": tr.STRATEGY_LR, "replay": replay,
                              "augment_up_to": augment_up_to, "augment_init": augment_init},
-                **reference.provenance(model=loaded_model_info(source, tokenizer),
+                **reference.provenance(model={**model_info(name), "cased": loaded_model_info(source, tokenizer)["cased"]},
                                        data_source="; ".join(source_label(x, kind="ner")
                                                              for x in ("conll2003", *targets)),
                                        command=_command())}
@@ -213,7 +213,8 @@ def bench_transfer(targets: tuple[str, ...] = DEFAULT_TARGETS, strategies: tuple
         mapping = tr.label_mapping(labels, source_labels)
         zero[target] = tr.zero_shot(source, tokenizer, data["test"], mapping, device=device)
         t = phases.add("zero-shot", t)
-        log(f"{target}: zero-shot F1 {zero[target]['test_f1']:.4f} on mapped types {mapping.mapped}; "
+        zero_f1 = zero[target]["test_f1"]
+        log(f"{target}: zero-shot F1 {'-' if zero_f1 is None else f'{zero_f1:.4f}'} on mapped types {mapping.mapped}; "
             f"unmapped {zero[target]['unmapped']}")
         for strategy in strategies:
             for init in inits:

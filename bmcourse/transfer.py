@@ -170,8 +170,8 @@ def zero_shot(model: Any, tokenizer: Any, split: Any, mapping: Mapping, *, devic
     pred = [[t if split_tag(t)[1] in kept else "O" for t in tags] for tags in predicted]
     counts = Counter(split_tag(names[t])[1] for tags in split["ner_tags"] for t in tags
                      if names[t].startswith("B-"))
-    scores = metrics.entity_scores(gold, pred) if kept else {"f1": float("nan"), "precision": float("nan"),
-                                                               "recall": float("nan")}
+    # no shared type: nothing to score (None, which JSON can hold; NaN it cannot)
+    scores = metrics.entity_scores(gold, pred) if kept else {"f1": None, "precision": None, "recall": None}
     return {"test_f1": scores["f1"], "precision": scores["precision"], "recall": scores["recall"],
             "mapping": mapping.mapped, "unmapped": {k: counts[k] for k in mapping.unmapped},
             "mapped_entities": sum(counts[k] for k in mapping.mapped)}

@@ -83,6 +83,22 @@ def test_plot_learning_curves_and_bars() -> None:
     assert [t.get_text() for t in fig.axes[0].texts] == ["0.890", "0.910"]
 
 
+def test_curves_with_bands_draw_the_mean_and_the_seed_range() -> None:
+    results = {"init=source": {10: [0.2, 0.4], 50: [0.5, 0.7]}, "init=pretrained": {10: [0.0, 0.1], 50: [0.3, 0.3]}}
+    fig = _check(plots.plot_curves_with_bands(results, title="few-shot"))
+    ax = fig.axes[0]
+    assert [list(line.get_ydata()) for line in ax.lines] == [pytest.approx([0.3, 0.6]), pytest.approx([0.05, 0.3])]
+    assert len(ax.collections) == 2 and [t.get_text() for t in ax.get_xticklabels()] == ["10", "50"]
+    panels = _check(plots.plot_curve_panels({"a": results, "b": results}, title="two targets"))
+    assert len(panels.axes) == 2 and panels.axes[0].get_ylim() == panels.axes[1].get_ylim()
+
+
+def test_plot_tradeoff_labels_each_point() -> None:
+    fig = _check(plots.plot_tradeoff({"lora": (0.4, 0.5), "full": (100.0, 0.55)}))
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == ["full", "lora"]
+    assert fig.axes[0].get_xscale() == "log"
+
+
 def test_highlight_entities_escapes_and_wraps() -> None:
     words = ["<script>", "met", "Bank", "of", "England", "&", "co"]
     tags = ["B-PER", "O", "B-ORG", "I-ORG", "I-ORG", "O", "O"]
