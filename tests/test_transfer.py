@@ -233,3 +233,29 @@ def test_bench_transfer_writes_every_section_the_issue_names(env, tmp_path: Path
     assert {r["augmentation"] for r in out["few_shot"] if r["n"] == 5} == {"none", "mention_replacement"}
     assert set(out["forgetting"]["crossner_politics"]) >= {"before", "after", "after_replay"}
     assert partial and partial[-1]["rows"] == out["rows"]
+
+
+def test_any_local_ner_folder_is_a_target_and_its_unknown_types_are_reported(env, tmp_path: Path, tiny_model,
+                                                                            packaged_tokenizer) -> None:
+    import json
+
+    from bmcourse.bench import bench_transfer
+    from bmcourse.models import save_model
+
+    folder = tmp_path / "data" / "gadget_reviews"  # no registry entry: found by its name in the data folder
+    folder.mkdir(parents=True)
+    sentences = [(["Ada", "bought", "a", "Pixel", "phone", "."], ["B-person", "O", "O", "B-gadget", "I-gadget", "O"]),
+                 (["The", "Walkman", "was", "loved", "by", "Tom", "."], ["O", "B-gadget", "O", "O", "O", "B-person", "O"])]
+    for split in ("train", "validation", "test"):
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps({"tokens": t, "ner_tags": g}) + "\n"
+                                                       for t, g in sentences * 3), encoding="utf-8")
+    env.setenv("BMCOURSE_DATA_DIR", str(tmp_path / "data"))
+    env.setenv("BMCOURSE_PROFILE", "full")  # the smoke profile uses embedded samples only
+    env.setenv("BMCOURSE_OFFLINE", "1")     # CoNLL-2003 (not in this data folder) then comes from its sample
+    env.setenv("BMCOURSE_CACHE_DIR", str(tmp_path / "cache"))
+    model = save_model(tiny_model(CONLL), packaged_tokenizer, tmp_path / "tiny")
+    out = bench_transfer(targets=("gadget_reviews",), strategies=("linear_probe",), inits=("pretrained",),
+                         sizes=(2,), seeds=1, budget=4, eval_sample=None, name=str(model), log=lambda line: None)
+    assert out["zero_shot"]["gadget_reviews"]["mapping"] == {"person": "PER"}
+    assert out["zero_shot"]["gadget_reviews"]["unmapped"] == {"gadget": 6}
+    assert [r["target"] for r in out["rows"]] == ["gadget_reviews"]
