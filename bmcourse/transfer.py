@@ -556,12 +556,11 @@ def paired_differences(few: Sequence[dict[str, Any]], target: str, *, up_to: int
 
 def mean_and_spread(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for fewer than two values)."""
-    n = len(values)
-    if not n:
+    import statistics
+
+    if not values:
         raise BmcourseError("no values to summarise", fix="check the target and sizes asked for")
-    mean = sum(values) / n
-    spread = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
-    return mean, spread
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def replay_recovery(before: float, after: float, after_replay: float) -> float | None:
