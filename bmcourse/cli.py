@@ -167,13 +167,20 @@ def _bench_transfer(args: argparse.Namespace) -> int:
                              strategies=_names(args.strategies, STRATEGIES, "strategy") if args.strategies else None,
                              inits=_names(args.inits, INITS, "init") if args.inits else None,
                              sizes=sizes, seeds=args.seeds, epochs=args.epochs, replay=args.replay,
-                             budget=args.budget, eval_sample=args.eval_sample or None,
-                             device=args.device, name=args.model, progress=sys.stderr.isatty(),
+                             **_budget_and_sample(args), device=args.device, name=args.model, progress=sys.stderr.isatty(),
                              on_target=lambda partial: write_json(partial, args.out),
                              log=lambda line: print(line, flush=True))
     path = write_json(payload, args.out)
     print(f"wrote {path} ({payload['total_seconds']:.0f} s)")
     return 0
+
+
+def _budget_and_sample(args: argparse.Namespace) -> dict[str, int | None]:
+    """``--budget`` and ``--eval-sample`` as keyword arguments; unset ones keep the bench defaults."""
+    from .bench import BUDGET, EVAL_SAMPLE
+
+    sample = EVAL_SAMPLE if args.eval_sample is None else (args.eval_sample or None)  # 0: the whole split
+    return {"budget": BUDGET if args.budget is None else args.budget, "eval_sample": sample}
 
 
 def _bench_transfer_lr(args: argparse.Namespace) -> int:
@@ -183,8 +190,8 @@ def _bench_transfer_lr(args: argparse.Namespace) -> int:
 
     kwargs = {"targets": _names(args.targets)} if args.targets else {}
     payload = bench_transfer_lr(**kwargs, strategies=_names(args.strategies, STRATEGIES, "strategy")
-                                if args.strategies else None, budget=args.budget,
-                                eval_sample=args.eval_sample or None, device=args.device, name=args.model,
+                                if args.strategies else None, **_budget_and_sample(args),
+                                device=args.device, name=args.model,
                                 log=lambda line: print(line, flush=True))
     path = write_json(payload, args.out)
     print(f"chosen: {payload['chosen']}")
@@ -270,11 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--model", default="auto", help="model folder or Hub id (default: auto)")
     bench.add_argument("--epochs", type=float, default=None,
                        help="ner: default 1; transfer: default --budget sentences per run, at most 10 epochs")
-    bench.add_argument("--budget", type=int, default=500,
-                       help="transfer: sentence presentations per run (default 500), the same for every run")
-    bench.add_argument("--eval-sample", type=int, default=300,
+    bench.add_argument("--budget", type=int, default=None,
+                       help="transfer: sentence presentations per run, the same for every run (default: bench.BUDGET)")
+    bench.add_argument("--eval-sample", type=int, default=None,
                        help="transfer: few-shot runs are scored on this many fixed test sentences "
-                            "(transfer-lr: validation sentences); 0 = the whole split")
+                            "(transfer-lr: validation sentences); 0 = the whole split (default: bench.EVAL_SAMPLE)")
     bench.add_argument("--targets", help="transfer: comma-separated target datasets (default: the four)")
     bench.add_argument("--strategies", help="transfer: comma-separated, from linear_probe,partial,full,bitfit,lora")
     bench.add_argument("--inits", help="transfer: pretrained,source (default both)")
@@ -300,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     refresh = ref_sub.add_parser("refresh", help="re-measure and overwrite the shipped results (maintainers)")
     refresh.add_argument("what", choices=[*NOTEBOOK_REFERENCES, "bench", "transfer"],
                          help="ner / foundations: run notebook 02 / 00 in the full profile; "
-                              "bench: both bench ner recipes")
+                              "bench: both bench ner recipes; transfer: bench transfer-lr, then bench transfer")
     refresh.add_argument("--out", default="runs", help="folder for the executed notebook (default: runs)")
     refresh.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     refresh.set_defaults(func=cmd_reference)

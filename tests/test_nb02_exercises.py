@@ -23,11 +23,7 @@ def attempt(namespace: dict, key: str, answer: object):
     ("02.4", "ex4", "entity_prf"), ("02.5", "ex5", "first_subword_tags"),
 ])
 def test_placeholder_is_unanswered_and_solution_passes(exercise_id: str, ex: str, answer: str) -> None:
-    fresh = nbsource.exercise(NB, exercise_id)
-    assert fresh[answer] is Ellipsis
-    assert not fresh[ex].check(fresh[answer]).passed and fresh[ex].attempts == 0
-    ns = solved(exercise_id)
-    assert ns[ex].check(ns[answer]).passed
+    nbsource.check_placeholder_then_solution(NB, exercise_id, ex, answer)
 
 
 def test_02_1_counting_tagged_words_fails() -> None:
