@@ -47,8 +47,11 @@ def seed_recipe_throughput(model: torch.nn.Module, features: list[dict], lr: flo
 def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, batch_size: int = 16,
               label_all_subwords: bool = False, warmup: float = 0.1, seed: int = 0,
               seed_recipe_steps: int = 30, device: str | None = None,
-              decode: str = "viterbi", dropout: float | None = 0.0) -> dict[str, Any]:
-    """Fine-tune on the real CoNLL-2003 and measure F1, time and throughput against the seed recipe."""
+              decode: str = "viterbi", dropout: float | None = 0.0,
+              save_model_dir: str | Path | None = None) -> dict[str, Any]:
+    """Fine-tune on the real CoNLL-2003 and measure F1, time and throughput against the seed recipe.
+
+    With ``save_model_dir`` the fine-tuned tagger is saved there (``bmcourse redact --model DIR``)."""
     from . import config as cfg
     from . import reference
     from .data import load_ner, resolve_source, source_label
@@ -61,6 +64,9 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
     if where == "sample":
         raise BmcourseError("the NER benchmark needs the real CoNLL-2003, but only the embedded "
                             "sample is available", fix="set BMCOURSE_DATA_DIR (e.g. ../shared/data) or go online")
+    if save_model_dir is not None and Path(save_model_dir).exists() and not Path(save_model_dir).is_dir():
+        raise BmcourseError("--save-model must name a folder, but this is a file", file=save_model_dir,
+                            fix="choose a new or existing folder")
     quiet_transformers()
     cfg.seed_everything(seed)
     data = load_ner("conll2003")
@@ -78,6 +84,11 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
     scores = evaluate(model, test, device=device, pad_id=pad_id, decode=decode, progress=False)
     argmax = scores if decode == "argmax" else evaluate(model, test, device=device, pad_id=pad_id,
                                                          progress=False)
+    saved = None
+    if save_model_dir is not None:
+        from .models import save_model
+
+        saved = str(save_model(model, tokenizer, save_model_dir))
 
     cfg.seed_everything(seed)
     fresh, _ = load_token_classifier(labels, name=model_name)
@@ -98,6 +109,7 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
         "speedup_vs_seed_recipe": round(result.useful_tokens_per_second / seed_run["useful_tokens_per_second"], 2),
         "device": str(next(model.parameters()).device),
         "epochs": epochs,
+        **({"saved_model": saved} if saved else {}),
         "settings": {"lr": lr, "batch_size": batch_size, "warmup": warmup, "schedule": "linear",
                      "label_all_subwords": label_all_subwords, "group_by_length": True,
                      "decode": decode, "dropout": dropout if dropout is not None else "model default",

@@ -125,6 +125,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import bench_ner, write_json
     from .models import describe_model
 
+    if args.save_model and args.task != "ner":
+        raise SystemExit("bmcourse: --save-model is for bench ner only")
     if args.task == "transfer":
         return _bench_transfer(args)
     if args.task == "transfer-lr":
@@ -132,7 +134,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     payload = bench_ner(model_name=args.model, epochs=args.epochs or 1.0, lr=args.lr,
                         batch_size=args.batch_size, label_all_subwords=args.label_all_subwords,
                         seed=args.seed, device=args.device, decode=args.decode,
-                        dropout=None if args.dropout < 0 else args.dropout)
+                        dropout=None if args.dropout < 0 else args.dropout, save_model_dir=args.save_model)
     path = write_json(payload, args.out)
     keys = ("test_f1", "test_f1_strict", "token_accuracy", "train_seconds",
             "useful_tokens_per_second", "seed_recipe_useful_tokens_per_second",
@@ -140,6 +142,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for key in keys:
         value = describe_model(payload[key]) if key == "model" else payload[key]
         print(f"{key:40} {value}")
+    if payload.get("saved_model"):
+        print(f"{'saved_model':40} {payload['saved_model']} (use: bmcourse redact --model {payload['saved_model']})")
     print(f"wrote {path}")
     return 0
 
@@ -199,10 +203,68 @@ def _bench_transfer_lr(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_documents(files: list[str]) -> list[str]:
+    """Every input line (one document each), decoded as strict UTF-8 before anything is written.
+
+    No file (or ``-``) reads stdin; a decoding error names the file, its line and byte offset."""
+    import codecs
+
+    from .errors import BmcourseError
+
+    documents: list[str] = []
+    for name in files or ["-"]:
+        label = "<stdin>" if name == "-" else name
+        try:
+            data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        except OSError as error:
+            raise BmcourseError(f"cannot read it ({error.strerror or error})", file=label,
+                                fix="name an existing UTF-8 text file, or pipe the text to stdin") from None
+        skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+        try:
+            text = data[skip:].decode("utf-8")
+        except UnicodeDecodeError as error:
+            offset = skip + error.start
+            raise BmcourseError(f"not valid UTF-8 at byte {offset} (byte 0x{data[offset]:02x}); "
+                                "nothing was written", file=label, line=data[:offset].count(b"\n") + 1,
+                                fix="convert it first, e.g. iconv -f latin1 -t utf-8 FILE") from None
+        lines = text.split("\n")
+        if lines[-1] == "":
+            lines.pop()  # the final newline ends the last line; it does not start a new one
+        documents += [line[:-1] if line.endswith("\r") else line for line in lines]
+    return documents
+
+
+def cmd_redact(args: argparse.Namespace) -> int:
+    """Redact named entities line by line (stdin or files) with the course's NER tagger."""
+    import contextlib
+    import json
+
+    from . import apps
+    from .errors import BmcourseError
+
+    try:
+        documents = _read_documents(args.files)
+        types = _names(args.types, what="entity type") if args.types is not None else None
+        with contextlib.redirect_stdout(sys.stderr):  # loading notices must not mix with the output
+            tagger = apps.load_tagger(args.model, progress=sys.stderr.isatty())
+            tagger.progress = sys.stderr.isatty()
+            results = apps.redact_many(documents, tagger, types=types, batch_size=args.batch_size)
+    except BmcourseError as error:
+        print(f"bmcourse: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        lines = [json.dumps(result.to_json(), ensure_ascii=False) for result in results]
+    else:
+        lines = [result.text for result in results]
+    sys.stdout.write("".join(line + "\n" for line in lines))
+    return 0
+
+
 #: ``bmcourse reference refresh WHAT``: the notebook run in the full profile, and the result it writes.
 NOTEBOOK_REFERENCES = {
     "ner": ("02_ner_finetuning.ipynb", "ner_reference", (".json", ".png")),
     "foundations": ("00_foundations.ipynb", "foundations_reference", (".json",)),
+    "applications": ("04_applications.ipynb", "applications_reference", (".json",)),
 }
 BENCH_RECIPES = {  # shipped name -> bench command (the tuned default and the articles' plain recipe)
     "bench_ner_cpu": ["bench", "ner"],
@@ -299,14 +361,27 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--decode", choices=["viterbi", "argmax"], default="viterbi",
                        help="viterbi: best valid IOB2 sequence (default); argmax: per word")
     bench.add_argument("--device", default=None, help="default: cuda > mps > cpu")
+    bench.add_argument("--save-model", metavar="DIR", default=None,
+                       help="ner: save the fine-tuned tagger to DIR (safetensors), for bmcourse redact --model DIR")
     bench.add_argument("--out", required=True, help="JSON file to write")
     bench.set_defaults(func=cmd_bench)
+    redact = sub.add_parser("redact", help="replace named entities (PII) in text, one document per line")
+    redact.add_argument("files", nargs="*", help="UTF-8 text files (default or -: stdin)")
+    redact.add_argument("--model", metavar="DIR", default=None,
+                        help="a tagger saved by bench ner --save-model (default: the course's cached "
+                             "CoNLL-2003 tagger, trained first if not cached)")
+    redact.add_argument("--types", default=None, help="comma-separated entity types to redact, e.g. PER,LOC "
+                                                      "(default: every type the tagger knows)")
+    redact.add_argument("--json", action="store_true",
+                        help='one object per line: {"text": ..., "entities": [{"type", "start", "end", "text"}]}')
+    redact.add_argument("--batch-size", type=int, default=32, help="sentences per forward pass (default 32)")
+    redact.set_defaults(func=cmd_redact)
     ref = sub.add_parser("reference", help="list or refresh the shipped reference results")
     ref_sub = ref.add_subparsers(dest="action", required=True)
     ref_sub.add_parser("list", help="the shipped results with their provenance").set_defaults(func=cmd_reference)
     refresh = ref_sub.add_parser("refresh", help="re-measure and overwrite the shipped results (maintainers)")
     refresh.add_argument("what", choices=[*NOTEBOOK_REFERENCES, "bench", "transfer"],
-                         help="ner / foundations: run notebook 02 / 00 in the full profile; "
+                         help="ner / foundations / applications: run notebook 02 / 00 / 04 in the full profile; "
                               "bench: both bench ner recipes; transfer: bench transfer-lr, then bench transfer")
     refresh.add_argument("--out", default="runs", help="folder for the executed notebook (default: runs)")
     refresh.add_argument("--timeout", type=int, default=3600, help="seconds per cell")

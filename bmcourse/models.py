@@ -1,10 +1,13 @@
 """Load encoders with a token- or sequence-classification head (safetensors only, no remote code)."""
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from .config import is_offline, is_smoke
 from .errors import BmcourseError
@@ -167,12 +170,52 @@ def load_token_classifier(labels: Sequence[str] | Any, name: str = "auto", **ove
     return _load(AutoModelForTokenClassification, labels, name, **overrides)
 
 
-def load_sequence_classifier(labels: Sequence[str] | Any, name: str = "auto", **overrides: Any
-                             ) -> tuple[Any, Any]:
-    """An encoder with a fresh sequence-classification head for ``labels``, and its tokenizer."""
-    from transformers import AutoModelForSequenceClassification
+def load_sequence_classifier(labels: Sequence[str] | Any, name: str = "auto", *, pooling: str = "cls",
+                             **overrides: Any) -> tuple[Any, Any]:
+    """An encoder with a fresh sequence-classification head for ``labels``, and its tokenizer.
 
-    return _load(AutoModelForSequenceClassification, labels, name, **overrides)
+    ``pooling="cls"``: the Hugging Face head on the ``[CLS]`` vector and its pooler layer;
+    ``"mean"``: a linear head on the mean of the token vectors (``MeanPoolingClassifier``), the
+    pooling sentence-embedding models such as all-MiniLM-L6-v2 were trained with."""
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    if pooling == "cls":
+        return _load(AutoModelForSequenceClassification, labels, name, **overrides)
+    if pooling != "mean":
+        raise BmcourseError(f"pooling={pooling!r} is not a pooling", fix="use 'cls' or 'mean'")
+    encoder, tokenizer = _load(AutoModel, None, name, add_pooling_layer=False, **overrides)
+    return MeanPoolingClassifier(encoder, labels), tokenizer
+
+
+class MeanPoolingClassifier(torch.nn.Module):
+    """A linear classifier on the mean of an encoder's last-layer token vectors (padding excluded).
+
+    Called like a Hugging Face classifier: ``model(input_ids, attention_mask, labels)`` returns
+    ``.loss`` and ``.logits``, and ``model.config`` carries ``num_labels`` and ``id2label``."""
+
+    def __init__(self, encoder: Any, labels: Sequence[str] | Any) -> None:
+        super().__init__()
+        id2label, label2id = _label_maps(labels)
+        self.encoder = encoder
+        self.config = copy.deepcopy(encoder.config)
+        self.config.update({"num_labels": len(id2label), "id2label": id2label, "label2id": label2id,
+                            "bmcourse_pooling": "mean"})
+        self.dropout = torch.nn.Dropout(getattr(self.config, "hidden_dropout_prob", 0.1))
+        self.classifier = torch.nn.Linear(self.config.hidden_size, len(id2label))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None, **kwargs: Any) -> Any:
+        """Logits (and the cross-entropy loss when ``labels`` are given) for a padded batch."""
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        logits = self.classifier(self.dropout(pooled))
+        loss = torch.nn.functional.cross_entropy(logits.float(), labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
 def count_parameters(model: Any) -> tuple[int, int]:

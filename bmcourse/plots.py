@@ -342,3 +342,63 @@ def entity_legend(types: Iterable[str], colours: dict[str, str] | None = None) -
     return " ".join(f'<mark style="background: {html.escape(entity_colour(k, colours))}; '
                     f'padding: 0.1em 0.3em; border-radius: 0.3em;">{html.escape(k)}</mark>'
                     for k in sorted(set(types)))
+
+
+# ---------------------------------------------------------------------------- applications (nb 04)
+
+def plot_reliability(bins: Mapping[str, Sequence[Mapping[str, float]]],
+                     title: str = "Reliability: is a 0.9 confidence right 90% of the time?") -> Figure:
+    """Accuracy against mean confidence per bin (``apps.reliability_bins``), one line per model
+    state, with the diagonal of perfect calibration; marker size follows the bin's count."""
+    fig, axes = _figure(figsize=(FIGSIZE[0], FIGSIZE[1] + 0.5))
+    ax = axes[0][0]
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfectly calibrated")
+    for name, rows in bins.items():
+        used = [r for r in rows if r["count"]]
+        total = sum(r["count"] for r in used) or 1
+        ax.plot([r["confidence"] for r in used], [r["accuracy"] for r in used], marker="o", label=name,
+                markersize=3)
+        ax.scatter([r["confidence"] for r in used], [r["accuracy"] for r in used],
+                   s=[4 + 300 * r["count"] / total for r in used], alpha=0.3)
+    ax.set(xlabel="mean confidence in bin", ylabel="accuracy in bin", title=title, xlim=(0, 1.02),
+           ylim=(0, 1.02))
+    ax.legend(fontsize="small", loc="upper left")
+    ax.grid(alpha=0.3)
+    return _finish(fig)
+
+
+def plot_coverage(curves: Mapping[str, Sequence[Mapping[str, float]]], target: float | None = None,
+                  chosen: Mapping[str, float] | None = None,
+                  title: str = "Answer automatically, or hand over to a human") -> Figure:
+    """Accuracy on the automatically answered share against that share (coverage), per curve
+    (``apps.coverage_curve``); the accuracy target and the chosen operating point if given."""
+    fig, axes = _figure()
+    ax = axes[0][0]
+    for name, rows in curves.items():
+        ax.plot([r["coverage"] for r in rows], [r["accuracy"] for r in rows], label=name)
+    if target is not None:
+        ax.axhline(target, linestyle="--", color="grey", label=f"target accuracy {target:g}")
+    if chosen is not None:
+        ax.scatter([chosen["coverage"]], [chosen["accuracy"]], color="black", zorder=3,
+                   label=f"threshold {chosen['threshold']:.2f}")
+    ax.set(xlabel="coverage (share answered automatically)", ylabel="accuracy on that share", title=title)
+    ax.legend(fontsize="small", loc="lower left")
+    ax.grid(alpha=0.3)
+    return _finish(fig)
+
+
+def plot_stream(shares: Sequence[float], periods: Sequence[tuple[int, int]], alerts: Sequence[bool],
+                threshold: float, title: str = "Negative share in the headline stream") -> Figure:
+    """The rolling negative share over the stream, injected bad periods shaded, the alert
+    threshold dashed and alert positions marked."""
+    fig, axes = _figure(figsize=(FIGSIZE[0] + 2, FIGSIZE[1]))
+    ax = axes[0][0]
+    for i, (start, end) in enumerate(periods):
+        ax.axvspan(start, end, color="#fb9a99", alpha=0.35, label="injected bad news" if i == 0 else None)
+    ax.plot(range(len(shares)), shares, color="#4c72b0", label="rolling negative share")
+    ax.axhline(threshold, linestyle="--", color="grey", label=f"alert threshold {threshold:g}")
+    marks = [t for t, on in enumerate(alerts) if on]
+    ax.scatter(marks, [1.02] * len(marks), marker="|", color="#c44e52", label="alert")
+    ax.set(xlabel="headline number", ylabel="negative share", title=title, ylim=(0, 1.06))
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4, frameon=False)
+    return _finish(fig)

@@ -178,12 +178,18 @@ def repair_for_display(tags: Sequence[str]) -> list[str]:
     return repair_iob2(tags)[0]
 
 
-_WORD = re.compile(r"[’']s\b|\w+(?:[-.]\w+)*|[^\w\s]")
+_WORD = re.compile(r"[’']s\b|(?:[^\W\d_]\.){2,}|\w+(?:[-.]\w+)*|[^\w\s]")
 
 
 def split_words(text: str) -> list[str]:
-    """Split free text into CoNLL-style words: ``'s`` apart, letters/digits with inner - or ., punctuation."""
+    """Split free text into CoNLL-style words: ``'s`` apart, abbreviations (``U.S.``) whole,
+    letters/digits with inner - or ., punctuation."""
     return _WORD.findall(text)
+
+
+def split_words_with_offsets(text: str) -> list[tuple[str, int, int]]:
+    """``split_words`` with each word's character range ``[start, end)`` in ``text``."""
+    return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
 
 
 def allowed_transitions(labels: Sequence[str]) -> list[list[bool]]:

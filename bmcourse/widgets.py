@@ -144,3 +144,54 @@ def tagger(predict: Predict, examples: Sequence[str], highlight: Highlight | Non
     return interactive_or_static(
         lambda: _tagger_widget(predict, examples, highlight),
         lambda: show_html(static_tagger_html(predict, examples, highlight)))
+
+
+# --- semantic search box (notebook 04) ----------------------------------------------------------
+
+Search = Callable[[str], Sequence[tuple[str, str, float]]]
+
+
+def results_html(search: Search, query: str) -> str:
+    """``search(query)`` as an HTML table of (text, label, similarity), best first."""
+    cell = '<td style="text-align:left">{}</td>'
+    rows = "".join(f"<tr>{cell.format(html.escape(text))}{cell.format(html.escape(label))}"
+                   f"<td>{score:.2f}</td></tr>\n" for text, label, score in search(query))
+    head = ('<tr><th style="text-align:left">similar past question</th>'
+            '<th style="text-align:left">its intent</th><th>cosine</th></tr>')
+    return (f'<p><b>{html.escape(query)}</b></p>\n<table class="bmcourse-search">\n<thead>{head}</thead>\n'
+            f"<tbody>\n{rows}</tbody>\n</table>")
+
+
+def _safe_results_html(search: Search, query: str) -> str:
+    """``results_html`` for a widget callback: empty input and errors become a visible message."""
+    if not query.strip():
+        return "<em>Type a question, then press Search.</em>"
+    try:
+        return results_html(search, query.strip())
+    except Exception as err:  # shown in the output box; a callback's traceback would be hidden
+        return f"<pre>{html.escape(f'{type(err).__name__}: {err}')}</pre>"
+
+
+def _search_widget(search: Search, examples: Sequence[str]) -> Any:
+    """The interactive search: a VBox of [Text, "Search" Button, HTML results]."""
+    import ipywidgets as w
+
+    box = w.Text(value=examples[0] if examples else "", placeholder="Ask a question",
+                 continuous_update=False, layout=w.Layout(width="100%"))
+    button = w.Button(description="Search", button_style="primary")
+    out = w.HTML(value=_safe_results_html(search, box.value) if examples else "")
+
+    def on_search(_: Any = None) -> None:
+        out.value = _safe_results_html(search, box.value)
+
+    button.on_click(on_search)
+    box.observe(on_search, names="value")  # Enter (or leaving the box) searches too
+    return w.VBox([box, button, out])
+
+
+def search_box(search: Search, examples: Sequence[str]) -> Any:
+    """An interactive semantic search box (a VBox), or display the results of ``examples`` as static
+    HTML and return None. ``search(query)`` returns ``(text, label, cosine)`` rows, best first."""
+    return interactive_or_static(
+        lambda: _search_widget(search, examples),
+        lambda: show_html("\n".join(results_html(search, q) for q in examples)))

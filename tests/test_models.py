@@ -50,3 +50,19 @@ def test_pickle_only_folder_is_refused(tmp_path: Path) -> None:
 def test_duplicate_labels_refused(env) -> None:
     with pytest.raises(BmcourseError, match="distinct"):
         load_token_classifier(["O", "O"])
+
+
+def test_mean_pooling_classifier_reads_the_mean_of_real_tokens_only(env) -> None:
+    model, tokenizer = load_sequence_classifier(["a", "b", "c"], pooling="mean")
+    assert model.config.num_labels == 3 and model.config.id2label[2] == "c"
+    assert not any("pooler" in name for name, _ in model.named_parameters())
+    model.eval()
+    batch = tokenizer(["my card is lost", "where is the card I ordered two weeks ago"], padding=True,
+                      return_tensors="pt")
+    with torch.no_grad():
+        both = model(**batch, labels=torch.tensor([0, 2]))
+        alone = model(**tokenizer(["my card is lost"], return_tensors="pt")).logits
+    assert both.logits.shape == (2, 3) and both.loss.ndim == 0
+    assert torch.allclose(both.logits[0], alone[0], atol=1e-5)  # padding does not move the mean
+    with pytest.raises(BmcourseError, match="pooling"):
+        load_sequence_classifier(["a", "b"], pooling="max")
