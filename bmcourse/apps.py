@@ -112,12 +112,28 @@ def coverage_curve(confidence: Sequence[float] | torch.Tensor, correct: Sequence
     return rows[::-1]
 
 
+def wilson_lower_bound(right: int, total: int, z: float = 1.645) -> float:
+    """A lower confidence bound on an accuracy measured as ``right / total`` (Wilson score interval;
+    z = 1.645: one-sided 95%). Small samples get a low bound, so a threshold is not chosen on luck."""
+    if total == 0:
+        return 0.0
+    p = right / total
+    centre = p + z * z / (2 * total)
+    spread = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
+    return (centre - spread) / (1 + z * z / total)
+
+
 def pick_threshold(confidence: Sequence[float] | torch.Tensor, correct: Sequence[bool] | torch.Tensor,
-                   target: float) -> dict[str, float] | None:
+                   target: float, *, cautious: bool = False) -> dict[str, float] | None:
     """The lowest threshold (most coverage) whose automatically answered share reaches ``target``
-    accuracy, as a ``coverage_curve`` row; None when no threshold does."""
+    accuracy, as a ``coverage_curve`` row; None when no threshold does.
+
+    ``cautious``: the Wilson lower bound of that accuracy (``wilson_lower_bound``) must reach the
+    target, not the measured accuracy itself, so the choice survives the noise of a small sample."""
     for row in coverage_curve(confidence, correct):
-        if row["accuracy"] >= target:
+        n = round(row["coverage"] * len(confidence))
+        score = wilson_lower_bound(round(row["accuracy"] * n), n) if cautious else row["accuracy"]
+        if score >= target:
             return row
     return None
 

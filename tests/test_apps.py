@@ -144,3 +144,16 @@ def test_class_report_by_hand() -> None:
     assert rows[0] == {"class": "neg", "precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
     assert rows[1]["precision"] == pytest.approx(1 / 3) and rows[2]["f1"] == 0.0
     assert rows[-1]["class"] == "macro average" and rows[-1]["support"] == 4
+
+
+def test_cautious_threshold_asks_for_more_evidence_than_the_point_estimate() -> None:
+    assert apps.wilson_lower_bound(0, 0) == 0.0
+    assert apps.wilson_lower_bound(95, 100) < 0.95 < apps.wilson_lower_bound(9500, 10000) + 0.01
+    assert apps.wilson_lower_bound(10, 10) < apps.wilson_lower_bound(1000, 1000) <= 1.0
+    gen = torch.Generator().manual_seed(0)
+    conf = torch.rand(2000, generator=gen)
+    correct = torch.rand(2000, generator=gen) < conf  # right with probability = confidence
+    plain = apps.pick_threshold(conf, correct, 0.9)
+    cautious = apps.pick_threshold(conf, correct, 0.9, cautious=True)
+    assert plain["accuracy"] >= 0.9 and cautious["threshold"] > plain["threshold"]
+    assert cautious["coverage"] < plain["coverage"]
