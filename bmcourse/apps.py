@@ -26,21 +26,16 @@ def class_logits(model: torch.nn.Module, features: Sequence[dict], *, batch_size
     """The classifier's logits for encoded features (``encode_classification``), as a float CPU tensor [N, C].
 
     Calibration and thresholds need the scores themselves, not only the argmax ``predict`` gives."""
-    from .train import _device, _pad_id, collate
+    from .train import _device, _pad_id, length_sorted_batches
 
     if not features:
         raise BmcourseError("no features to score", fix="encode a non-empty split first")
     target = _device(model, device)
-    pad_id = _pad_id(features, None)
     model.eval()
-    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
     out = torch.empty(len(features), model.config.num_labels)
-    for s in range(0, len(order), batch_size):
-        indices = order[s:s + batch_size]
-        batch = collate([features[i] for i in indices], pad_id)
+    for indices, batch in length_sorted_batches(features, batch_size, _pad_id(features, None), target):
         batch.pop("labels")
-        logits = model(**{k: v.to(target) for k, v in batch.items()}).logits.float().cpu()
-        out[indices] = logits
+        out[indices] = model(**batch).logits.float().cpu()
     return out
 
 
@@ -270,6 +265,7 @@ def sentence_embeddings(model: torch.nn.Module, tokenizer: Any, texts: Sequence[
     """Mean-pooled last hidden states (padding excluded), L2-normalised: one row per text.
 
     Mean pooling is how all-MiniLM-L6-v2 was trained, so cosine similarity is meaningful."""
+    from .models import mean_pool
     from .train import _device, _progress
 
     target = _device(model, device)
@@ -280,9 +276,7 @@ def sentence_embeddings(model: torch.nn.Module, tokenizer: Any, texts: Sequence[
         batch = tokenizer(list(texts[s:s + batch_size]), padding=True, truncation=True,
                           max_length=max_length, return_tensors="pt").to(target)
         hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-        rows.append(pooled.float().cpu())
+        rows.append(mean_pool(hidden, batch["attention_mask"]).float().cpu())
         bar.update(len(batch["input_ids"]))
     bar.close()
     out = torch.cat(rows) if rows else torch.empty(0, model.config.hidden_size)

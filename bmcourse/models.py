@@ -187,6 +187,12 @@ def load_sequence_classifier(labels: Sequence[str] | Any, name: str = "auto", *,
     return MeanPoolingClassifier(encoder, labels), tokenizer
 
 
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The mean of each sequence's token vectors over its real tokens (padding excluded): [B, T, H] -> [B, H]."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+
 class MeanPoolingClassifier(torch.nn.Module):
     """A linear classifier on the mean of an encoder's last-layer token vectors (padding excluded).
 
@@ -211,9 +217,7 @@ class MeanPoolingClassifier(torch.nn.Module):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-        logits = self.classifier(self.dropout(pooled))
+        logits = self.classifier(self.dropout(mean_pool(hidden, attention_mask)))
         loss = torch.nn.functional.cross_entropy(logits.float(), labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 

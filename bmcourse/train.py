@@ -12,7 +12,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -356,6 +356,15 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
 
 # --- inference -------------------------------------------------------------------------------
 
+def length_sorted_batches(features: Sequence[Feature], batch_size: int, pad_id: int, target: torch.device
+                          ) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+    """``(feature indices, collated batch on target)`` over the features sorted by length (little padding)."""
+    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+    for s in range(0, len(order), batch_size):
+        indices = order[s:s + batch_size]
+        yield indices, {k: v.to(target) for k, v in collate([features[i] for i in indices], pad_id).items()}
+
+
 @torch.inference_mode()
 def subword_predictions(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: int = 64,
                         pad_id: int | None = None, device: str | None = None, progress: bool = True,
@@ -372,13 +381,10 @@ def subword_predictions(model: torch.nn.Module, features: Sequence[Feature], *, 
     target = _device(model, device)
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     model.eval()
-    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
     out: list[Any] = [None] * len(features)
     loss_sum, loss_n = 0.0, 0
     bar = _progress(len(features), "predicting", progress)
-    for s in range(0, len(order), batch_size):
-        indices = order[s:s + batch_size]
-        batch = {k: v.to(target) for k, v in collate([features[i] for i in indices], pad_id).items()}
+    for indices, batch in length_sorted_batches(features, batch_size, pad_id, target):
         with _autocast(target, bf16):
             output = model(**batch)
         loss_sum += float(output.loss) * len(indices)
