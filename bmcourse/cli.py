@@ -131,6 +131,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _bench_transfer(args)
     if args.task == "transfer-lr":
         return _bench_transfer_lr(args)
+    if args.task == "inference":
+        return _bench_inference(args)
     payload = bench_ner(model_name=args.model, epochs=args.epochs or 1.0, lr=args.lr,
                         batch_size=args.batch_size, label_all_subwords=args.label_all_subwords,
                         seed=args.seed, device=args.device, decode=args.decode,
@@ -144,6 +146,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"{key:40} {value}")
     if payload.get("saved_model"):
         print(f"{'saved_model':40} {payload['saved_model']} (use: bmcourse redact --model {payload['saved_model']})")
+    print(f"wrote {path}")
+    return 0
+
+
+def _bench_inference(args: argparse.Namespace) -> int:
+    """``bmcourse bench inference``: fp32 eager vs ONNX Runtime fp32 and int8 on CoNLL-2003 test."""
+    from .bench import write_json
+    from .deploy import bench_inference
+
+    model = None if args.model == "auto" else args.model
+    payload = bench_inference(model, latency_sentences=args.latency_sentences, batch_size=32,
+                              progress=sys.stderr.isatty())
+    path = write_json(payload, args.out)
+    columns = ("name", "p50_ms", "p95_ms", "speedup_p50", "throughput_per_s", "size_mb", "test_f1",
+               "max_logit_diff", "tag_agreement")
+    from .metrics import format_table
+
+    print(format_table([{k: row[k] for k in columns} for row in payload["variants"]]))
+    print(f"fastest variant within 0.5 F1 points of fp32: {payload['best_within_half_point'] or 'none'}")
     print(f"wrote {path}")
     return 0
 
@@ -265,6 +286,7 @@ NOTEBOOK_REFERENCES = {
     "ner": ("02_ner_finetuning.ipynb", "ner_reference", (".json", ".png")),
     "foundations": ("00_foundations.ipynb", "foundations_reference", (".json",)),
     "applications": ("04_applications.ipynb", "applications_reference", (".json",)),
+    "deployment": ("05_deployment_and_trust.ipynb", "deployment_reference", (".json",)),
 }
 BENCH_RECIPES = {  # shipped name -> bench command (the tuned default and the articles' plain recipe)
     "bench_ner_cpu": ["bench", "ner"],
@@ -273,6 +295,7 @@ BENCH_RECIPES = {  # shipped name -> bench command (the tuned default and the ar
 #: ``bmcourse reference refresh transfer``: learning rates on validation data first, then the bench
 #: (which reads them from ``transfer.STRATEGY_LR``: update it from the new ``transfer_lr.json``).
 TRANSFER_RECIPES = {"transfer_lr": ["bench", "transfer-lr"], "bench_transfer_cpu": ["bench", "transfer"]}
+INFERENCE_RECIPES = {"bench_inference_cpu": ["bench", "inference"]}  # ``reference refresh inference``
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
@@ -300,7 +323,7 @@ def cmd_reference(args: argparse.Namespace) -> int:
                 shutil.copyfile(path, target / path.name)
         print(f"refreshed {', '.join(str(target / p.name) for p in written)}")
         return 0
-    recipes = TRANSFER_RECIPES if args.what == "transfer" else BENCH_RECIPES
+    recipes = {"transfer": TRANSFER_RECIPES, "inference": INFERENCE_RECIPES}.get(args.what, BENCH_RECIPES)
     for name, command in recipes.items():
         status = main([*command, "--out", str(target / f"{name}.json")])
         if status:
@@ -333,9 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     student.add_argument("--out", default="student", help="output folder (default: student)")
     student.set_defaults(func=cmd_student)
     bench = sub.add_parser("bench", help="benchmarks that write JSON")
-    bench.add_argument("task", choices=["ner", "transfer", "transfer-lr"],
+    bench.add_argument("task", choices=["ner", "transfer", "transfer-lr", "inference"],
                        help="ner: fine-tune on the real CoNLL-2003; transfer: CoNLL-2003 -> other domains; "
-                            "transfer-lr: choose each strategy's learning rate on validation data")
+                            "transfer-lr: choose each strategy's learning rate on validation data; inference: fp32 "
+                            "PyTorch vs ONNX Runtime fp32/int8 on CoNLL-2003 test (--model: a saved tagger "
+                            "folder; default the course's CoNLL-2003 tagger)")
     bench.add_argument("--model", default="auto", help="model folder or Hub id (default: auto)")
     bench.add_argument("--epochs", type=float, default=None,
                        help="ner: default 1; transfer: default --budget sentences per run, at most 10 epochs")
@@ -363,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default=None, help="default: cuda > mps > cpu")
     bench.add_argument("--save-model", metavar="DIR", default=None,
                        help="ner: save the fine-tuned tagger to DIR (safetensors), for bmcourse redact --model DIR")
+    bench.add_argument("--latency-sentences", type=int, default=200,
+                       help="inference: test sentences timed one at a time (default 200)")
     bench.add_argument("--out", required=True, help="JSON file to write")
     bench.set_defaults(func=cmd_bench)
     redact = sub.add_parser("redact", help="replace named entities (PII) in text, one document per line")
@@ -380,8 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     ref_sub = ref.add_subparsers(dest="action", required=True)
     ref_sub.add_parser("list", help="the shipped results with their provenance").set_defaults(func=cmd_reference)
     refresh = ref_sub.add_parser("refresh", help="re-measure and overwrite the shipped results (maintainers)")
-    refresh.add_argument("what", choices=[*NOTEBOOK_REFERENCES, "bench", "transfer"],
-                         help="ner / foundations / applications: run notebook 02 / 00 / 04 in the full profile; "
+    refresh.add_argument("what", choices=[*NOTEBOOK_REFERENCES, "bench", "transfer", "inference"],
+                         help="ner / foundations / applications / deployment: run notebook 02 / 00 / 04 / 05 in "
+                              "the full profile; inference: bench inference; "
                               "bench: both bench ner recipes; transfer: bench transfer-lr, then bench transfer")
     refresh.add_argument("--out", default="runs", help="folder for the executed notebook (default: runs)")
     refresh.add_argument("--timeout", type=int, default=3600, help="seconds per cell")

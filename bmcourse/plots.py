@@ -402,3 +402,67 @@ def plot_stream(shares: Sequence[float], periods: Sequence[tuple[int, int]], ale
     ax.set(xlabel="headline number", ylabel="negative share", title=title, ylim=(0, 1.06))
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4, frameon=False)
     return _finish(fig)
+
+
+# ---------------------------------------------------------------------------- deployment (notebook 05)
+
+def plot_variants(rows: Sequence[Mapping[str, float | str]], title: str = "Speed and quality per variant") -> Figure:
+    """Batch-1 latency (p50 bar, p95 tick) and test F1 per variant (``deploy.Variant.row()`` dicts)."""
+    fig, axes = _figure(1, 2, figsize=(FIGSIZE[0] + 4, FIGSIZE[1]))
+    names = [str(r["name"]) for r in rows]
+    ys = range(len(rows))
+    left, right = axes[0]
+    left.barh(ys, [float(r["p50_ms"]) for r in rows], color="#4c72b0", label="p50")
+    left.scatter([float(r["p95_ms"]) for r in rows], ys, marker="|", s=200, color="black", label="p95")
+    left.set(yticks=list(ys), yticklabels=names, xlabel="ms per sentence (batch 1)", title="latency")
+    left.invert_yaxis()
+    left.legend(fontsize="small")
+    right.barh(ys, [float(r["test_f1"]) for r in rows], color="#55a868")
+    low = min(float(r["test_f1"]) for r in rows)
+    right.set(yticks=list(ys), yticklabels=[], xlabel="test entity F1", title="quality",
+              xlim=(max(0.0, low - 0.05), min(1.0, max(float(r["test_f1"]) for r in rows) + 0.02)))
+    right.invert_yaxis()
+    for ax in (left, right):
+        ax.grid(axis="x", alpha=0.3)
+    return _finish(fig, title)
+
+
+def plot_token_attributions(tokens: Sequence[str], scores: Mapping[str, Sequence[float]],
+                            title: str = "Which tokens pushed the prediction") -> Figure:
+    """Tokens coloured by attribution, one row per method: red pushes the prediction up, blue down
+    (each row scaled by its own largest absolute value)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = _figure(len(scores), 1, figsize=(max(6.0, 0.75 * len(tokens)), 0.9 * len(scores) + 0.6))
+    cmap = plt.get_cmap("RdBu_r")
+    for ax, (method, values) in zip(axes[:, 0], scores.items()):
+        top = max((abs(float(v)) for v in values), default=0.0) or 1.0
+        for i, (token, value) in enumerate(zip(tokens, values)):
+            ax.text(i + 0.5, 0.5, token, ha="center", va="center", fontsize=9,
+                    bbox={"boxstyle": "round,pad=0.3", "facecolor": cmap(0.5 + 0.5 * float(value) / top),
+                          "edgecolor": "none"})
+        ax.set(xlim=(0, len(tokens)), ylim=(0, 1))
+        ax.set_ylabel(method, rotation=0, ha="right", va="center")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for side in ax.spines.values():
+            side.set_visible(False)
+    return _finish(fig, title)
+
+
+def plot_robustness(rows: Sequence[Mapping[str, float | str]], models: Sequence[str],
+                    title: str = "Entity F1 under noisy input") -> Figure:
+    """Grouped bars: test F1 per input condition (rows with a ``condition`` key and one key per model)."""
+    import numpy as np
+
+    fig, axes = _figure(figsize=(FIGSIZE[0] + 2, FIGSIZE[1]))
+    ax = axes[0][0]
+    x = np.arange(len(rows))
+    width = 0.8 / max(1, len(models))
+    for k, model in enumerate(models):
+        ax.bar(x + (k - (len(models) - 1) / 2) * width, [float(r[model]) for r in rows], width, label=model)
+    ax.set_xticks(x, [str(r["condition"]) for r in rows], rotation=20, ha="right")
+    ax.set(ylabel="test entity F1", title=title, ylim=(0, 1))
+    ax.legend(fontsize="small")
+    ax.grid(axis="y", alpha=0.3)
+    return _finish(fig)

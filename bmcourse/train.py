@@ -220,6 +220,7 @@ class TrainConfig:
     progress: bool = True
     device: str | None = None
     decode: str = "argmax"         # how dev predictions are decoded: "argmax" or "viterbi"
+    adversarial: float = 0.0       # FGM: size of the word-embedding perturbation along the gradient (0 = off)
 
 
 @dataclass
@@ -267,6 +268,50 @@ def _dev_score(metrics: dict[str, float]) -> float:
     return -metrics["loss"]
 
 
+def word_embeddings(model: torch.nn.Module) -> torch.nn.Parameter:
+    """The model's word-embedding matrix (the table adversarial training perturbs)."""
+    getter = getattr(model, "get_input_embeddings", None)
+    if getter is None and hasattr(model, "encoder"):
+        getter = getattr(model.encoder, "get_input_embeddings", None)
+    if getter is None:
+        raise BmcourseError(f"{type(model).__name__} has no get_input_embeddings()",
+                            fix="adversarial training needs a Hugging Face model (or one with .encoder)")
+    return getter().weight
+
+
+def fgm_delta(gradient: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """The FGM perturbation: ``epsilon`` times the gradient divided by its (whole-tensor) L2 norm."""
+    return epsilon * gradient / gradient.norm()
+
+
+def fgm_backward(model: torch.nn.Module, batch: dict[str, torch.Tensor], epsilon: float,
+                 target: torch.device, bf16: bool = True) -> float:
+    """Fast Gradient Method (Miyato et al. 2017): after the clean backward pass, move the word
+    embeddings ``epsilon`` along their normalised gradient, add that loss's gradients, move back.
+
+    One extra forward and backward pass per step; returns the adversarial loss."""
+    weight = word_embeddings(model)
+    if weight.grad is None or not weight.requires_grad:
+        raise BmcourseError("adversarial training needs gradients on the word embeddings",
+                            fix="unfreeze the embeddings, or set TrainConfig.adversarial=0")
+    norm = weight.grad.norm()
+    if not torch.isfinite(norm) or norm == 0:
+        return float("nan")
+    rows = weight.grad.abs().sum(-1).nonzero().squeeze(-1)  # only the batch's tokens have a gradient
+    delta = fgm_delta(weight.grad, epsilon)[rows]
+    with torch.no_grad():
+        saved = weight[rows].clone()
+        weight[rows] += delta
+    try:
+        with _autocast(target, bf16):
+            adversarial_loss = model(**batch).loss
+        adversarial_loss.backward()
+    finally:
+        with torch.no_grad():
+            weight[rows] = saved  # restored exactly, not by subtracting (rounding)
+    return float(adversarial_loss.detach())
+
+
 def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature] | None = None,
         config: TrainConfig | None = None, *, pad_id: int | None = None, tokenizer: Any = None) -> FitResult:
     """Train ``model`` on encoded features; evaluate on ``dev`` and keep the best weights.
@@ -306,6 +351,8 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
             with _autocast(target, config.bf16):
                 loss = model(**batch).loss
             loss.backward()
+            if config.adversarial:
+                fgm_backward(model, batch, config.adversarial, target, config.bf16)
             if config.clip:
                 torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.clip)
             optimizer.step()
@@ -389,20 +436,32 @@ def subword_predictions(model: torch.nn.Module, features: Sequence[Feature], *, 
             output = model(**batch)
         loss_sum += float(output.loss) * len(indices)
         loss_n += len(indices)
-        logits = output.logits.float()
-        best = logits.argmax(-1).cpu()
-        log_probs = logits.log_softmax(-1).cpu() if decode == "viterbi" and best.dim() == 2 else None
-        for row, i in enumerate(indices):
-            n = len(features[i]["input_ids"])
-            out[i] = best[row, :n].tolist() if best.dim() == 2 else int(best[row])
-            if log_probs is not None and "word_ids" in features[i]:
-                firsts = first_subword_positions(features[i]["word_ids"])
-                path = viterbi_iob2(log_probs[row, firsts].tolist(), names)
-                for position, label in zip(firsts, path):
-                    out[i][position] = label
+        for i, prediction in zip(indices, decode_logits(output.logits, [features[i] for i in indices],
+                                                        names, decode)):
+            out[i] = prediction
         bar.update(len(indices))
     bar.close()
     return out, loss_sum / max(1, loss_n)
+
+
+def decode_logits(logits: torch.Tensor, features: Sequence[Feature], names: Sequence[str],
+                  decode: str = "argmax") -> list[Any]:
+    """One prediction per row of a padded batch of logits: a label id per real sub-word (token
+    classification; Viterbi over the words' first sub-words with ``decode="viterbi"``) or a class id."""
+    logits = logits.float()
+    best = logits.argmax(-1).cpu()
+    log_probs = logits.log_softmax(-1).cpu() if decode == "viterbi" and best.dim() == 2 else None
+    out: list[Any] = []
+    for row, feature in enumerate(features):
+        n = len(feature["input_ids"])
+        prediction = best[row, :n].tolist() if best.dim() == 2 else int(best[row])
+        if log_probs is not None and "word_ids" in feature:
+            firsts = first_subword_positions(feature["word_ids"])
+            path = viterbi_iob2(log_probs[row, firsts].tolist(), names)
+            for position, label in zip(firsts, path):
+                prediction[position] = label
+        out.append(prediction)
+    return out
 
 
 def _refuse_cut_words(features: Sequence[Feature]) -> None:
@@ -416,9 +475,9 @@ def _refuse_cut_words(features: Sequence[Feature]) -> None:
                                 "sentences are then split into chunks and no word is lost")
 
 
-def _word_tags(features: Sequence[Feature], preds: Sequence[list[int]], id2label: dict[int, str]
+def gold_and_predicted_tags(features: Sequence[Feature], preds: Sequence[list[int]], id2label: dict[int, str]
                ) -> tuple[list[list[str]], list[list[str]]]:
-    """Gold and predicted word tags per sentence, chunks put back together."""
+    """Gold and predicted word tags per sentence (chunks put back together) from sub-word predictions."""
     gold: dict[int, list[str]] = {}
     pred: dict[int, list[str]] = {}
     for feature, sub in zip(features, preds):
@@ -442,7 +501,7 @@ def predict(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: 
                                    device=device, progress=progress, decode=decode, bf16=bf16)
     id2label = _id2label(model)
     if features and "word_ids" in features[0]:
-        return _word_tags(features, preds, id2label)[1]
+        return gold_and_predicted_tags(features, preds, id2label)[1]
     return [id2label[p] for p in preds]
 
 
@@ -455,7 +514,7 @@ def evaluate(model: torch.nn.Module, features: Sequence[Feature], *, batch_size:
     preds, loss = subword_predictions(model, features, batch_size=batch_size, pad_id=pad_id,
                                       device=device, progress=progress, decode=decode, bf16=bf16)
     if features and "word_ids" in features[0]:
-        gold, pred = _word_tags(features, preds, _id2label(model))
+        gold, pred = gold_and_predicted_tags(features, preds, _id2label(model))
         return {"loss": loss, **metrics.ner_report(gold, pred)}
     gold_ids = [f["labels"] for f in features]
     return {"loss": loss, **metrics.classification_scores(gold_ids, preds)}
@@ -465,4 +524,4 @@ def word_tags(model: torch.nn.Module, features: Sequence[Feature], **kwargs: Any
               ) -> tuple[list[list[str]], list[list[str]]]:
     """``(gold, predicted)`` word tags per sentence, for reports and error analysis."""
     preds, _ = subword_predictions(model, features, **kwargs)
-    return _word_tags(features, preds, _id2label(model))
+    return gold_and_predicted_tags(features, preds, _id2label(model))
