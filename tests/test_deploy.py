@@ -77,7 +77,7 @@ def test_onnx_runtime_matches_pytorch_and_int8_is_smaller(tmp_path: Path, tagger
     assert deploy.logit_drift(fp32, ort32) < 1e-4
     assert [len(x) for x in fp32] == [len(f["input_ids"]) for f in features]
     assert runners[2].size_mb() < runners[1].size_mb() / 2
-    rows = deploy.measure_variants(runners, features, LABELS, latency_sentences=3)
+    rows = deploy.measure_variants(runners, features, LABELS, latency_sentences=3, rounds=2)
     assert rows[0].max_logit_diff == 0.0 and rows[0].tag_agreement == 1.0
     assert rows[1].tag_agreement == 1.0
     keys = {"name", "p50_ms", "p95_ms", "throughput_per_s", "size_mb", "test_f1", "max_logit_diff", "tag_agreement"}
@@ -241,7 +241,8 @@ def test_bench_inference_writes_the_table(tmp_path: Path, env, tagger, capsys) -
     assert main(["bench", "inference", "--model", str(folder), "--latency-sentences", "5", "--out", str(out)]) == 0
     payload = json.loads(out.read_text())
     names = [v["name"] for v in payload["variants"]]
-    assert names == ["pytorch-fp32", "onnxruntime-fp32", "onnxruntime-int8", "onnxruntime-int8-per-channel"]
+    assert names == ["pytorch-fp32", "onnxruntime-fp32", "onnxruntime-int8", "onnxruntime-int8-per-channel",
+                     "onnxruntime-fused-int8"]
     for key in ("machine", "date", "command", "model", "commit", "settings", "libraries"):
         assert key in payload
     assert payload["variants"][0]["speedup_p50"] == 1.0
