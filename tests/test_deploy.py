@@ -248,3 +248,24 @@ def test_bench_inference_writes_the_table(tmp_path: Path, env, tagger, capsys) -
     assert payload["variants"][0]["speedup_p50"] == 1.0
     assert payload["settings"]["latency_sentences"] == 5
     assert "fastest variant within 0.5 F1 points" in capsys.readouterr().out
+
+
+def test_variant_table_compares_equal_under_the_sanitiser_when_timings_change() -> None:
+    import re
+
+    from nbval.plugin import get_sanitize_patterns
+
+    from bmcourse.metrics import format_table
+
+    patterns = get_sanitize_patterns((Path(__file__).parent / "nbval_sanitize.cfg").read_text(encoding="utf-8"))
+
+    def sanitised(p50: float, rate: float) -> str:
+        rows = [deploy.Variant("a", p50, p50 * 1.5, rate, 90.0, 0.9, 0.0, 1.0),
+                deploy.Variant("b", p50 / 7, p50 / 3, rate * 12, 23.0, 0.89, 2.5, 0.99)]
+        text = format_table(deploy.variant_table(rows))
+        for regex, replace in patterns:
+            text = re.sub(regex, replace, text)
+        return text
+
+    assert sanitised(9.8, 95.0) == sanitised(123.4, 1234.0)
+    assert "0.890" in sanitised(9.8, 95.0) and "23 MB" in sanitised(9.8, 95.0)  # quality and size still compared
