@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import torch
 
 from .errors import BmcourseError
-from .tagging import repair_for_display, spans, split_words_with_offsets, types_of
+from .tagging import repair_for_display, spans, split_words_with_offsets, types_of, word_starts
 
 # ============================================================================================
 # Intent routing, calibration, the sentiment monitor and semantic search (sections 1-3)
@@ -515,10 +515,7 @@ def gold_entities(tokens: Sequence[str], tags: Sequence[str]) -> tuple[str, list
     """An annotated sentence as text (tokens joined by single spaces) and its gold entities with
     character offsets in that text, to score ``redact`` on it at span level."""
     text = " ".join(tokens)
-    starts, at = [], 0
-    for token in tokens:
-        starts.append(at)
-        at += len(token) + 1
+    starts = word_starts(tokens)
     entities = []
     for span in spans(tags):
         start, end = starts[span.start], starts[span.end - 1] + len(tokens[span.end - 1])

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .errors import BmcourseError
-from .tagging import spans
+from .tagging import spans, word_starts
 
 Feature = dict[str, Any]
 
@@ -46,27 +46,15 @@ def pipeline_spans(pipe: Any, sentences: Sequence[Sequence[str]], batch_size: in
     return [[(e["entity_group"], int(e["start"]), int(e["end"])) for e in entities] for entities in found]
 
 
-def _word_starts(words: Sequence[str]) -> list[int]:
-    """Where each word starts in ``" ".join(words)``."""
-    starts, at = [], 0
-    for word in words:
-        starts.append(at)
-        at += len(word) + 1
-    return starts
-
-
 def tag_spans(sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]
               ) -> list[list[tuple[str, int, int]]]:
     """Word tags turned into ``(type, start, end)`` character spans in ``" ".join(words)``, the way
     ``pipeline_spans`` reports them (a stray ``I-`` starts an entity)."""
+    from .apps import gold_entities
     from .tagging import repair_for_display
 
-    out = []
-    for words, sentence_tags in zip(sentences, tags):
-        starts = _word_starts(words)
-        out.append([(s.type, starts[s.start], starts[s.end - 1] + len(words[s.end - 1]))
-                    for s in spans(repair_for_display(list(sentence_tags)))])
-    return out
+    return [[(e.type, e.start, e.end) for e in gold_entities(words, repair_for_display(list(sentence_tags)))[1]]
+            for words, sentence_tags in zip(sentences, tags)]
 
 
 def pipeline_word_tags(pipe: Any, sentences: Sequence[Sequence[str]], batch_size: int = 32) -> list[list[str]]:
@@ -83,7 +71,7 @@ def word_tags_from_subwords(words: Sequence[str], subwords: Sequence[dict[str, A
     by_start: dict[int, str] = {}
     for token in subwords:
         by_start.setdefault(int(token["start"]), token["entity"])
-    return [by_start.get(start, "O") for start in _word_starts(words)]
+    return [by_start.get(start, "O") for start in word_starts(words)]
 
 
 def span_disagreements(sentences: Sequence[Sequence[str]], first: Sequence[Sequence[tuple[str, int, int]]],
@@ -612,19 +600,6 @@ def unseen_mentions(pool_split: Any, seen_split: Any) -> dict[str, list[list[str
     seen = {tuple(m) for mentions in mentions_by_type(seen_split).values() for m in mentions}
     return {kind: [m for m in mentions if tuple(m) not in seen]
             for kind, mentions in mentions_by_type(pool_split).items()}
-
-
-def recall_by_type(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict[str, float]:
-    """Entity recall per type (exact spans): the share of each type's entities the tagger found,
-    what redaction lets through is one minus it."""
-    from .tagging import repair_for_display
-
-    found: dict[str, list[int]] = {}
-    for g, p in zip(gold, pred):
-        predicted = set(spans(repair_for_display(list(p))))
-        for span in spans(list(g)):
-            found.setdefault(span.type, []).append(span in predicted)
-    return {kind: statistics.fmean(hits) for kind, hits in sorted(found.items())}
 
 
 def leaked_entities(gold: Sequence[str], pred: Sequence[str]) -> list[Any]:

@@ -187,6 +187,15 @@ def split_words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
+def word_starts(words: Sequence[str]) -> list[int]:
+    """Where each word starts in ``" ".join(words)`` (character offsets)."""
+    starts, at = [], 0
+    for word in words:
+        starts.append(at)
+        at += len(word) + 1
+    return starts
+
+
 def split_words_with_offsets(text: str) -> list[tuple[str, int, int]]:
     """``split_words`` with each word's character range ``[start, end)`` in ``text``."""
     return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
