@@ -154,6 +154,7 @@ def _bench_inference(args: argparse.Namespace) -> int:
     """``bmcourse bench inference``: fp32 eager vs ONNX Runtime fp32 and int8 on CoNLL-2003 test."""
     from .bench import write_json
     from .deploy import bench_inference
+    from .metrics import format_table
 
     model = None if args.model == "auto" else args.model
     payload = bench_inference(model, latency_sentences=args.latency_sentences, batch_size=32,
@@ -161,8 +162,6 @@ def _bench_inference(args: argparse.Namespace) -> int:
     path = write_json(payload, args.out)
     columns = ("name", "p50_ms", "p95_ms", "speedup_p50", "throughput_per_s", "size_mb", "test_f1",
                "max_logit_diff", "tag_agreement")
-    from .metrics import format_table
-
     print(format_table([{k: row[k] for k in columns} for row in payload["variants"]]))
     print(f"fastest variant within 0.5 F1 points of fp32: {payload['best_within_half_point'] or 'none'}")
     print(f"wrote {path}")

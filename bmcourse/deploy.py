@@ -503,13 +503,7 @@ def target_function(model: Any, attention_mask: torch.Tensor, label: int, positi
     an attribution explains. Gradients flow through the word embeddings."""
     def forward(embeds: torch.Tensor) -> torch.Tensor:
         mask = attention_mask.expand(embeds.shape[0], -1)
-        if hasattr(model, "encoder") and not hasattr(model, "bert"):  # the mean-pooling classifier
-            from .models import mean_pool
-
-            hidden = model.encoder(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
-            logits = model.classifier(mean_pool(hidden, mask))
-        else:
-            logits = model(inputs_embeds=embeds, attention_mask=mask).logits
+        logits = model(inputs_embeds=embeds, attention_mask=mask).logits
         return logits[:, position, label] if position is not None else logits[:, label]
     return forward
 

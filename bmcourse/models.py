@@ -209,13 +209,15 @@ class MeanPoolingClassifier(torch.nn.Module):
         self.dropout = torch.nn.Dropout(getattr(self.config, "hidden_dropout_prob", 0.1))
         self.classifier = torch.nn.Linear(self.config.hidden_size, len(id2label))
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 labels: torch.Tensor | None = None, **kwargs: Any) -> Any:
-        """Logits (and the cross-entropy loss when ``labels`` are given) for a padded batch."""
+        """Logits (and the cross-entropy loss when ``labels`` are given) for a padded batch of token
+        ids, or of word embeddings (``inputs_embeds=``, as Hugging Face models take them)."""
         from transformers.modeling_outputs import SequenceClassifierOutput
 
         if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
+            given = input_ids if input_ids is not None else kwargs["inputs_embeds"]
+            attention_mask = torch.ones(given.shape[:2], dtype=torch.long, device=given.device)
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
         logits = self.classifier(self.dropout(mean_pool(hidden, attention_mask)))
         loss = torch.nn.functional.cross_entropy(logits.float(), labels) if labels is not None else None

@@ -298,7 +298,7 @@ def fgm_backward(model: torch.nn.Module, batch: dict[str, torch.Tensor], epsilon
     if not torch.isfinite(norm) or norm == 0:
         return float("nan")
     rows = weight.grad.abs().sum(-1).nonzero().squeeze(-1)  # only the batch's tokens have a gradient
-    delta = fgm_delta(weight.grad, epsilon)[rows]
+    delta = fgm_delta(weight.grad[rows], epsilon)  # the other rows are zero: same norm, no full-table copy
     with torch.no_grad():
         saved = weight[rows].clone()
         weight[rows] += delta

@@ -64,5 +64,9 @@ def test_mean_pooling_classifier_reads_the_mean_of_real_tokens_only(env) -> None
         alone = model(**tokenizer(["my card is lost"], return_tensors="pt")).logits
     assert both.logits.shape == (2, 3) and both.loss.ndim == 0
     assert torch.allclose(both.logits[0], alone[0], atol=1e-5)  # padding does not move the mean
+    ids = tokenizer(["my card is lost"], return_tensors="pt")["input_ids"]
+    with torch.no_grad():  # word embeddings instead of ids (what attributions differentiate through)
+        embedded = model(inputs_embeds=model.encoder.get_input_embeddings()(ids)).logits
+    assert torch.allclose(embedded, alone, atol=1e-5)
     with pytest.raises(BmcourseError, match="pooling"):
         load_sequence_classifier(["a", "b"], pooling="max")
