@@ -39,6 +39,22 @@ def pytest_configure(config) -> None:
         SANITIZERS.append(ROOT / "tests" / "nbval_sanitize_cuda.cfg")
 
 
+CUDA_VARIES = "cuda-varies"  # cell tag: on a GPU the cell must run, but its text is not compared
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """On a GPU, cells tagged ``cuda-varies`` still run (an error fails) but their outputs are not
+    compared: what they print (which entities, which strategy wins) follows what training learned,
+    and GPU kernels and bf16 land training elsewhere than the stored CPU run. Every other cell is
+    compared, with the CUDA sanitiser masking numbers."""
+    if not _cuda():
+        return
+    for item in items:
+        cell = getattr(item, "cell", None)
+        if cell is not None and CUDA_VARIES in cell.get("metadata", {}).get("tags", []):
+            item.options["check"] = False
+
+
 def pytest_collectstart(collector) -> None:
     """For each notebook: ignore stderr outputs and add the project sanitisers."""
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .config import by_profile, device, profile
 from .errors import BmcourseError
-from .session import Settings, setup
+from .session import Settings, headline, setup
 
 __version__ = "0.1.0"
-__all__ = ["BmcourseError", "Settings", "by_profile", "device", "profile", "setup", "__version__"]
+__all__ = ["BmcourseError", "Settings", "by_profile", "device", "headline", "profile", "setup", "__version__"]

@@ -32,7 +32,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Execute notebooks headless into --out and print a summary; non-zero if any failed."""
     import nbformat
 
-    from .nbtools import NotebookFailed, execute
+    from .nbtools import NotebookFailed, execute, exercises_of, headline_of
 
     if args.profile:
         os.environ["BMCOURSE_PROFILE"] = args.profile
@@ -48,16 +48,24 @@ def cmd_run(args: argparse.Namespace) -> int:
             where = f"cell {failed.cell}" if failed.cell is not None else "a cell"
             print(f"  FAILED in {where}: {failed.ename}: {failed.evalue}\n"
                   f"  the partly executed notebook is in {out / path.name}", flush=True)
-            results.append((path.name, "FAILED", failed.seconds, f"{failed.ename}: {failed.evalue}"[:200]))
+            results.append((path.name, "FAILED", failed.seconds, exercises_of(failed.nb),
+                            f"{failed.ename}: {failed.evalue}"[:200]))
             continue
         nbformat.write(nb, out / path.name)
-        results.append((path.name, "ok", seconds, str(out / path.name)))
-    print(f"\n{'notebook':40} {'status':8} {'seconds':>8}  output")
-    for name, status, seconds, where in results:
-        print(f"{name:40} {status:8} {seconds:8.1f}  {where}")
-    failed = sum(status != "ok" for _, status, _, _ in results)
-    print(f"\n{len(results) - failed} passed, {failed} failed")
+        results.append((path.name, "ok", seconds, exercises_of(nb), headline_of(nb)))
+    print(summary_table(results))
+    failed = sum(status != "ok" for _, status, *_ in results)
+    print(f"\n{len(results) - failed} passed, {failed} failed; executed copies in {out}")
     return 1 if failed else 0
+
+
+def summary_table(results: list[tuple[str, str, float, str, str]]) -> str:
+    """The run's table: notebook, status, seconds, exercises passed, and the headline result (or the error)."""
+    lines = [f"\n{'notebook':32} {'status':7} {'seconds':>8}  {'exercises':9}  headline (or error)"]
+    for name, status, seconds, exercises, what in results:
+        lines.append(f"{name:32} {status:7} {seconds:8.1f}  {exercises:9}  {what}")
+    lines.append(f"{'total':32} {'':7} {sum(r[2] for r in results):8.1f}")
+    return "\n".join(lines)
 
 
 def cmd_store(args: argparse.Namespace) -> int:
@@ -106,7 +114,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 
 def cmd_student(args: argparse.Namespace) -> int:
-    """Write copies of the notebooks with the cells tagged ``solution`` emptied."""
+    """Write student copies: ``solution`` cells replaced by a placeholder, outputs cleared."""
     import nbformat
 
     from .nbtools import strip_solutions
@@ -114,9 +122,26 @@ def cmd_student(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for path in _notebooks(args.notebooks):
-        nb, count = strip_solutions(nbformat.read(path, as_version=4))
+        nb, count = strip_solutions(nbformat.read(path, as_version=4), keep_outputs=args.keep_outputs)
+        nb.metadata.pop("jupytext", None)  # a student copy is a plain notebook, not half of a pair
         nbformat.write(nb, out / path.name)
-        print(f"{out / path.name}: {count} solution cells emptied")
+        kept = "outputs kept except exercises'" if args.keep_outputs else "outputs cleared"
+        print(f"{out / path.name}: {count} solution cells replaced, {kept}")
+    print(f"hand out {out}/ (the instructor copy, with solutions and outputs, is {NOTEBOOKS}/ itself)")
+    return 0
+
+
+def cmd_links(args: argparse.Namespace) -> int:
+    """Rebuild (or with --check, verify) the README badges and the Colab install lines from pyproject.toml."""
+    from . import links
+
+    if args.check:
+        stale = links.stale()
+        for path in stale:
+            print(f"{path}: out of date with pyproject.toml [project.urls] Repository; run `bmcourse links`")
+        return 1 if stale else 0
+    changed = links.write()
+    print(f"repository {links.repository_url()}: " + (f"rewrote {', '.join(changed)}" if changed else "all up to date"))
     return 0
 
 
@@ -350,10 +375,16 @@ def build_parser() -> argparse.ArgumentParser:
     clean = sub.add_parser("clean", help="normalise kernelspec and metadata in place")
     clean.add_argument("notebooks", nargs="*")
     clean.set_defaults(func=cmd_clean)
-    student = sub.add_parser("student", help="write copies without the solution cells")
-    student.add_argument("notebooks", nargs="*")
+    student = sub.add_parser("student", help="write student copies: solutions replaced, outputs cleared")
+    student.add_argument("notebooks", nargs="*", help="default: every notebook in notebooks/")
     student.add_argument("--out", default="student", help="output folder (default: student)")
+    student.add_argument("--keep-outputs", action="store_true",
+                         help="keep the outputs of the cells that are not exercises, solutions or checks")
     student.set_defaults(func=cmd_student)
+    links_cmd = sub.add_parser("links", help="rebuild the README's Colab/Binder badges and the notebooks' Colab "
+                                             "install line from pyproject.toml [project.urls] Repository")
+    links_cmd.add_argument("--check", action="store_true", help="only check; exit 1 when something is out of date")
+    links_cmd.set_defaults(func=cmd_links)
     bench = sub.add_parser("bench", help="benchmarks that write JSON")
     bench.add_argument("task", choices=["ner", "transfer", "transfer-lr", "inference"],
                        help="ner: fine-tune on the real CoNLL-2003; transfer: CoNLL-2003 -> other domains; "

@@ -29,12 +29,12 @@ Feature = dict[str, Any]
 # ============================================================================================
 
 def token_pipeline(model: Any, tokenizer: Any, aggregation: str = "first") -> Any:
-    """A ``transformers`` token-classification pipeline on the CPU that groups sub-words into
-    entities (``aggregation="first"``: a word takes its first sub-word's label, as in training)."""
+    """A ``transformers`` token-classification pipeline on the model's own device (CPU or GPU) that groups
+    sub-words into entities (``aggregation="first"``: a word takes its first sub-word's label, as in training)."""
     from transformers import pipeline
 
     return pipeline("token-classification", model=model, tokenizer=tokenizer,
-                    aggregation_strategy=aggregation, device=-1)
+                    aggregation_strategy=aggregation, device=next(model.parameters()).device)
 
 
 def pipeline_spans(pipe: Any, sentences: Sequence[Sequence[str]], batch_size: int = 32

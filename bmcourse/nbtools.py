@@ -180,13 +180,57 @@ def out_of_sync(path: Path) -> str | None:
     return None
 
 
-def strip_solutions(nb: Any) -> tuple[Any, int]:
-    """Replace the source of cells tagged ``solution`` by a placeholder; returns (nb, count)."""
+EXERCISE_TAG = "exercise"
+CHECKPOINT = re.compile(r"\b(\d+)/(\d+) exercises passed")
+
+
+def _answer_cells(nb: Any) -> set[int]:
+    """Indices of the cells that give an answer away: exercise, solution and the check right after a solution."""
+    found: set[int] = set()
+    for index, cell in enumerate(nb.cells):
+        tags = cell.metadata.get("tags", [])
+        if EXERCISE_TAG in tags or SOLUTION_TAG in tags:
+            found.add(index)
+            if SOLUTION_TAG in tags and index + 1 < len(nb.cells) and nb.cells[index + 1].cell_type == "code":
+                found.add(index + 1)
+    return found
+
+
+def strip_solutions(nb: Any, keep_outputs: bool = False) -> tuple[Any, int]:
+    """Replace the source of cells tagged ``solution`` by a placeholder and clear outputs; returns (nb, count).
+
+    Every output goes, unless ``keep_outputs``: then only the exercise, solution and check cells lose theirs.
+    """
     count = 0
-    for cell in nb.cells:
+    answers = _answer_cells(nb)
+    for index, cell in enumerate(nb.cells):
         if SOLUTION_TAG in cell.metadata.get("tags", []):
             cell.source = STUDENT_PLACEHOLDER if cell.cell_type == "code" else "*Your answer here.*"
-            if cell.cell_type == "code":
-                cell.outputs, cell.execution_count = [], None
             count += 1
+        if cell.cell_type == "code" and (not keep_outputs or index in answers):
+            cell.outputs, cell.execution_count = [], None
     return nb, count
+
+
+def _stdout_lines(nb: Any) -> list[str]:
+    """Every stdout line the notebook's code cells printed, in order."""
+    lines: list[str] = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if out.get("output_type") == "stream" and out.get("name") == "stdout":
+                lines.extend("".join(out.get("text", "")).splitlines())
+    return lines
+
+
+def headline_of(nb: Any) -> str:
+    """The last ``headline:`` line an executed notebook printed (``bmcourse.headline``), or ``-``."""
+    from .session import HEADLINE_PREFIX
+
+    found = [line[len(HEADLINE_PREFIX):] for line in _stdout_lines(nb) if line.startswith(HEADLINE_PREFIX)]
+    return found[-1] if found else "-"
+
+
+def exercises_of(nb: Any) -> str:
+    """``passed/total`` from the last checkpoint line (``3/4 exercises passed``), or ``-``."""
+    found = [m.group(1) + "/" + m.group(2) for line in _stdout_lines(nb) for m in [CHECKPOINT.search(line)] if m]
+    return found[-1] if found else "-"

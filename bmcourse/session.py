@@ -22,6 +22,50 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
+def runtime_name() -> str:
+    """Where the notebook runs: ``Colab``, ``Binder``, ``Kaggle`` or ``local``."""
+    if in_colab():
+        return "Colab"
+    if os.environ.get("BINDER_LAUNCH_HOST") or os.environ.get("BINDER_REPO_URL"):
+        return "Binder"
+    if os.environ.get("KAGGLE_KERNEL_RUN_TYPE"):
+        return "Kaggle"
+    return "local"
+
+
+def gpu_name() -> str | None:
+    """The first CUDA GPU's name, the Apple GPU for MPS, or None."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "Apple GPU (MPS)"
+    return None
+
+
+def describe_runtime(where: str, gpu: str | None, device: str) -> str:
+    """One line: the runtime, the GPU found and the device used, with what to do when they disagree."""
+    line = f"runtime: {where} | GPU: {gpu or 'none'} | using {device}"
+    if gpu is None and where == "Colab":
+        line += " (for a GPU: Runtime > Change runtime type > T4 GPU, then run again from the top)"
+    elif gpu is None:
+        line += " (no GPU found: everything runs on the CPU, the smoke profile in minutes)"
+    elif not device.startswith(("cuda", "mps")):
+        line += " (a GPU is there but BMCOURSE_DEVICE chose the CPU)"
+    return line
+
+
+def headline(label: str, value: Any) -> None:
+    """Print a notebook's headline result as one ``headline:`` line; ``bmcourse run``
+    shows it in its summary table. Floats print with 3 decimals."""
+    text = f"{value:.3f}" if isinstance(value, float) else str(value)
+    print(f"{HEADLINE_PREFIX}{label} = {text}")
+
+
+HEADLINE_PREFIX = "headline: "
+
+
 @dataclass(frozen=True)
 class Settings:
     """What ``setup()`` decided, returned so a notebook can use it."""
@@ -73,6 +117,7 @@ def describe(settings: Settings, sources: dict[str, list[str]], model: str | Non
     lines = [f"bmcourse | profile {settings.profile} | device {settings.device} | seed {settings.seed} | {network}"]
     if settings.smoke:
         lines.insert(0, SMOKE_BANNER)
+    lines.append("  " + describe_runtime(runtime_name(), gpu_name(), settings.device))
     if model:
         lines.append(f"  model: {model}")
     for where, names in sources.items():

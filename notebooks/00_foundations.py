@@ -638,4 +638,9 @@ Markdown(concepts.glossary_markdown())
 # | 7 | EN/中文 glossary | the articles' terms |
 
 # %%
+# this notebook's headline result, shown in `bmcourse run`'s summary table
+probe_accuracy = next(r["accuracy"] for r in sentiment_rows if r["method"] == "frozen encoder + linear probe")
+bmcourse.headline("SST-2 test accuracy of the frozen-encoder linear probe (this run)", probe_accuracy)
+
+# %%
 print(checkpoint([ex1, ex2, ex3, ex4]))

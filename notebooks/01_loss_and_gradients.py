@@ -701,4 +701,10 @@ fig = interactive_or_static(explorer, static_view)
 # | 7 | too small, good and too large $\eta$ on a 2-D loss | $\theta^*=\arg\min_\theta\mathcal{L}(\theta)$ |
 
 # %%
+# this notebook's headline result, shown in `bmcourse run`'s summary table
+gradient_checks = [check_bce, check_fd, check_ce, check_ce_fd, check_masked, *head_checks, *sgd_checks]
+bmcourse.headline("hand-derived results equal to their reference (allclose)",
+                  f"{sum(c['allclose'] for c in gradient_checks)}/{len(gradient_checks)}")
+
+# %%
 print(checkpoint([ex1, ex2, ex3, ex4, ex5, ex6, ex7]))

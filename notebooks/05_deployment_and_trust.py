@@ -37,7 +37,7 @@
 import sys
 
 if "google.colab" in sys.modules:  # on Colab, install the course package first (elsewhere: nothing to do)
-    # # %pip install --quiet "bmcourse @ git+https://github.com/bmcourse/bmcourse"
+    # %pip install --quiet "bmcourse @ git+https://github.com/bmcourse/bmcourse"
     print("bmcourse installed")
 
 import bmcourse
@@ -133,7 +133,7 @@ for i in differ_viterbi[:2]:
 # The *grouped* entities (`aggregation_strategy="first"`) can still differ, because the pipeline's
 # idea of a word is the tokenizer's, which splits at punctuation: `AL-AIN` is three pieces to it.
 
-# %%
+# %% tags=["cuda-varies"]
 grouped = deploy.pipeline_spans(pipe, test_words)
 ours = deploy.tag_spans(test_words, argmax_tags)
 grouping = deploy.span_disagreements(test_words, grouped, ours)
@@ -263,7 +263,7 @@ fig = plots.plot_variants([v.row() for v in variants])
 # transformer optimiser merge each residual addition into its LayerNorm and each bias into its
 # GELU, then quantises: fewer, larger kernels.
 
-# %%
+# %% tags=["cuda-varies"]
 best = deploy.best_within(variants, f1_loss=0.005)
 drops = {v.name: round(100 * (variants[0].test_f1 - v.test_f1), 2) for v in variants[1:]}
 print("F1 points lost against fp32 PyTorch:", drops)
@@ -349,11 +349,11 @@ print(f"{len(rows)} training texts ({INTENTS_PER_CLASS} per intent): test accura
 # Gradient × input by hand: the model is called on the word **embeddings** (`inputs_embeds`)
 # instead of the token ids, so autograd can take the gradient with respect to them.
 
-# %%
+# %% tags=["cuda-varies"]
 from bmcourse.train import word_embeddings
 
 text = "I still have not received my new card, when will it arrive?"
-encoded = intent_tokenizer(text, return_tensors="pt")
+encoded = intent_tokenizer(text, return_tensors="pt").to(settings.device)  # where fit() left the model
 with torch.no_grad():
     intent_label = int(intent_model(**encoded).logits.argmax(-1))
 intent_forward = deploy.target_function(intent_model, encoded["attention_mask"], intent_label)
@@ -368,7 +368,7 @@ print(f"predicted intent: {intents[intent_label]}")
 # Integrated Gradients from Captum on the same input and target, then the completeness check:
 # the attributions' sum against `f(input) - f(baseline)` from two fresh forward passes.
 
-# %%
+# %% tags=["cuda-varies"]
 intent_ig, intent_delta = deploy.integrated_gradients(intent_forward, embeds.detach(), baseline, steps=IG_STEPS)
 tokens = intent_tokenizer.convert_ids_to_tokens(encoded["input_ids"][0])
 adds_up = {}
@@ -663,7 +663,7 @@ ex5.check(leaks_in)
 # Before the tagger (or any adapted model) meets users, each line below should have a number
 # you measured, not a belief. The values are this run's (in the smoke profile: the samples').
 
-# %%
+# %% tags=["cuda-varies"]
 worst_type = max(leaks[0], key=lambda k: leaks[0][k] if k != "condition" else -1)
 typo_name = f"typos {TYPO_RATES[1]:.0%}"
 checklist = [
@@ -767,3 +767,9 @@ print(metrics.format_table(ref["leaks"]))
 #   not. They raise questions that measurements answer.
 # * Robustness and privacy are numbers: F1 under lower-casing, typos and unseen names, and the
 #   leak rate per entity type, measured before users meet the model.
+
+# %%
+# this notebook's headline result, shown in `bmcourse run`'s summary table
+by_name = {v.name: v for v in variants}
+bmcourse.headline("test F1, int8 ONNX Runtime vs fp32 PyTorch (this run)",
+                  f"{by_name['onnxruntime-int8'].test_f1:.3f} vs {by_name['pytorch-fp32'].test_f1:.3f}")

@@ -42,6 +42,28 @@ def test_student_copy_strips_solutions(tmp_path: Path, monkeypatch: pytest.Monke
     assert [c.source for c in student.cells][::2] == ["# t", "check(answer)"]
 
 
+def test_run_summary_reads_headline_and_checkpoint_lines() -> None:
+    from bmcourse.cli import summary_table
+    from bmcourse.nbtools import exercises_of, headline_of
+
+    nb = small_notebook()
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                                  text="x\nheadline: entity F1 = 0.5\n2/3 exercises passed\n")]
+    assert headline_of(nb) == "entity F1 = 0.5" and exercises_of(nb) == "2/3"
+    assert headline_of(small_notebook()) == exercises_of(small_notebook()) == "-"
+    table = summary_table([("02_x.ipynb", "ok", 12.0, "2/3", "entity F1 = 0.5"),
+                           ("03_y.ipynb", "FAILED", 1.5, "-", "ValueError: bad")])
+    assert "entity F1 = 0.5" in table and "ValueError: bad" in table and "13.5" in table
+
+
+def test_headline_prints_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from bmcourse import headline
+
+    headline("accuracy", 0.91234)
+    headline("checks", "9/9")
+    assert capsys.readouterr().out == "headline: accuracy = 0.912\nheadline: checks = 9/9\n"
+
+
 @pytest.mark.parametrize("path", STORED, ids=lambda p: p.name)
 def test_stored_notebooks_are_normalised_and_executed(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
@@ -166,3 +188,24 @@ def test_store_never_keeps_an_old_figure_as_equivalent() -> None:
     old, new = notebook("iVBOR+/tmp/aaaa/bbbb"), notebook("iVBOR+/tmp/cccc/dddd")  # same after the paths regex
     assert keep_equivalent_outputs(old, new, rules) == 0
     assert new.cells[0].outputs[0].data["image/png"] == "iVBOR+/tmp/cccc/dddd"
+
+
+def test_cuda_varies_cells_run_but_are_not_compared_on_a_gpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("root_conftest", ROOT / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+
+    class Item:
+        def __init__(self, tags: list[str]) -> None:
+            self.cell = {"metadata": {"tags": tags}}
+            self.options = {"check": True}
+
+    items = [Item(["cuda-varies"]), Item([]), Item(["solution"])]
+    monkeypatch.setenv("BMCOURSE_DEVICE", "cpu")
+    conftest.pytest_collection_modifyitems(items)
+    assert [i.options["check"] for i in items] == [True, True, True]
+    monkeypatch.setenv("BMCOURSE_DEVICE", "cuda")
+    conftest.pytest_collection_modifyitems(items)
+    assert [i.options["check"] for i in items] == [False, True, True]

@@ -1,0 +1,119 @@
+"""The repository's address in one place (``pyproject.toml``): Colab and Binder badges, the Colab install line.
+
+``bmcourse links`` rewrites the README's badge block and the notebooks' Colab install line from
+``[project.urls] Repository``; ``bmcourse links --check`` (a test) fails when they disagree with it.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .errors import BmcourseError
+
+BRANCH = "main"
+BADGES_START, BADGES_END = "<!-- badges:start (bmcourse links) -->", "<!-- badges:end -->"
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
+INSTALL_LINE = re.compile(r'(# )?%pip install --quiet "bmcourse @ git\+[^"]*"')
+
+
+def _read_toml(path: Path) -> dict:
+    """``path`` parsed as TOML (tomllib on Python 3.11+, else tomli)."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError:
+            raise BmcourseError("reading pyproject.toml needs Python 3.11+ or `pip install tomli`") from None
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def repository_url(root: Path = Path(".")) -> str:
+    """``[project.urls] Repository`` of ``root/pyproject.toml``: a ``https://github.com/OWNER/NAME`` address."""
+    path = root / "pyproject.toml"
+    url = _read_toml(path).get("project", {}).get("urls", {}).get("Repository", "")
+    if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url.rstrip("/")):
+        raise BmcourseError(f"{path}: [project.urls] Repository = {url!r} is not a https://github.com/OWNER/NAME "
+                            "address; set it there (the badges and the Colab install line are built from it)")
+    return url.rstrip("/")
+
+
+def colab_url(repo: str, notebook: str) -> str:
+    """The Colab address that opens ``notebook`` (a path in the repository) from GitHub."""
+    return f"https://colab.research.google.com/github/{repo.removeprefix('https://github.com/')}/blob/{BRANCH}/{notebook}"
+
+
+def binder_url(repo: str) -> str:
+    """The Binder address that starts JupyterLab on the repository's notebooks folder."""
+    return f"https://mybinder.org/v2/gh/{repo.removeprefix('https://github.com/')}/{BRANCH}?urlpath=lab/tree/notebooks"
+
+
+def install_line(repo: str) -> str:
+    """The Colab-only ``%pip`` line of the notebooks' setup cells."""
+    return f'%pip install --quiet "bmcourse @ git+{repo}"'
+
+
+def badges_block(repo: str, notebooks: list[Path]) -> str:
+    """The README's badge block: Binder for the course, then one Colab badge per notebook."""
+    lines = [BADGES_START,
+             f"[![Launch the course on Binder]({BINDER_BADGE})]({binder_url(repo)}) "
+             "(JupyterLab with everything installed; the first start builds for a few minutes)", "",
+             "| notebook | open in Colab |", "|---|---|"]
+    for path in notebooks:
+        name = path.as_posix()
+        lines.append(f"| `{path.stem}` | [![Open {path.stem} in Colab]({COLAB_BADGE})]({colab_url(repo, name)}) |")
+    return "\n".join([*lines, BADGES_END])
+
+
+def _notebook_paths(root: Path) -> list[Path]:
+    """The numbered notebooks, relative to ``root``."""
+    return sorted(p.relative_to(root) for p in (root / "notebooks").glob("[0-9]*.ipynb"))
+
+
+def stale(root: Path = Path(".")) -> list[str]:
+    """Files whose badges or Colab install line disagree with ``pyproject.toml`` (empty when all agree;
+    the .ipynb side of each pair is covered by the pair-sync test)."""
+    return [str(path) for path, text, fixed in _rewrites(root) if text != fixed]
+
+
+def _rewrites(root: Path) -> list[tuple[Path, str, str]]:
+    """(file, current text, text built from the repository address) for the README and every notebook pair."""
+    repo = repository_url(root)
+    readme = root / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    if BADGES_START not in text or BADGES_END not in text:
+        raise BmcourseError(f"{readme}: no badge block; put the two lines {BADGES_START} and {BADGES_END} "
+                            "where the badges belong, then run `bmcourse links`")
+    head, rest = text.split(BADGES_START, 1)
+    fixed = head + badges_block(repo, _notebook_paths(root)) + rest.split(BADGES_END, 1)[1]
+    out = [(readme, text, fixed)]
+    for path in _notebook_paths(root):  # the .py sources; `bmcourse sync` carries them to the .ipynb
+        source = root / path.with_suffix(".py")
+        current = source.read_text(encoding="utf-8")
+        out.append((source, current, _fix_install(current, repo, source)))
+    return out
+
+
+def _fix_install(text: str, repo: str, file: Path) -> str:
+    """A py:percent source with its Colab install line pointing at ``repo`` (a ``# %pip`` magic comment)."""
+    if not INSTALL_LINE.search(text):
+        raise BmcourseError(f"{file}: no Colab install line ({install_line(repo)}) in the setup cell; add it "
+                            "inside the `if \"google.colab\" in sys.modules:` block")
+    return INSTALL_LINE.sub(lambda m: "# " + install_line(repo), text)
+
+
+def write(root: Path = Path(".")) -> list[str]:
+    """Rewrite the README badges and the notebooks' install lines from ``pyproject.toml`` (and sync the
+    changed pairs); returns the files changed."""
+    from .nbtools import sync
+
+    changed = []
+    for path, text, fixed in _rewrites(root):
+        if text != fixed:
+            path.write_text(fixed, encoding="utf-8")
+            changed.append(str(path))
+            if path.suffix == ".py":
+                sync(path.with_suffix(".ipynb"))
+    return changed
