@@ -51,7 +51,7 @@ settings = bmcourse.setup(seed=0)
 from bmcourse import by_profile, reference
 from bmcourse import transfer as tr
 from bmcourse.bench import epochs_for
-from bmcourse.exercises import Checker, Exercise, expect_close, expect_equal
+from bmcourse.exercises import Checker, Exercise, checkpoint, expect_close, expect_equal
 from bmcourse.models import load_token_classifier
 
 TARGET = "crossner_politics"  # any NER folder in the same layout works here, by its name
@@ -538,3 +538,6 @@ ex6.check(recovered)
 best_row = max(table, key=lambda r: r.test_f1)
 bmcourse.headline(f"best {TARGET} test F1 at the same budget (this run)",
                   f"{best_row.test_f1:.3f} ({best_row.strategy}, from {best_row.init})")
+
+# %%
+print(checkpoint([ex1, ex2, ex3, ex4, ex5, ex6]))

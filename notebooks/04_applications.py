@@ -52,7 +52,7 @@ from transformers import AutoTokenizer
 
 from bmcourse import apps, by_profile, metrics, plots, reference
 from bmcourse import transfer as tr
-from bmcourse.exercises import Checker, Exercise, expect_close, expect_equal
+from bmcourse.exercises import Checker, Exercise, checkpoint, expect_close, expect_equal
 from bmcourse.models import resolve_model
 from bmcourse.tagging import spans
 
@@ -689,3 +689,6 @@ print(f"- redaction misses most often on {weakest['type']} (recall {weakest['rec
 # %%
 # this notebook's headline result, shown in `bmcourse run`'s summary table
 bmcourse.headline("BANKING77 intent accuracy on the test split (this run)", intent_scores["accuracy"])
+
+# %%
+print(checkpoint([ex1, ex2, ex3, ex4]))

@@ -58,7 +58,7 @@ import torch
 
 from bmcourse import apps, by_profile, deploy, metrics, plots, reference
 from bmcourse import transfer as tr
-from bmcourse.exercises import Checker, Exercise, expect_close, expect_equal
+from bmcourse.exercises import Checker, Exercise, checkpoint, expect_close, expect_equal
 
 SOURCE_RECIPE = by_profile(smoke=tr.SourceRecipe(epochs=2, lr=5e-4), full=tr.SourceRecipe())
 LATENCY_SENTENCES = by_profile(smoke=20, full=200)  # sentences timed one at a time
@@ -773,3 +773,6 @@ print(metrics.format_table(ref["leaks"]))
 by_name = {v.name: v for v in variants}
 bmcourse.headline("test F1, int8 ONNX Runtime vs fp32 PyTorch (this run)",
                   f"{by_name['onnxruntime-int8'].test_f1:.3f} vs {by_name['pytorch-fp32'].test_f1:.3f}")
+
+# %%
+print(checkpoint([ex1, ex2, ex3, ex4, ex5]))
