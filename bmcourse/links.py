@@ -46,8 +46,8 @@ def colab_url(repo: str, notebook: str) -> str:
 
 
 def binder_url(repo: str) -> str:
-    """The Binder address that starts JupyterLab on the repository's notebooks folder."""
-    return f"https://mybinder.org/v2/gh/{repo.removeprefix('https://github.com/')}/{BRANCH}?urlpath=lab/tree/notebooks"
+    """The Binder address that starts JupyterLab on the notebooks folder of the default branch (``HEAD``)."""
+    return f"https://mybinder.org/v2/gh/{repo.removeprefix('https://github.com/')}/HEAD?urlpath=lab/tree/notebooks"
 
 
 def install_line(repo: str) -> str:

@@ -209,7 +209,7 @@ def test_binder_environment_installs_and_postbuild_runs_offline(tmp_path: Path) 
     python = venv / "bin" / "python"
     # --retries 1: where PyTorch's CPU index is out of reach (CI, this sandbox) pip's default 5 retries
     # cost ~8 s per package (~20 min in all); torch then comes from a local wheel folder (find-links).
-    _run([str(python), "-m", "pip", "install", "--quiet", "--no-cache-dir", "--retries", "1", "-r", str(requirements),
+    _run([str(python), "-m", "pip", "install", "--quiet", "--retries", "1", "-r", str(requirements),
           "-c", str(ROOT / "constraints.txt")], seconds, "pip install (environment.yml's pip section)")
     for label, extra in (("postBuild (HF_HUB_OFFLINE=1)", {"HF_HUB_OFFLINE": "1"}),
                          ("postBuild (Hub unreachable)", {"HF_ENDPOINT": closed_port_url()})):
