@@ -57,7 +57,7 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
     from .data import load_ner, resolve_source, source_label
     from .hub import quiet_transformers
     from .models import load_token_classifier, loaded_model_info
-    from .train import TrainConfig, encode_ner, evaluate, fit
+    from .train import TrainConfig, encode_ner, evaluate, fit, is_main_process, processes
 
     os.environ["BMCOURSE_PROFILE"] = "full"
     where, _ = resolve_source("conll2003", kind="ner")
@@ -85,7 +85,7 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
     argmax = scores if decode == "argmax" else evaluate(model, test, device=device, pad_id=pad_id,
                                                          progress=False)
     saved = None
-    if save_model_dir is not None:
+    if save_model_dir is not None and is_main_process():
         from .models import save_model
 
         saved = str(save_model(model, tokenizer, save_model_dir))
@@ -113,7 +113,9 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
         "settings": {"lr": lr, "batch_size": batch_size, "warmup": warmup, "schedule": "linear",
                      "label_all_subwords": label_all_subwords, "group_by_length": True,
                      "decode": decode, "dropout": dropout if dropout is not None else "model default",
-                     "weight_decay": 0.01, "clip": 1.0, "seed": seed},
+                     "weight_decay": 0.01, "clip": 1.0, "seed": seed,
+                     # under `accelerate launch`: batch_size is per process; one update sees them all
+                     "processes": processes()[1], "global_batch_size": batch_size * processes()[1]},
         "steps": result.steps,
         "data": {"train": len(data["train"]), "test": len(data["test"])},
         **reference.provenance(model=loaded_model_info(model, tokenizer),
@@ -129,10 +131,14 @@ def _command() -> str:
 
 
 def write_json(payload: dict[str, Any], out: str | Path) -> Path:
-    """Write ``payload`` as indented JSON, creating the folder."""
+    """Write ``payload`` as indented JSON, creating the folder; under ``accelerate launch`` only the
+    main process writes (the others return the same path)."""
+    from .train import is_main_process
+
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    if is_main_process():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return out
 
 

@@ -163,6 +163,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
                         seed=args.seed, device=args.device, decode=args.decode,
                         dropout=None if args.dropout < 0 else args.dropout, save_model_dir=args.save_model)
     path = write_json(payload, args.out)
+    from .train import is_main_process
+
+    if not is_main_process():  # under `accelerate launch`: one report, from the main process
+        return 0
     keys = ("test_f1", "test_f1_strict", "token_accuracy", "train_seconds",
             "useful_tokens_per_second", "seed_recipe_useful_tokens_per_second",
             "speedup_vs_seed_recipe", "model", "device", "epochs")

@@ -3,6 +3,10 @@ practical parts: dynamic padding, length-grouped batches, AdamW without decay on
 LayerNorm, warm-up and linear decay, gradient clipping, bf16 autocast on CUDA, early stopping
 on dev F1 with the best checkpoint kept, progress bars, and a history returned as data.
 
+``fit`` and ``evaluate`` run through Hugging Face Accelerate: bf16 autocast on CUDA, gradient
+accumulation (``TrainConfig.grad_accum``) and, started with ``accelerate launch``, data-parallel
+training and evaluation across processes (``batch_size`` is per process; see README, "Scaling up").
+
 Works for token classification (features from ``encode_ner``) and sequence classification
 (features from ``encode_classification``), also for frozen or partly trainable models.
 """
@@ -221,6 +225,7 @@ class TrainConfig:
     device: str | None = None
     decode: str = "argmax"         # how dev predictions are decoded: "argmax" or "viterbi"
     adversarial: float = 0.0       # FGM: size of the word-embedding perturbation along the gradient (0 = off)
+    grad_accum: int = 1            # micro-batches per optimizer step (global batch: batch_size x processes x grad_accum)
 
 
 @dataclass
@@ -261,6 +266,49 @@ def _autocast(target: torch.device, bf16: bool) -> Any:
     return torch.autocast(device_type=target.type, dtype=torch.bfloat16, enabled=enabled)
 
 
+def processes() -> tuple[int, int]:
+    """``(this process's rank, number of processes)``: (0, 1) unless started with ``accelerate launch``."""
+    from accelerate import PartialState
+
+    # cpu=True where there is no GPU: processes started by `accelerate launch` then join with gloo
+    # (Accelerate's MULTI_CPU); without it they would each run alone
+    cpu = not torch.cuda.is_available() or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    state = PartialState(cpu=cpu)
+    return state.process_index, state.num_processes
+
+
+def is_main_process() -> bool:
+    """True in the process that writes files and shows progress (the only one without ``accelerate launch``)."""
+    return processes()[0] == 0
+
+
+def _accelerator(target: torch.device, bf16: bool, grad_accum: int) -> Any:
+    """The ``accelerate.Accelerator`` of one ``fit``: bf16 on CUDA, gradient accumulation, DDP when launched.
+
+    Alone (one process) the model stays where ``target`` says (no device placement by Accelerate), and
+    the mixed-precision setting of an earlier ``fit`` in the same kernel is cleared, not refused."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    if grad_accum < 1:
+        raise BmcourseError(f"grad_accum={grad_accum}", fix="use 1 or more micro-batches per optimizer step")
+    alone = processes()[1] == 1
+    if alone:
+        AcceleratorState._reset_state()  # keeps the process state; a notebook may fit with other settings later
+    return Accelerator(mixed_precision="bf16" if bf16 and target.type == "cuda" else "no",
+                       gradient_accumulation_steps=grad_accum, device_placement=not alone,
+                       cpu=target.type == "cpu" and alone)
+
+
+def shard_batches(batches: list[list[int]], rank: int, world: int) -> list[list[int]]:
+    """This process's share of ``batches`` (every ``world``-th); the list is first padded from its start
+    so every process takes the same number of steps (DDP needs that). One process: ``batches`` itself."""
+    if world == 1:
+        return batches
+    padded = batches + batches[:(-len(batches)) % world]
+    return padded[rank::world]
+
+
 def _dev_score(metrics: dict[str, float]) -> float:
     for key in ("f1", "accuracy"):
         if key in metrics:
@@ -270,6 +318,7 @@ def _dev_score(metrics: dict[str, float]) -> float:
 
 def word_embeddings(model: torch.nn.Module) -> torch.nn.Parameter:
     """The model's word-embedding matrix (the table adversarial training perturbs)."""
+    model = getattr(model, "module", model)  # a DistributedDataParallel wrapper holds the model as .module
     getter = getattr(model, "get_input_embeddings", None)
     if getter is None and hasattr(model, "encoder"):
         getter = getattr(model.encoder, "get_input_embeddings", None)
@@ -326,46 +375,59 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
                             fix="call fit(..., tokenizer=tokenizer)")
     pad_id = _pad_id(train, pad_id)
     target = _device(model, config.device)
+    accelerator = _accelerator(target, config.bf16, config.grad_accum)
+    rank, world = processes()
+    if world > 1:  # started with `accelerate launch`: this process's device (cuda:<local rank>, or cpu)
+        target = accelerator.device
+        model.to(target)
     torch.manual_seed(config.seed)
     optimizer = make_optimizer(model, config.lr, config.weight_decay)
     lengths = [len(f["input_ids"]) for f in train]
-    per_epoch = math.ceil(len(train) / config.batch_size)
+    per_epoch = math.ceil(math.ceil(len(train) / config.batch_size / world) / config.grad_accum)  # updates
     total = config.max_steps or max(1, math.ceil(per_epoch * config.epochs))
     warmup = int(config.warmup * total)
     factor = (lambda s: warmup_linear(s, total, warmup)) if config.schedule == "linear" else (lambda s: 1.0)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)  # stepped once per optimizer update
+    # DDP when launched; on CUDA with bf16 the forward pass runs under autocast; alone on CPU: as given
+    model, optimizer = accelerator.prepare(model, optimizer)
+    plain = accelerator.unwrap_model(model)  # the model itself (config, saving, evaluation)
+    trainable = [p for p in model.parameters() if p.requires_grad]
     eval_every = config.eval_every or per_epoch
     result = FitResult()
     best_score, best_state, waited = -math.inf, None, 0
     running, running_n = 0.0, 0
-    bar = _progress(total, "training", config.progress)
+    bar = _progress(total, "training", config.progress and rank == 0)
     epoch = 0
     while result.steps < total and not result.stopped_early:
         batches = batch_indices(lengths, config.batch_size, shuffle=True,
                                 group_by_length=config.group_by_length, seed=config.seed + epoch)
         epoch += 1
-        for indices in batches:
+        for indices in shard_batches(batches, rank, world):
             model.train()
             start = time.perf_counter()
             batch = {k: v.to(target) for k, v in collate([train[i] for i in indices], pad_id).items()}
-            with _autocast(target, config.bf16):
-                loss = model(**batch).loss
-            loss.backward()
-            if config.adversarial:
-                fgm_backward(model, batch, config.adversarial, target, config.bf16)
-            if config.clip:
-                torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            with accelerator.accumulate(model):
+                with _autocast(target, config.bf16):
+                    loss = model(**batch).loss
+                accelerator.backward(loss)
+                if config.adversarial:
+                    fgm_backward(model, batch, config.adversarial, target, config.bf16)
+                if config.clip and accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(trainable, config.clip)
+                optimizer.step()  # a no-op until grad_accum micro-batches have added up
+                if accelerator.sync_gradients:
+                    scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
             if target.type == "cuda":
                 torch.cuda.synchronize()
             result.train_seconds += time.perf_counter() - start
-            result.steps += 1
             result.useful_tokens += int(batch["attention_mask"].sum())
             result.padded_tokens += int(batch["attention_mask"].numel())
             running += float(loss.detach())
             running_n += 1
+            if not accelerator.sync_gradients:
+                continue
+            result.steps += 1
             bar.update(1)
             bar.set_postfix(loss=f"{running / running_n:.3f}")
             last = result.steps >= total
@@ -374,8 +436,8 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
                        "train_loss": running / running_n, "lr": scheduler.get_last_lr()[0],
                        "train_seconds": result.train_seconds}
                 running, running_n = 0.0, 0
-                if dev is not None:
-                    metrics = evaluate(model, dev, batch_size=config.eval_batch_size, pad_id=pad_id,
+                if dev is not None:  # every process takes part: each scores its share, then all gather
+                    metrics = evaluate(plain, dev, batch_size=config.eval_batch_size, pad_id=pad_id,
                                        progress=False, device=str(target), decode=config.decode,
                                        bf16=config.bf16)
                     row.update({f"dev_{k}": v for k, v in metrics.items()})
@@ -383,11 +445,11 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
                     if score > best_score:
                         best_score, waited = score, 0
                         result.best = dict(row)
-                        best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-                        if config.checkpoint_dir:
+                        best_state = {k: v.detach().to("cpu", copy=True) for k, v in plain.state_dict().items()}
+                        if config.checkpoint_dir and rank == 0:
                             from .models import save_model
 
-                            save_model(model, tokenizer, config.checkpoint_dir)
+                            save_model(plain, tokenizer, config.checkpoint_dir)
                     else:
                         waited += 1
                         if config.patience is not None and waited >= config.patience:
@@ -396,18 +458,24 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
             if last or result.stopped_early:
                 break
     bar.close()
+    plain = accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # the caller's model, forward as it was
     if best_state is not None:
-        model.load_state_dict(best_state)
+        plain.load_state_dict(best_state)
+    accelerator.free_memory()
     return result
 
 
 # --- inference -------------------------------------------------------------------------------
 
-def length_sorted_batches(features: Sequence[Feature], batch_size: int, pad_id: int, target: torch.device
-                          ) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
-    """``(feature indices, collated batch on target)`` over the features sorted by length (little padding)."""
+def length_sorted_batches(features: Sequence[Feature], batch_size: int, pad_id: int, target: torch.device,
+                          part: tuple[int, int] = (0, 1)) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+    """``(feature indices, collated batch on target)`` over the features sorted by length (little padding);
+    with ``part=(rank, processes)`` only every ``processes``-th batch, starting at ``rank`` (no padding, no repeats)."""
+    rank, world = part
     order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
-    for s in range(0, len(order), batch_size):
+    for number, s in enumerate(range(0, len(order), batch_size)):
+        if number % world != rank:
+            continue
         indices = order[s:s + batch_size]
         yield indices, {k: v.to(target) for k, v in collate([features[i] for i in indices], pad_id).items()}
 
@@ -415,33 +483,54 @@ def length_sorted_batches(features: Sequence[Feature], batch_size: int, pad_id: 
 @torch.inference_mode()
 def subword_predictions(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: int = 64,
                         pad_id: int | None = None, device: str | None = None, progress: bool = True,
-                        decode: str = "argmax", bf16: bool = True) -> tuple[list[Any], float]:
+                        decode: str = "argmax", bf16: bool = True, split: bool = True
+                        ) -> tuple[list[Any], float]:
     """Predictions per feature (a list per sub-word position, or a class id) and the mean loss.
 
     ``decode="viterbi"`` (token classification): the first sub-words of the words get the best
     *valid* IOB2 sequence (``tagging.viterbi_iob2``) instead of each position's own argmax.
+    Under ``accelerate launch`` each process scores every N-th batch and all gather the rest
+    (``split=False``: this process scores everything itself).
     """
     if decode not in ("argmax", "viterbi"):
         raise BmcourseError(f"decode={decode!r} is not a decoding", fix="use 'argmax' or 'viterbi'")
     _refuse_cut_words(features)
     pad_id = _pad_id(features, pad_id) if features else 0
+    rank, world = processes() if split else (0, 1)
     target = _device(model, device)
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     model.eval()
-    out: list[Any] = [None] * len(features)
-    loss_sum, loss_n = 0.0, 0
-    bar = _progress(len(features), "predicting", progress)
-    for indices, batch in length_sorted_batches(features, batch_size, pad_id, target):
+    pairs: list[tuple[int, Any]] = []
+    loss_sum = 0.0
+    bar = _progress(len(features), "predicting", progress and rank == 0)
+    for indices, batch in length_sorted_batches(features, batch_size, pad_id, target, part=(rank, world)):
         with _autocast(target, bf16):
             output = model(**batch)
         loss_sum += float(output.loss) * len(indices)
-        loss_n += len(indices)
-        for i, prediction in zip(indices, decode_logits(output.logits, [features[i] for i in indices],
-                                                        names, decode)):
-            out[i] = prediction
-        bar.update(len(indices))
+        pairs.extend(zip(indices, decode_logits(output.logits, [features[i] for i in indices], names, decode)))
+        bar.update(len(indices) * world)
     bar.close()
-    return out, loss_sum / max(1, loss_n)
+    if world > 1:  # every process gets every process's share (Accelerate's gather)
+        from accelerate.utils import gather_object
+
+        shares = gather_object([(pairs, loss_sum)])
+        pairs = [pair for share, _ in shares for pair in share]
+        loss_sum = sum(part for _, part in shares)
+    return _in_feature_order(pairs, len(features)), loss_sum / max(1, len(features))
+
+
+def _in_feature_order(pairs: Sequence[tuple[int, Any]], n: int) -> list[Any]:
+    """The predictions of ``(feature index, prediction)`` pairs in feature order; every index exactly once."""
+    out: list[Any] = [None] * n
+    seen = [0] * n
+    for i, prediction in pairs:
+        out[i] = prediction
+        seen[i] += 1
+    if any(count != 1 for count in seen):
+        twice, missing = sum(c > 1 for c in seen), sum(c == 0 for c in seen)
+        raise BmcourseError(f"evaluation saw {twice} features more than once and {missing} not at all",
+                            fix="every process must call evaluate() on the same features")
+    return out
 
 
 def decode_logits(logits: torch.Tensor, features: Sequence[Feature], names: Sequence[str],
@@ -507,12 +596,13 @@ def predict(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: 
 
 def evaluate(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: int = 64,
              pad_id: int | None = None, device: str | None = None, progress: bool = True,
-             decode: str = "argmax", bf16: bool = True) -> dict[str, float]:
-    """Loss plus entity-level scores (NER) or accuracy and macro F1 (classification)."""
+             decode: str = "argmax", bf16: bool = True, split: bool = True) -> dict[str, float]:
+    """Loss plus entity-level scores (NER) or accuracy and macro F1 (classification); under
+    ``accelerate launch`` the processes share the work and all get the same scores."""
     from . import metrics
 
     preds, loss = subword_predictions(model, features, batch_size=batch_size, pad_id=pad_id,
-                                      device=device, progress=progress, decode=decode, bf16=bf16)
+                                      device=device, progress=progress, decode=decode, bf16=bf16, split=split)
     if features and "word_ids" in features[0]:
         gold, pred = gold_and_predicted_tags(features, preds, _id2label(model))
         return {"loss": loss, **metrics.ner_report(gold, pred)}

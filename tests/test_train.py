@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from bmcourse.data import load_ner
 from bmcourse.errors import BmcourseError
@@ -235,3 +236,42 @@ def test_truncated_training_features_keep_word_labels_consistent_and_are_not_sco
         assert [f["labels"][i] for i in firsts] == f["word_labels"]
     with pytest.raises(BmcourseError, match="(?s)truncated for training.*training=False"):
         evaluate(model, features, progress=False, device="cpu")
+
+
+def test_grad_accum_steps_the_optimizer_once_per_k_micro_batches(tiny) -> None:
+    model, tokenizer, data = tiny
+    train = encode_ner(data["train"].select(range(40)), tokenizer)  # 5 micro-batches of 8 per epoch
+    updates = []
+    original = torch.optim.AdamW.step
+
+    def counting_step(self, *args, **kwargs):
+        updates.append(1)
+        return original(self, *args, **kwargs)
+
+    torch.optim.AdamW.step = counting_step
+    try:
+        result = fit(model, train, None, TrainConfig(epochs=2, batch_size=8, grad_accum=2, progress=False,
+                                                     device="cpu"))
+    finally:
+        torch.optim.AdamW.step = original
+    assert result.steps == len(updates) == 2 * 3  # ceil(5 / 2) updates per epoch
+    with pytest.raises(BmcourseError, match="grad_accum"):
+        fit(model, train, None, TrainConfig(grad_accum=0, progress=False, device="cpu"))
+
+
+def test_fit_alone_leaves_the_callers_model_as_it_was_given(tiny) -> None:
+    """Accelerate's preparation must not stay on the model: same object, same forward, same device."""
+    model, tokenizer, data = tiny
+    forward = model.forward
+    fit(model, encode_ner(data["train"].select(range(16)), tokenizer), None,
+        TrainConfig(max_steps=2, batch_size=8, progress=False, device="cpu"))
+    assert model.forward == forward and next(model.parameters()).device.type == "cpu"
+
+
+def test_shards_give_every_process_the_same_number_of_batches() -> None:
+    from bmcourse.train import shard_batches
+
+    batches = [[i] for i in range(5)]
+    assert shard_batches(batches, 0, 1) is batches
+    shares = [shard_batches(batches, r, 2) for r in range(2)]
+    assert shares == [[[0], [2], [4]], [[1], [3], [0]]]  # padded from the start, as DDP needs equal steps
