@@ -84,6 +84,7 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
     scores = evaluate(model, test, device=device, pad_id=pad_id, decode=decode, progress=False)
     argmax = scores if decode == "argmax" else evaluate(model, test, device=device, pad_id=pad_id,
                                                          progress=False)
+    world = processes()[1]
     saved = None
     if save_model_dir is not None and is_main_process():
         from .models import save_model
@@ -115,7 +116,7 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
                      "decode": decode, "dropout": dropout if dropout is not None else "model default",
                      "weight_decay": 0.01, "clip": 1.0, "seed": seed,
                      # under `accelerate launch`: batch_size is per process; one update sees them all
-                     "processes": processes()[1], "global_batch_size": batch_size * processes()[1]},
+                     "processes": world, "global_batch_size": batch_size * world},
         "steps": result.steps,
         "data": {"train": len(data["train"]), "test": len(data["test"])},
         **reference.provenance(model=loaded_model_info(model, tokenizer),
