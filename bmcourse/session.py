@@ -56,14 +56,14 @@ def describe_runtime(where: str, gpu: str | None, device: str) -> str:
     return line
 
 
+HEADLINE_PREFIX = "headline: "
+
+
 def headline(label: str, value: Any) -> None:
     """Print a notebook's headline result as one ``headline:`` line; ``bmcourse run``
     shows it in its summary table. Floats print with 3 decimals."""
     text = f"{value:.3f}" if isinstance(value, float) else str(value)
     print(f"{HEADLINE_PREFIX}{label} = {text}")
-
-
-HEADLINE_PREFIX = "headline: "
 
 
 @dataclass(frozen=True)

@@ -282,7 +282,7 @@ def is_main_process() -> bool:
     return processes()[0] == 0
 
 
-def _accelerator(target: torch.device, bf16: bool, grad_accum: int) -> Any:
+def _accelerator(target: torch.device, bf16: bool, grad_accum: int, alone: bool) -> Any:
     """The ``accelerate.Accelerator`` of one ``fit``: bf16 on CUDA, gradient accumulation, DDP when launched.
 
     Alone (one process) the model stays where ``target`` says (no device placement by Accelerate), and
@@ -292,7 +292,6 @@ def _accelerator(target: torch.device, bf16: bool, grad_accum: int) -> Any:
 
     if grad_accum < 1:
         raise BmcourseError(f"grad_accum={grad_accum}", fix="use 1 or more micro-batches per optimizer step")
-    alone = processes()[1] == 1
     if alone:
         AcceleratorState._reset_state()  # keeps the process state; a notebook may fit with other settings later
     return Accelerator(mixed_precision="bf16" if bf16 and target.type == "cuda" else "no",
@@ -375,8 +374,8 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
                             fix="call fit(..., tokenizer=tokenizer)")
     pad_id = _pad_id(train, pad_id)
     target = _device(model, config.device)
-    accelerator = _accelerator(target, config.bf16, config.grad_accum)
     rank, world = processes()
+    accelerator = _accelerator(target, config.bf16, config.grad_accum, alone=world == 1)
     if world > 1:  # started with `accelerate launch`: this process's device (cuda:<local rank>, or cpu)
         target = accelerator.device
         model.to(target)
