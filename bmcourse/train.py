@@ -16,7 +16,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -332,12 +332,18 @@ def fgm_delta(gradient: torch.Tensor, epsilon: float) -> torch.Tensor:
     return epsilon * gradient / gradient.norm()
 
 
-def fgm_backward(model: torch.nn.Module, batch: dict[str, torch.Tensor], epsilon: float,
-                 target: torch.device, bf16: bool = True) -> float:
+def fgm_backward(model: torch.nn.Module, batch: dict[str, torch.Tensor] | Sequence[dict[str, torch.Tensor]],
+                 epsilon: float, target: torch.device, bf16: bool = True,
+                 backward: Callable[[torch.Tensor], None] | None = None) -> float:
     """Fast Gradient Method (Miyato et al. 2017): after the clean backward pass, move the word
     embeddings ``epsilon`` along their normalised gradient, add that loss's gradients, move back.
 
-    One extra forward and backward pass per step; returns the adversarial loss."""
+    ``batch`` may be the micro-batches of one optimizer step (gradient accumulation): the step is
+    taken along their accumulated gradient and each adds its adversarial loss through ``backward``
+    (``accelerator.backward`` divides by the accumulation steps), so it equals FGM on the whole
+    batch. One extra forward and backward pass per micro-batch; returns the mean adversarial loss."""
+    batches = [batch] if isinstance(batch, dict) else list(batch)
+    backward = backward or (lambda loss: loss.backward())
     weight = word_embeddings(model)
     if weight.grad is None or not weight.requires_grad:
         raise BmcourseError("adversarial training needs gradients on the word embeddings",
@@ -347,17 +353,20 @@ def fgm_backward(model: torch.nn.Module, batch: dict[str, torch.Tensor], epsilon
         return float("nan")
     rows = weight.grad.abs().sum(-1).nonzero().squeeze(-1)  # only the batch's tokens have a gradient
     delta = fgm_delta(weight.grad[rows], epsilon)  # the other rows are zero: same norm, no full-table copy
+    losses = []
     with torch.no_grad():
         saved = weight[rows].clone()
         weight[rows] += delta
     try:
-        with _autocast(target, bf16):
-            adversarial_loss = model(**batch).loss
-        adversarial_loss.backward()
+        for one in batches:
+            with _autocast(target, bf16):
+                adversarial_loss = model(**one).loss
+            backward(adversarial_loss)
+            losses.append(float(adversarial_loss.detach()))
     finally:
         with torch.no_grad():
             weight[rows] = saved  # restored exactly, not by subtracting (rounding)
-    return float(adversarial_loss.detach())
+    return sum(losses) / len(losses)
 
 
 def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature] | None = None,
@@ -396,7 +405,7 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
     best_score, best_state, waited = -math.inf, None, 0
     running, running_n = 0.0, 0
     bar = _progress(total, "training", config.progress and rank == 0)
-    epoch = 0
+    epoch, window = 0, []
     while result.steps < total and not result.stopped_early:
         batches = batch_indices(lengths, config.batch_size, shuffle=True,
                                 group_by_length=config.group_by_length, seed=config.seed + epoch)
@@ -405,18 +414,21 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
             model.train()
             start = time.perf_counter()
             batch = {k: v.to(target) for k, v in collate([train[i] for i in indices], pad_id).items()}
+            window.append(batch)  # the micro-batches of this optimizer step
             with accelerator.accumulate(model):
                 with _autocast(target, config.bf16):
                     loss = model(**batch).loss
-                accelerator.backward(loss)
-                if config.adversarial:
-                    fgm_backward(model, batch, config.adversarial, target, config.bf16)
+                accelerator.backward(loss)  # divided by grad_accum
+                if config.adversarial and accelerator.sync_gradients:  # FGM on the whole step's gradient
+                    fgm_backward(model, window, config.adversarial, target, config.bf16, backward=accelerator.backward)
                 if config.clip and accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(trainable, config.clip)
                 optimizer.step()  # a no-op until grad_accum micro-batches have added up
                 if accelerator.sync_gradients:
                     scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
+            if accelerator.sync_gradients:
+                window = []
             if target.type == "cuda":
                 torch.cuda.synchronize()
             result.train_seconds += time.perf_counter() - start

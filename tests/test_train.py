@@ -275,3 +275,45 @@ def test_shards_give_every_process_the_same_number_of_batches() -> None:
     assert shard_batches(batches, 0, 1) is batches
     shares = [shard_batches(batches, r, 2) for r in range(2)]
     assert shares == [[[0], [2], [4]], [[1], [3], [0]]]  # padded from the start, as DDP needs equal steps
+
+
+# --- gradient accumulation ------------------------------------------------------------------
+
+ACCUM_TOLERANCE = 1e-6  # weights after one AdamW step (lr 1e-3): equal up to float rounding
+
+
+def _one_step_weights(tiny_model, packaged_tokenizer, *, batch_size: int, grad_accum: int,
+                      adversarial: float) -> dict[str, torch.Tensor]:
+    """The weights after one optimizer step of ``fit`` on four same-length sentences (one
+    sub-word per word, so every micro-batch has as many labelled tokens and the mean loss of the
+    whole batch is the mean of the micro-batches' means); no dropout, no shuffling of sizes."""
+    from datasets import ClassLabel, Dataset, Features, Sequence, Value
+
+    from bmcourse.train import TrainConfig, encode_ner, fit
+
+    words = [["john", "lives", "in", "paris"], ["mary", "went", "to", "london"],
+             ["the", "cat", "sat", "down"], ["bob", "met", "alice", "today"]]
+    tags = [[1, 0, 0, 3], [1, 0, 0, 3], [0, 0, 0, 0], [1, 0, 1, 0]]
+    features = Features({"tokens": Sequence(Value("string")), "ner_tags": Sequence(ClassLabel(names=LABELS))})
+    encoded = encode_ner(Dataset.from_dict({"tokens": words, "ner_tags": tags}, features=features),
+                         packaged_tokenizer, quiet=True)
+    assert len({len(f["input_ids"]) for f in encoded}) == 1  # same length: no padding anywhere
+    model = tiny_model(LABELS, seed=5, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    fit(model, encoded, None, TrainConfig(max_steps=1, batch_size=batch_size, grad_accum=grad_accum, lr=1e-3,
+                                          warmup=0.0, schedule="constant", group_by_length=False,
+                                          progress=False, adversarial=adversarial, device="cpu"))
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("adversarial", [0.0, 0.5], ids=["plain", "fgm"])
+def test_two_accumulated_micro_batches_equal_one_doubled_batch(tiny_model, packaged_tokenizer,
+                                                               adversarial: float) -> None:
+    """One step with ``grad_accum=2`` on batches of 2 equals one step on the batch of 4, with and
+    without FGM (whose adversarial loss goes through ``accelerator.backward`` too)."""
+    doubled = _one_step_weights(tiny_model, packaged_tokenizer, batch_size=4, grad_accum=1, adversarial=adversarial)
+    accumulated = _one_step_weights(tiny_model, packaged_tokenizer, batch_size=2, grad_accum=2,
+                                    adversarial=adversarial)
+    start = {n: p.detach() for n, p in tiny_model(LABELS, seed=5).named_parameters()}
+    assert any(not torch.equal(start[n], doubled[n]) for n in doubled)  # the step moved the weights
+    worst = max(float((doubled[n] - accumulated[n]).abs().max()) for n in doubled)
+    assert worst <= ACCUM_TOLERANCE, f"largest weight difference {worst:.2e}"
