@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any, NoReturn
+
+from .errors import BmcourseError
 
 NOTEBOOKS = Path("notebooks")
 SANITISERS = Path("tests") / "nbval_sanitize.cfg"  # what nbval ignores when it compares outputs
@@ -21,10 +25,11 @@ def _notebooks(given: list[str], new_pairs: bool = False) -> list[Path]:
         paths = sorted(found)
     missing = [p for p in paths if not p.is_file() and not (new_pairs and p.with_suffix(".py").is_file())]
     if missing:
-        raise SystemExit(f"bmcourse: no such notebook: {', '.join(map(str, missing))}")
+        raise BmcourseError(f"no such notebook: {', '.join(map(str, missing))}",
+                            fix="name existing .ipynb (or .py) files, e.g. notebooks/00_foundations.ipynb")
     if not paths:
-        raise SystemExit(f"bmcourse: no notebooks found in {NOTEBOOKS.resolve()}; "
-                         "run from the repository root or name the notebooks")
+        raise BmcourseError(f"no notebooks found in {NOTEBOOKS.resolve()}",
+                            fix="run from the repository root or name the notebooks")
     return paths
 
 
@@ -145,20 +150,12 @@ def cmd_links(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    """Run a benchmark and write its JSON."""
+def _bench_ner(args: argparse.Namespace) -> int:
+    """``bmcourse bench ner``: fine-tune on the real CoNLL-2003; F1, time and throughput to --out."""
     from .bench import bench_ner, write_json
     from .models import describe_model
 
-    if args.save_model and args.task != "ner":
-        raise SystemExit("bmcourse: --save-model is for bench ner only")
-    if args.task == "transfer":
-        return _bench_transfer(args)
-    if args.task == "transfer-lr":
-        return _bench_transfer_lr(args)
-    if args.task == "inference":
-        return _bench_inference(args)
-    payload = bench_ner(model_name=args.model, epochs=args.epochs or 1.0, lr=args.lr,
+    payload = bench_ner(model_name=args.model, epochs=args.epochs, lr=args.lr,
                         batch_size=args.batch_size, label_all_subwords=args.label_all_subwords,
                         seed=args.seed, device=args.device, decode=args.decode,
                         dropout=None if args.dropout < 0 else args.dropout, save_model_dir=args.save_model)
@@ -185,7 +182,7 @@ def _bench_inference(args: argparse.Namespace) -> int:
     from .deploy import bench_inference
     from .metrics import format_table
 
-    model = None if args.model == "auto" else args.model
+    model = None if args.model in (None, "auto") else args.model
     payload = bench_inference(model, latency_sentences=args.latency_sentences, batch_size=32,
                               progress=sys.stderr.isatty())
     path = write_json(payload, args.out)
@@ -197,14 +194,29 @@ def _bench_inference(args: argparse.Namespace) -> int:
     return 0
 
 
+class UsageError(Exception):
+    """A bad option value found after parsing (``bmcourse`` exits 2, as for argparse's own errors)."""
+
+
 def _names(value: str, allowed: tuple[str, ...] | None = None, what: str = "name") -> tuple[str, ...]:
     """A comma-separated option as a tuple, checked against ``allowed``."""
     names = tuple(v.strip() for v in value.split(",") if v.strip())
     unknown = [n for n in names if allowed is not None and n not in allowed]
     if not names or unknown:
-        raise SystemExit(f"bmcourse: unknown {what} {', '.join(unknown) or repr(value)}; "
-                         f"use a comma-separated list of {', '.join(allowed or ())}")
+        raise UsageError(f"unknown {what} {', '.join(unknown) or repr(value)} (fix: give a comma-separated list"
+                         + (f" of {', '.join(allowed)})" if allowed else ")"))
     return names
+
+
+def _sizes(value: str) -> tuple[int, ...]:
+    """``--sizes``: comma-separated whole numbers (an argparse type: a bad value is a usage error)."""
+    try:
+        sizes = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive whole numbers, e.g. 10,25,50; got {value!r}")
+    return sizes
 
 
 def _bench_transfer(args: argparse.Namespace) -> int:
@@ -212,14 +224,10 @@ def _bench_transfer(args: argparse.Namespace) -> int:
     from .bench import DEFAULT_TARGETS, bench_transfer, write_json
     from .transfer import INITS, STRATEGIES
 
-    try:
-        sizes = tuple(int(v) for v in _names(args.sizes, what="size"))
-    except ValueError:
-        raise SystemExit(f"bmcourse: --sizes takes whole numbers, e.g. 10,25,50; got {args.sizes!r}") from None
     payload = bench_transfer(targets=_names(args.targets) if args.targets else DEFAULT_TARGETS,
                              strategies=_names(args.strategies, STRATEGIES, "strategy") if args.strategies else None,
                              inits=_names(args.inits, INITS, "init") if args.inits else None,
-                             sizes=sizes, seeds=args.seeds, epochs=args.epochs, replay=args.replay,
+                             sizes=args.sizes, seeds=args.seeds, epochs=args.epochs, replay=args.replay,
                              **_budget_and_sample(args), device=args.device, name=args.model, progress=sys.stderr.isatty(),
                              on_target=lambda partial: write_json(partial, args.out),
                              log=lambda line: print(line, flush=True))
@@ -258,8 +266,6 @@ def _read_documents(files: list[str]) -> list[str]:
     No file (or ``-``) reads stdin; a decoding error names the file, its line and byte offset."""
     import codecs
 
-    from .errors import BmcourseError
-
     documents: list[str] = []
     for name in files or ["-"]:
         label = "<stdin>" if name == "-" else name
@@ -289,18 +295,13 @@ def cmd_redact(args: argparse.Namespace) -> int:
     import json
 
     from . import apps
-    from .errors import BmcourseError
 
-    try:
-        documents = _read_documents(args.files)
-        types = _names(args.types, what="entity type") if args.types is not None else None
-        with contextlib.redirect_stdout(sys.stderr):  # loading notices must not mix with the output
-            tagger = apps.load_tagger(args.model, progress=sys.stderr.isatty())
-            tagger.progress = sys.stderr.isatty()
-            results = apps.redact_many(documents, tagger, types=types, batch_size=args.batch_size)
-    except BmcourseError as error:
-        print(f"bmcourse: {error}", file=sys.stderr)
-        return 1
+    documents = _read_documents(args.files)
+    types = _names(args.types, what="entity type") if args.types is not None else None
+    with contextlib.redirect_stdout(sys.stderr):  # loading notices must not mix with the output
+        tagger = apps.load_tagger(args.model, progress=sys.stderr.isatty())
+        tagger.progress = sys.stderr.isatty()
+        results = apps.redact_many(documents, tagger, types=types, batch_size=args.batch_size)
     if args.json:
         lines = [json.dumps(result.to_json(), ensure_ascii=False) for result in results]
     else:
@@ -326,6 +327,7 @@ TRANSFER_RECIPES = {"transfer_lr": ["bench", "transfer-lr"], "bench_transfer_cpu
 INFERENCE_RECIPES = {"bench_inference_cpu": ["bench", "inference"]}  # ``reference refresh inference``
 
 
+
 def cmd_reference(args: argparse.Namespace) -> int:
     """List the shipped reference results, or refresh them from new full runs (maintainers)."""
     import shutil
@@ -340,10 +342,17 @@ def cmd_reference(args: argparse.Namespace) -> int:
     target = reference.shipped_dir()
     if args.what in NOTEBOOK_REFERENCES:
         notebook, name, suffixes = NOTEBOOK_REFERENCES[args.what]
+        before = os.environ.get("BMCOURSE_RESULTS_DIR")
         with tempfile.TemporaryDirectory() as tmp:
             os.environ["BMCOURSE_RESULTS_DIR"] = tmp
-            status = cmd_run(argparse.Namespace(notebooks=[str(NOTEBOOKS / notebook)], profile="full",
-                                                out=args.out, timeout=args.timeout))
+            try:
+                status = cmd_run(argparse.Namespace(notebooks=[str(NOTEBOOKS / notebook)], profile="full",
+                                                    out=args.out, timeout=args.timeout))
+            finally:
+                if before is None:
+                    os.environ.pop("BMCOURSE_RESULTS_DIR", None)
+                else:
+                    os.environ["BMCOURSE_RESULTS_DIR"] = before
             if status:
                 return status
             written = [Path(tmp) / f"{name}{suffix}" for suffix in suffixes]
@@ -359,74 +368,117 @@ def cmd_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- the parser and the exit codes --------------------------------------------------------------
+
+EXIT_CODES = """exit status:
+  0    success
+  1    failure: one line on stderr says what went wrong and how to fix it
+  2    usage error: an unknown option, a missing argument or a bad value (see the command's --help)
+  130  interrupted (Ctrl-C); result files already written stay whole (JSON is written atomically)
+  141  the output pipe closed early (e.g. `bmcourse reference list | head -1`); nothing is reported"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, ``bmcourse CMD: problem (fix: ...)``, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (fix: see `{self.prog} --help`)\n")
+
+
+def _leaf(sub: Any, name: str, func: Any, **kwargs: Any) -> argparse.ArgumentParser:
+    """A sub-command parser that runs ``func`` and knows itself (for its usage errors)."""
+    parser = sub.add_parser(name, **kwargs)
+    parser.set_defaults(func=func, _parser=parser)
+    return parser
+
+
+def _add_bench_parsers(sub: Any) -> None:
+    """``bmcourse bench ner|transfer|transfer-lr|inference``: each benchmark with only its own options."""
+    bench = sub.add_parser("bench", help="benchmarks that write JSON (one sub-command per benchmark)",
+                           description="Benchmarks that write JSON. Each takes only its own options.")
+    which = bench.add_subparsers(dest="task", required=True, metavar="BENCHMARK")
+    ner = _leaf(which, "ner", _bench_ner, help="fine-tune on the real CoNLL-2003: entity F1, time, throughput")
+    transfer = _leaf(which, "transfer", _bench_transfer,
+                     help="CoNLL-2003 -> other domains: zero-shot, strategies, few-shot, forgetting")
+    transfer_lr = _leaf(which, "transfer-lr", _bench_transfer_lr,
+                        help="choose each strategy's learning rate on validation data")
+    inference = _leaf(which, "inference", _bench_inference,
+                      help="fp32 PyTorch vs ONNX Runtime fp32/int8 on the CoNLL-2003 test set")
+    for parser in (ner, transfer, transfer_lr):
+        parser.add_argument("--model", default="auto",
+                            help="encoder: a model folder or Hub id (default: auto, i.e. $BMCOURSE_MODEL, "
+                                 "bert-base-cased online, else the packaged all-MiniLM-L6-v2)")
+    inference.add_argument("--model", metavar="DIR", default=None,
+                           help="a tagger folder saved by bench ner --save-model (default: the course's "
+                                "CoNLL-2003 tagger, from the cache or trained first)")
+    ner.add_argument("--epochs", type=float, default=1.0, help="default 1")
+    transfer.add_argument("--epochs", type=float, default=None,
+                          help="default: --budget sentences per run, at most 10 epochs")
+    for parser in (transfer, transfer_lr):
+        parser.add_argument("--budget", type=int, default=None,
+                            help="sentence presentations per run, the same for every run (default: bench.BUDGET)")
+        parser.add_argument("--targets", help="comma-separated target datasets (default: "
+                                              + ("the four" if parser is transfer else "crossner_politics,wnut17")
+                                              + "; any folder of BMCOURSE_DATA_DIR in the NER layout)")
+        parser.add_argument("--strategies", help="comma-separated, from linear_probe,partial,full,bitfit,lora "
+                                                 "(default: all)")
+    transfer.add_argument("--eval-sample", type=int, default=None,
+                          help="few-shot runs are scored on this many fixed test sentences; 0 = the whole "
+                               "split (default: bench.EVAL_SAMPLE)")
+    transfer_lr.add_argument("--eval-sample", type=int, default=None,
+                             help="runs are scored on this many fixed validation sentences; 0 = the whole "
+                                  "split (default: bench.EVAL_SAMPLE)")
+    transfer.add_argument("--inits", help="pretrained,source (default both)")
+    transfer.add_argument("--sizes", type=_sizes, default=_sizes("10,25,50,100,1000000000"),
+                          help="few-shot sizes; one at or above the split's size means all of it "
+                               "(default: 10,25,50,100,1000000000)")
+    transfer.add_argument("--seeds", type=int, default=3, help="seeds per few-shot size (default 3)")
+    transfer.add_argument("--replay", type=float, default=0.5,
+                          help="source sentences replayed per target sentence (default 0.5)")
+    ner.add_argument("--lr", type=float, default=2e-4, help="peak learning rate (default 2e-4)")
+    ner.add_argument("--batch-size", type=int, default=16, help="sentences per step and process (default 16)")
+    ner.add_argument("--label-all-subwords", action="store_true",
+                     help="train on every sub-word's tag, not only each word's first")
+    ner.add_argument("--seed", type=int, default=0)
+    ner.add_argument("--dropout", type=float, default=0.0,
+                     help="hidden and attention dropout (default 0: one short epoch; -1 = the model's own)")
+    ner.add_argument("--decode", choices=["viterbi", "argmax"], default="viterbi",
+                     help="viterbi: best valid IOB2 sequence (default); argmax: per word")
+    ner.add_argument("--save-model", metavar="DIR", default=None,
+                     help="save the fine-tuned tagger to DIR (safetensors), for bmcourse redact --model DIR")
+    for parser in (ner, transfer, transfer_lr):
+        parser.add_argument("--device", default=None, help="default: $BMCOURSE_DEVICE, else cuda > mps > cpu")
+    inference.add_argument("--latency-sentences", type=int, default=200,
+                           help="test sentences timed one at a time (default 200)")
+    for parser in (ner, transfer, transfer_lr, inference):
+        parser.add_argument("--out", required=True, help="JSON file to write (written whole or not at all)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``bmcourse`` command."""
-    parser = argparse.ArgumentParser(prog="bmcourse", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="execute the notebooks headless and summarise")
+    parser = _Parser(prog="bmcourse", description=__doc__, epilog=EXIT_CODES,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = _leaf(sub, "run", cmd_run, help="execute the notebooks headless and summarise")
     run.add_argument("notebooks", nargs="*", help="default: notebooks/[0-9]*.ipynb")
     run.add_argument("--profile", choices=["smoke", "full"], help="default: $BMCOURSE_PROFILE or full")
     run.add_argument("--out", default="runs", help="folder for the executed copies (default: runs)")
     run.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
-    run.set_defaults(func=cmd_run)
-    store = sub.add_parser("store", help="re-execute in the smoke profile and store outputs in place")
+    store = _leaf(sub, "store", cmd_store, help="re-execute in the smoke profile and store outputs in place")
     store.add_argument("notebooks", nargs="*")
     store.add_argument("--timeout", type=int, default=600)
-    store.set_defaults(func=cmd_store)
-    sync_cmd = sub.add_parser("sync", help="sync the .py / .ipynb pairs with jupytext")
-    sync_cmd.add_argument("notebooks", nargs="*")
-    sync_cmd.set_defaults(func=cmd_sync)
-    clean = sub.add_parser("clean", help="normalise kernelspec and metadata in place")
-    clean.add_argument("notebooks", nargs="*")
-    clean.set_defaults(func=cmd_clean)
-    student = sub.add_parser("student", help="write student copies: solutions replaced, outputs cleared")
+    _leaf(sub, "sync", cmd_sync, help="sync the .py / .ipynb pairs with jupytext").add_argument("notebooks", nargs="*")
+    _leaf(sub, "clean", cmd_clean, help="normalise kernelspec and metadata in place").add_argument("notebooks", nargs="*")
+    student = _leaf(sub, "student", cmd_student, help="write student copies: solutions replaced, outputs cleared")
     student.add_argument("notebooks", nargs="*", help="default: every notebook in notebooks/")
     student.add_argument("--out", default="student", help="output folder (default: student)")
     student.add_argument("--keep-outputs", action="store_true",
                          help="keep the outputs of the cells that are not exercises, solutions or checks")
-    student.set_defaults(func=cmd_student)
-    links_cmd = sub.add_parser("links", help="rebuild the README's Colab/Binder badges and the notebooks' Colab "
-                                             "install line from pyproject.toml [project.urls] Repository")
+    links_cmd = _leaf(sub, "links", cmd_links, help="rebuild the README's Colab/Binder badges and the notebooks' "
+                                                    "Colab install line from pyproject.toml [project.urls] Repository")
     links_cmd.add_argument("--check", action="store_true", help="only check; exit 1 when something is out of date")
-    links_cmd.set_defaults(func=cmd_links)
-    bench = sub.add_parser("bench", help="benchmarks that write JSON")
-    bench.add_argument("task", choices=["ner", "transfer", "transfer-lr", "inference"],
-                       help="ner: fine-tune on the real CoNLL-2003; transfer: CoNLL-2003 -> other domains; "
-                            "transfer-lr: choose each strategy's learning rate on validation data; inference: fp32 "
-                            "PyTorch vs ONNX Runtime fp32/int8 on CoNLL-2003 test (--model: a saved tagger "
-                            "folder; default the course's CoNLL-2003 tagger)")
-    bench.add_argument("--model", default="auto", help="model folder or Hub id (default: auto)")
-    bench.add_argument("--epochs", type=float, default=None,
-                       help="ner: default 1; transfer: default --budget sentences per run, at most 10 epochs")
-    bench.add_argument("--budget", type=int, default=None,
-                       help="transfer: sentence presentations per run, the same for every run (default: bench.BUDGET)")
-    bench.add_argument("--eval-sample", type=int, default=None,
-                       help="transfer: few-shot runs are scored on this many fixed test sentences "
-                            "(transfer-lr: validation sentences); 0 = the whole split (default: bench.EVAL_SAMPLE)")
-    bench.add_argument("--targets", help="transfer: comma-separated target datasets (default: the four)")
-    bench.add_argument("--strategies", help="transfer: comma-separated, from linear_probe,partial,full,bitfit,lora")
-    bench.add_argument("--inits", help="transfer: pretrained,source (default both)")
-    bench.add_argument("--sizes", default="10,25,50,100,1000000000",
-                       help="transfer: few-shot sizes; one at or above the split's size means all of it")
-    bench.add_argument("--seeds", type=int, default=3, help="transfer: seeds per few-shot size")
-    bench.add_argument("--replay", type=float, default=0.5,
-                       help="transfer: source sentences replayed per target sentence (default 0.5)")
-    bench.add_argument("--lr", type=float, default=2e-4)
-    bench.add_argument("--batch-size", type=int, default=16)
-    bench.add_argument("--label-all-subwords", action="store_true")
-    bench.add_argument("--seed", type=int, default=0)
-    bench.add_argument("--dropout", type=float, default=0.0,
-                       help="hidden and attention dropout (default 0: one short epoch; -1 = the model's own)")
-    bench.add_argument("--decode", choices=["viterbi", "argmax"], default="viterbi",
-                       help="viterbi: best valid IOB2 sequence (default); argmax: per word")
-    bench.add_argument("--device", default=None, help="default: cuda > mps > cpu")
-    bench.add_argument("--save-model", metavar="DIR", default=None,
-                       help="ner: save the fine-tuned tagger to DIR (safetensors), for bmcourse redact --model DIR")
-    bench.add_argument("--latency-sentences", type=int, default=200,
-                       help="inference: test sentences timed one at a time (default 200)")
-    bench.add_argument("--out", required=True, help="JSON file to write")
-    bench.set_defaults(func=cmd_bench)
-    redact = sub.add_parser("redact", help="replace named entities (PII) in text, one document per line")
+    _add_bench_parsers(sub)
+    redact = _leaf(sub, "redact", cmd_redact, help="replace named entities (PII) in text, one document per line")
     redact.add_argument("files", nargs="*", help="UTF-8 text files (default or -: stdin)")
     redact.add_argument("--model", metavar="DIR", default=None,
                         help="a tagger saved by bench ner --save-model (default: the course's cached "
@@ -436,25 +488,79 @@ def build_parser() -> argparse.ArgumentParser:
     redact.add_argument("--json", action="store_true",
                         help='one object per line: {"text": ..., "entities": [{"type", "start", "end", "text"}]}')
     redact.add_argument("--batch-size", type=int, default=32, help="sentences per forward pass (default 32)")
-    redact.set_defaults(func=cmd_redact)
     ref = sub.add_parser("reference", help="list or refresh the shipped reference results")
-    ref_sub = ref.add_subparsers(dest="action", required=True)
-    ref_sub.add_parser("list", help="the shipped results with their provenance").set_defaults(func=cmd_reference)
-    refresh = ref_sub.add_parser("refresh", help="re-measure and overwrite the shipped results (maintainers)")
+    ref_sub = ref.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _leaf(ref_sub, "list", cmd_reference, help="the shipped results with their provenance")
+    refresh = _leaf(ref_sub, "refresh", cmd_reference, help="re-measure and overwrite the shipped results (maintainers)")
     refresh.add_argument("what", choices=[*NOTEBOOK_REFERENCES, "bench", "transfer", "inference"],
                          help="ner / foundations / applications / deployment: run notebook 02 / 00 / 04 / 05 in "
                               "the full profile; inference: bench inference; "
                               "bench: both bench ner recipes; transfer: bench transfer-lr, then bench transfer")
     refresh.add_argument("--out", default="runs", help="folder for the executed notebook (default: runs)")
     refresh.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
-    refresh.set_defaults(func=cmd_reference)
     return parser
 
 
+def _os_error(error: OSError) -> str:
+    """An unreadable or unwritable file as one line: the path, what the system said, and the fix."""
+    paths = " -> ".join(str(p) for p in (error.filename, error.filename2) if p is not None)
+    fix = {FileNotFoundError: "check the path (a relative path starts from the current folder)",
+           PermissionError: "check the permissions, or choose a path you may read and write",
+           IsADirectoryError: "name a file, not a folder",
+           NotADirectoryError: "a part of the path is a file, not a folder: check the path"}.get(
+        type(error), "check the path, the permissions and the free disk space")
+    return f"{paths + ': ' if paths else ''}{error.strerror or error} (fix: {fix})"
+
+
+def _problem(error: BaseException) -> tuple[str, int] | None:
+    """The one line and the exit code for an expected error; None for anything else (a bug: traceback)."""
+    if isinstance(error, KeyboardInterrupt):
+        return ("interrupted (Ctrl-C) (fix: run the command again; result files already written are whole)", 130)
+    if isinstance(error, UsageError):
+        return str(error), 2
+    if isinstance(error, BmcourseError):
+        return error.one_line(), 1
+    if isinstance(error, json.JSONDecodeError):
+        return (f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg} "
+                "(fix: repair the file, or delete it and run the step that writes it again)", 1)
+    if isinstance(error, UnicodeDecodeError):
+        return (f"text that is not valid UTF-8 ({error.reason} at byte {error.start}) "
+                "(fix: convert the file to UTF-8 first, e.g. iconv -f latin1 -t utf-8 FILE)", 1)
+    if isinstance(error, OSError):
+        return _os_error(error), 1
+    return None
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush into a closed pipe stays silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured): nothing to quieten
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``bmcourse`` console script."""
-    args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    """Entry point of the ``bmcourse`` console script: 0 success, 1 failure, 2 usage error, 130 Ctrl-C.
+
+    Expected errors (:class:`BmcourseError`, unreadable files, bad JSON, bad option values, Ctrl-C)
+    print one line on stderr, ``bmcourse: problem (fix: ...)``, never a traceback; argparse's own
+    usage errors (one line too, see :class:`_Parser`) raise ``SystemExit(2)`` as always."""
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:  # named by the sub-command that refuses them, with its --help
+        args._parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:  # the reader stopped early (``| head``): nothing to report
+        _quiet_stdout()
+        return 141
+    except (KeyboardInterrupt, Exception) as error:
+        found = _problem(error)
+        if found is None:
+            raise  # not an expected error: a bug, whose traceback is the useful report
+        line, status = found
+        print(f"{args._parser.prog if status == 2 else 'bmcourse'}: {line}", file=sys.stderr, flush=True)
+        return status
 
 
 if __name__ == "__main__":

@@ -10,10 +10,19 @@ class BmcourseError(ValueError):
     def __init__(self, problem: str, *, file: str | Path | None = None,
                  line: int | None = None, fix: str | None = None) -> None:
         self.problem, self.file, self.line, self.fix = problem, file, line, fix
-        where = ""
-        if file is not None:
-            where = f"{file}:{line}: " if line is not None else f"{file}: "
-        message = f"{where}{problem}"
+        message = f"{self.where}{problem}"
         if fix:
             message += f"\n  fix: {fix}"
         super().__init__(message)
+
+    @property
+    def where(self) -> str:
+        """``file:line: `` (or ``file: ``) in front of the problem; empty without a file."""
+        if self.file is None:
+            return ""
+        return f"{self.file}:{self.line}: " if self.line is not None else f"{self.file}: "
+
+    def one_line(self) -> str:
+        """Problem and fix on one line, as the ``bmcourse`` command prints it: ``where problem (fix: ...)``."""
+        text = f"{self.where}{self.problem}" + (f" (fix: {self.fix})" if self.fix else "")
+        return " ".join(part.strip() for part in text.splitlines() if part.strip())
