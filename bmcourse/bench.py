@@ -6,11 +6,12 @@ import os
 import random
 import sys
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .errors import BmcourseError
+
+if TYPE_CHECKING:
+    import torch
 
 SEED_RECIPE_LENGTH = 128   # the source articles pad every sentence to 128 sub-words
 SEED_RECIPE_BATCH = 16

@@ -1,7 +1,8 @@
 """One session's set-up: seed, quieten libraries and print what the notebook will use.
 
 This sits above ``config`` (environment readers), ``data`` and ``models``, so none of those
-needs to import it.
+needs to import it. ``data`` and ``models`` (which import torch) are imported when ``setup()``
+runs, so ``import bmcourse`` stays light.
 """
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import data, models
 from .config import cache_dir, data_dir, device, is_offline, profile, seed_everything
 from .hub import quiet_transformers
 
@@ -102,6 +102,8 @@ SMOKE_BANNER = ("SMOKE PROFILE: every number below comes from the tiny embedded 
 
 def setup(seed: int = 0, verbose: bool = True) -> Settings:
     """Seed everything, quieten library logs and print profile, model, device, data sources and versions."""
+    from . import data, models
+
     seed_everything(seed)
     quiet_transformers()
     settings = Settings(profile=profile(), device=device(), seed=seed, offline=is_offline(),
