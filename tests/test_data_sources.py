@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
+import bmcourse.data
 from bmcourse.data import (
     REGISTRY,
     SAMPLES_DIR,
     load_classification,
     load_ner,
     resolve_source,
+    source_label,
     sources_summary,
     stratified_split,
 )
@@ -22,6 +24,26 @@ from bmcourse.tagging import invalid_positions
 NER_SAMPLES = {"news_ner": 300, "biomed_ner": 120, "social_ner": 120, "politics_ner": 110,
                "science_ner": 110}
 TEXT_SAMPLES = {"intent": 300, "finance_sentiment": 300, "movie_sentiment": 150}
+
+
+@pytest.fixture(autouse=True)
+def no_remembered_hub_failures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no Hub fallback remembered, and leaves none behind."""
+    monkeypatch.setattr(bmcourse.data, "_HUB_FAILURES", {})
+
+
+def _hub_answers_with(env, loader) -> list[str]:
+    """The Hub is reachable and ``loader`` stands in for it; returns the list of datasets it was asked for."""
+    env.delenv("BMCOURSE_OFFLINE")
+    env.setattr("bmcourse.data.hub_reachable", lambda: True)
+    asked: list[str] = []
+
+    def load_hub_rows(hub, kind):
+        asked.append(hub.repo)
+        return loader(hub, kind)
+
+    env.setattr("bmcourse.data.hub.load_hub_rows", load_hub_rows)
+    return asked
 
 
 def test_offline_without_data_uses_sample_with_one_line_notice(env, capsys: pytest.CaptureFixture) -> None:
@@ -55,17 +77,39 @@ def test_hub_unreachable_falls_through_to_sample(env) -> None:
     assert where == "sample" and "Hub unreachable" in description
 
 
-def test_hub_error_falls_through_with_notice(env, capsys: pytest.CaptureFixture) -> None:
-    env.delenv("BMCOURSE_OFFLINE")
-    env.setattr("bmcourse.data.hub_reachable", lambda: True)
-
+def test_hub_error_falls_through_with_one_true_notice(env, capsys: pytest.CaptureFixture) -> None:
     def broken(hub, kind):
         raise ConnectionError("no route to host")
 
-    env.setattr("bmcourse.data.hub.load_hub_rows", broken)
+    asked = _hub_answers_with(env, broken)
+    assert resolve_source("ncbi_disease")[0] == "hub"  # before the load: the Hub answers
     ds = load_ner("ncbi_disease")
-    assert "Hub failed (ConnectionError)" in capsys.readouterr().out
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == ["bmcourse: ncbi_disease: embedded sample 'biomed_ner' (Hub failed (ConnectionError), "
+                   "no BMCOURSE_DATA_DIR; illustration-sized)"]  # one line, and it does not claim the Hub
     assert ds["train"].features["ner_tags"].feature.names == ["O", "B-Disease", "I-Disease"]
+    assert ds["train"].num_rows == load_ner("ncbi_disease", source="sample")["train"].num_rows
+    capsys.readouterr()
+    # After the fallback every report says where the rows came from, and later loads do not flip to the Hub.
+    where, description = resolve_source("ncbi_disease")
+    assert where == "sample" and "Hub failed (ConnectionError)" in description
+    assert "Hub" not in source_label("ncbi_disease", kind="ner").replace("Hub failed", "")
+    assert "ncbi_disease" in sources_summary()["embedded samples"]
+    load_ner("ncbi_disease")
+    assert asked == ["ncbi/ncbi_disease"]
+    assert "Hugging Face Hub" not in capsys.readouterr().out
+    assert resolve_source("wnut17")[0] == "hub"  # only the dataset that failed is remembered
+
+
+def test_hub_error_with_a_data_folder_says_which_folder_is_missing(env, data_folder: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    def broken(hub, kind):
+        raise ConnectionError("no route to host")
+
+    _hub_answers_with(env, broken)  # env is data_folder's monkeypatch: BMCOURSE_DATA_DIR stays set
+    load_ner("wnut17")
+    assert "(Hub failed (ConnectionError), no wnut17/ in BMCOURSE_DATA_DIR; illustration-sized)" \
+        in capsys.readouterr().out
 
 
 def test_hub_rows_are_validated_and_encoded(env, capsys: pytest.CaptureFixture) -> None:
@@ -148,17 +192,36 @@ def test_explicit_hub_source_never_falls_back(env, capsys: pytest.CaptureFixture
     assert "embedded sample" not in capsys.readouterr().out
 
 
+def _stray_i_rows(hub, kind) -> dict[str, list[dict]]:
+    return {"train": [{"id": "0", "tokens": ["mild"], "ner_tags": ["O"]},
+                      {"id": "1", "tokens": ["Acute", "asthma"], "ner_tags": ["I-Disease", "I-Disease"]}]}
+
+
 def test_repaired_hub_rows_are_counted_and_reported(env, capsys: pytest.CaptureFixture) -> None:
-    env.delenv("BMCOURSE_OFFLINE")
-    env.setattr("bmcourse.data.hub_reachable", lambda: True)
-    rows = {"train": [{"id": "0", "tokens": ["Acute", "asthma"], "ner_tags": ["I-Disease", "I-Disease"]},
-                      {"id": "1", "tokens": ["mild"], "ner_tags": ["O"]}]}
-    env.setattr("bmcourse.data.hub.load_hub_rows", lambda hub, kind: rows)
-    ds = load_ner("ncbi_disease")
+    _hub_answers_with(env, _stray_i_rows)
+    ds = load_ner("ncbi_disease", repair=True)
     out = capsys.readouterr().out
-    assert "repaired 1 invalid I- tags into B- tags in hub:" in out
+    assert "repaired 1 invalid I- tags into B- tags in hub:ncbi/ncbi_disease/train" in out
     names = ds["train"].features["ner_tags"].feature.names
-    assert [names[t] for t in ds["train"][0]["ner_tags"]] == ["B-Disease", "I-Disease"]
+    assert [names[t] for t in ds["train"][1]["ner_tags"]] == ["B-Disease", "I-Disease"]
+
+
+def test_invalid_iob2_from_the_hub_fails_naming_dataset_split_row_and_fix(env, capsys: pytest.CaptureFixture) -> None:
+    _hub_answers_with(env, _stray_i_rows)
+    with pytest.raises(BmcourseError) as caught:
+        load_ner("ncbi_disease")  # repair=False, the default: as strict as a local file
+    message = str(caught.value)
+    assert message.startswith("ncbi_disease from the Hub (ncbi/ncbi_disease), split 'train', row 2: invalid IOB2: "
+                              "'I-Disease' at the start"), message
+    assert "fix: load it with load_ner('ncbi_disease', repair=True)" in message
+    assert capsys.readouterr().out == ""  # nothing announced the Hub rows that were refused
+
+
+def test_an_unknown_hub_tag_fails_even_with_repair(env) -> None:
+    _hub_answers_with(env, lambda hub, kind: {"train": [{"id": "0", "tokens": ["flu"], "ner_tags": ["B-Virus"]}]})
+    with pytest.raises(BmcourseError, match=r"ncbi_disease from the Hub \(ncbi/ncbi_disease\), split 'train', "
+                                            r"row 1: unknown tag 'B-Virus'(.|\n)*fix: use one of: O, B-Disease"):
+        load_ner("ncbi_disease", repair=True)
 
 
 def test_generated_splits_keep_original_ids_and_name_rare_labels(capsys: pytest.CaptureFixture) -> None:

@@ -32,6 +32,10 @@ _SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "valid", "de
 _EXTENSIONS = (".jsonl", ".conll", ".txt")
 SOURCES = ("auto", "local", "hub", "sample")
 _SOURCE_NAMES = {"local": "local folder", "sample": "embedded samples", "hub": "the Hugging Face Hub"}
+#: Datasets whose Hub load failed in this process and fell back to their embedded sample: ``{name: why}``.
+#: ``resolve_source`` (so ``source_label``, ``sources_summary`` and every later ``source="auto"`` load)
+#: then says "embedded sample", never the Hub, for the rest of the process.
+_HUB_FAILURES: dict[str, str] = {}
 
 
 def notice(message: str) -> None:
@@ -115,20 +119,27 @@ def resolve_source(name: str, source: str = "auto", kind: str | None = None) -> 
                                     f"{info.folder}/train.jsonl, or go online for the Hub")
         why = "smoke profile" if source == "auto" else "asked for"
         return "sample", f"embedded sample '{info.sample}' ({why}; illustration-sized)"
+    no_local = "no BMCOURSE_DATA_DIR" if root is None else f"no {info.folder}/ in BMCOURSE_DATA_DIR"
+    if source == "auto" and info.sample and name in _HUB_FAILURES:
+        return "sample", _fallback_description(info, _HUB_FAILURES[name], no_local)
     if source == "hub" or (info.hub is not None and hub_reachable()):
         if info.hub is None:
             raise BmcourseError(f"{name!r} has no Hub repository in the registry",
                                 fix="set BMCOURSE_DATA_DIR to a folder holding it")
         return "hub", f"Hugging Face Hub {info.hub.repo}"
     if info.sample:
-        why = "offline" if is_offline() else "Hub unreachable"
-        return "sample", f"embedded sample '{info.sample}' ({why}, no BMCOURSE_DATA_DIR; illustration-sized)"
+        return "sample", _fallback_description(info, "offline" if is_offline() else "Hub unreachable", no_local)
     why = ("BMCOURSE_OFFLINE/HF_HUB_OFFLINE is set" if is_offline()
            else "the Hugging Face Hub is unreachable")
     raise BmcourseError(f"{name!r} is not available: no local folder, {why}, and no embedded sample",
                         fix=f"set BMCOURSE_DATA_DIR to a folder holding {info.folder}/train.jsonl "
                             "(e.g. ../shared/data)" + ("" if not is_offline() else
                                                        ", or unset BMCOURSE_OFFLINE/HF_HUB_OFFLINE"))
+
+
+def _fallback_description(info: DatasetInfo, why: str, no_local: str) -> str:
+    """What a load that could not use the Hub says: the embedded sample, why, and that it is small."""
+    return f"embedded sample '{info.sample}' ({why}, {no_local}; illustration-sized)"
 
 
 def sources_summary() -> dict[str, list[str]]:
@@ -205,7 +216,9 @@ def load_ner(name: str, *, source: str = "auto", repair: bool = False, seed: int
     """Load an NER dataset as a ``DatasetDict`` (``tokens``, ``ner_tags`` as ``ClassLabel``).
 
     Labels are ``O`` then ``B-``/``I-`` per type in the registry's order (sorted for other
-    folders). ``repair=True`` turns invalid ``I-X`` into ``B-X`` and reports how many. A
+    folders). Invalid IOB2 (an ``I-X`` that follows neither ``B-X`` nor ``I-X``) fails with the
+    file (or Hub repository and split), the line (or row) and the fix; ``repair=True`` turns those
+    ``I-X`` into ``B-X`` instead and reports how many, for local files and Hub rows alike. A
     missing validation or test split is cut from train (10% each, seeded).
     """
     info = _info(name, "ner")
@@ -216,7 +229,7 @@ def load_ner(name: str, *, source: str = "auto", repair: bool = False, seed: int
         read = read_ner_jsonl if path.suffix == ".jsonl" else read_conll
         return read(path, types=types, repair=repair)
 
-    rows, repaired = _load_rows(name, info, where, description, reader, "ner", source)
+    rows, repaired = _load_rows(name, info, where, description, reader, "ner", source, repair=repair)
     for path, count in repaired.items():
         if count:
             notice(f"repaired {count} invalid I- tags into B- tags in {path}")
@@ -263,8 +276,15 @@ def _hub_errors() -> tuple[type[BaseException], ...]:
 
 
 def _load_rows(name: str, info: DatasetInfo, where: str, description: str,
-               reader: Callable[[Path], tuple[list[dict], int]], kind: str, source: str = "auto"
-               ) -> tuple[dict[str, list[dict]], dict[str, int]]:
+               reader: Callable[[Path], tuple[list[dict], int]], kind: str, source: str = "auto",
+               repair: bool = False) -> tuple[dict[str, list[dict]], dict[str, int]]:
+    """The rows of ``name`` from ``where``, with one notice saying where they really came from.
+
+    A Hub load that fails on the network or the Hub falls back to the embedded sample (unless
+    ``source="hub"`` or there is none): the notice then names the sample and the failure, and the
+    fallback is remembered so later source reports say the same. Hub rows are announced only
+    after they passed validation.
+    """
     if where == "hub":
         from .hub import load_hub_rows
 
@@ -276,12 +296,11 @@ def _load_rows(name: str, info: DatasetInfo, where: str, description: str,
                 raise BmcourseError(f"could not load {name!r} from the Hub ({type(err).__name__}: {err})",
                                     fix=f"check the network or HF_ENDPOINT, or set BMCOURSE_DATA_DIR to a "
                                         f"folder holding {info.folder}/train.jsonl") from err
-            notice(f"{name}: Hub failed ({type(err).__name__}); using embedded sample '{info.sample}' "
-                   "(illustration-sized)")
-            where = "sample"
+            _HUB_FAILURES[name] = f"Hub failed ({type(err).__name__})"
+            where, description = resolve_source(name, source, kind)  # the sample, saying why
         else:
+            rows, repaired = _validate_hub_rows(raw, info, kind, repair=repair)
             notice(f"{name}: {description}")
-            rows, repaired = _validate_hub_rows(raw, info, kind)
             return rows, repaired
     if where == "local":
         root = data_dir()
@@ -294,11 +313,13 @@ def _load_rows(name: str, info: DatasetInfo, where: str, description: str,
     raise AssertionError(where)
 
 
-def _validate_hub_rows(raw: dict[str, list[dict]], info: DatasetInfo, kind: str
+def _validate_hub_rows(raw: dict[str, list[dict]], info: DatasetInfo, kind: str, *, repair: bool = False
                        ) -> tuple[dict[str, list[dict]], dict[str, int]]:
-    """Check Hub rows with the same rules as local files (the 'file' is the repository split).
+    """Check Hub rows with the same rules as local files: an error names the dataset, the repository,
+    the split and the row (1-based), and the fix.
 
-    Invalid ``I-X`` tags are repaired into ``B-X`` and counted per split, like local files.
+    Invalid ``I-X`` tags fail like they do in a local file, unless ``repair`` (``load_ner``'s
+    ``repair=True``): then they become ``B-X`` and are counted per split.
     """
     from .readers import check_ner_tags
 
@@ -309,8 +330,14 @@ def _validate_hub_rows(raw: dict[str, list[dict]], info: DatasetInfo, kind: str
         repaired[str(where)] = 0
         for i, row in enumerate(part, start=1):
             if kind == "ner":
-                row["ner_tags"], fixed = check_ner_tags(row["tokens"], row["ner_tags"], file=where, line=i,
-                                                        types=info.types or None, repair=True)
+                try:
+                    row["ner_tags"], fixed = check_ner_tags(row["tokens"], row["ner_tags"], file=where, line=i,
+                                                            types=info.types or None, repair=repair)
+                except BmcourseError as err:  # the Hub's copy cannot be edited: repair=True is the fix
+                    fix = (f"load it with load_ner({info.name!r}, repair=True): each stray I-X becomes B-X, "
+                           "and the count is reported" if err.problem.startswith("invalid IOB2") else err.fix)
+                    raise BmcourseError(f"{info.name} from the Hub ({info.hub.repo}), split {split!r}, row {i}: "
+                                        f"{err.problem}", fix=fix) from None
                 repaired[str(where)] += fixed
             elif info.labels and row["label"] not in info.labels:
                 raise BmcourseError(f"unknown label {row['label']!r}", file=where, line=i,
