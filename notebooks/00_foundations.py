@@ -104,8 +104,8 @@ from bmcourse.exercises import Checker, Exercise, checkpoint, expect_close, expe
 fig = concepts.draw_map()
 
 # %% [markdown]
-# One sentence per concept, and where the course runs it. Notebooks 03–05 are being written;
-# their concepts are marked "in preparation" until they are published.
+# One sentence per concept, and where the course runs it, linked to the notebook; the concepts the
+# course only names point to one reading instead.
 
 # %%
 from IPython.display import Markdown
