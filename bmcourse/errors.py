@@ -1,4 +1,4 @@
-"""The one exception type of the package: every message names what went wrong, where, and the fix."""
+"""``BmcourseError``, the error for a problem the user can fix: it says what went wrong, where, and the fix."""
 from __future__ import annotations
 
 from pathlib import Path
