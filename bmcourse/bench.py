@@ -17,6 +17,42 @@ SEED_RECIPE_LENGTH = 128   # the source articles pad every sentence to 128 sub-w
 SEED_RECIPE_BATCH = 16
 
 
+def sample_only(names: tuple[str, ...] | list[str]) -> list[str]:
+    """The datasets of ``names`` that would come from the embedded samples now (no local folder, no Hub)."""
+    from .data import resolve_source
+
+    return [name for name in names if resolve_source(name)[0] == "sample"]
+
+
+def require_real_data(names: tuple[str, ...] | list[str], needed_for: str, *, otherwise: str = "") -> None:
+    """Refuse (``BmcourseError``) when any of ``names`` would come from the embedded samples: a model
+    trained or scored on a few hundred illustration sentences must never pass for a real one.
+
+    The fix says which variable to set and how to get the data; ``otherwise`` adds another way out."""
+    from .config import is_offline, is_smoke
+    from .data import REGISTRY
+
+    missing = sample_only(names)
+    if not missing:
+        return
+    folders = ", ".join(f"{REGISTRY[n].folder if n in REGISTRY else n}/train.jsonl" for n in missing)
+    if is_smoke():
+        why = "BMCOURSE_PROFILE=smoke uses only the embedded samples"
+        fix = "unset BMCOURSE_PROFILE (or set it to full) and set BMCOURSE_DATA_DIR to the data folder"
+    else:
+        why = f"no BMCOURSE_DATA_DIR folder holds {'them' if len(missing) > 1 else 'it'} and the Hugging Face Hub is " + (
+            "switched off" if is_offline() else "out of reach")
+        fix = "set BMCOURSE_DATA_DIR to the data folder"
+    fix += (f" holding {folders} (the course's shared data, e.g. export BMCOURSE_DATA_DIR=../shared/data; "
+            "README, section Data), or go online"
+            + (" (unset HF_HUB_OFFLINE and BMCOURSE_OFFLINE)" if is_offline() else "")
+            + " so it loads from the Hugging Face Hub" + (f"; {otherwise}" if otherwise else ""))
+    samples = "samples (a few hundred illustration sentences each) are" if len(missing) > 1 else \
+        "sample (a few hundred illustration sentences) is"
+    raise BmcourseError(f"{needed_for} needs the real {', '.join(missing)}, but only the embedded {samples} "
+                        f"available: {why}", fix=fix)
+
+
 def seed_recipe_features(split: Any, tokenizer: Any, n: int, seed: int = 0) -> list[dict]:
     """``n`` sentences encoded the articles' way: padded to 128, tags from [CLS] on, padding = O."""
     rng = random.Random(seed)
@@ -55,16 +91,13 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
     With ``save_model_dir`` the fine-tuned tagger is saved there (``bmcourse redact --model DIR``)."""
     from . import config as cfg
     from . import reference
-    from .data import load_ner, resolve_source, source_label
+    from .data import load_ner, source_label
     from .hub import quiet_transformers
     from .models import load_token_classifier, loaded_model_info
     from .train import TrainConfig, encode_ner, evaluate, fit, is_main_process, processes
 
     os.environ["BMCOURSE_PROFILE"] = "full"
-    where, _ = resolve_source("conll2003", kind="ner")
-    if where == "sample":
-        raise BmcourseError("the NER benchmark needs the real CoNLL-2003, but only the embedded "
-                            "sample is available", fix="set BMCOURSE_DATA_DIR (e.g. ../shared/data) or go online")
+    require_real_data(("conll2003",), "the NER benchmark")
     if save_model_dir is not None and Path(save_model_dir).exists() and not Path(save_model_dir).is_dir():
         raise BmcourseError("--save-model must name a folder, but this is a file", file=save_model_dir,
                             fix="choose a new or existing folder")
@@ -289,7 +322,10 @@ def bench_transfer(targets: tuple[str, ...] = DEFAULT_TARGETS, strategies: tuple
     return payload()
 
 
-def bench_transfer_lr(targets: tuple[str, ...] = ("crossner_politics", "wnut17"),
+LR_TARGETS = ("crossner_politics", "wnut17")  # bench transfer-lr chooses the learning rates on these
+
+
+def bench_transfer_lr(targets: tuple[str, ...] = LR_TARGETS,
                       strategies: tuple[str, ...] | None = None, init: str = "pretrained",
                       budget: int = BUDGET, eval_sample: int | None = EVAL_SAMPLE, seed: int = 0,
                       extend: int = 2, device: str | None = None, name: str = "auto", log: Any = print

@@ -183,6 +183,8 @@ def _bench_inference(args: argparse.Namespace) -> int:
     from .metrics import format_table
 
     model = None if args.model in (None, "auto") else args.model
+    _require_real_data(("conll2003",), "the inference benchmark (F1 on the CoNLL-2003 test set"
+                       + (")" if model else ", with the course's CoNLL-2003 tagger)"))
     payload = bench_inference(model, latency_sentences=args.latency_sentences, batch_size=32,
                               progress=sys.stderr.isatty())
     path = write_json(payload, args.out)
@@ -224,9 +226,11 @@ def _bench_transfer(args: argparse.Namespace) -> int:
     from .bench import DEFAULT_TARGETS, bench_transfer, write_json
     from .transfer import INITS, STRATEGIES
 
-    payload = bench_transfer(targets=_names(args.targets) if args.targets else DEFAULT_TARGETS,
-                             strategies=_names(args.strategies, STRATEGIES, "strategy") if args.strategies else None,
-                             inits=_names(args.inits, INITS, "init") if args.inits else None,
+    targets = _names(args.targets) if args.targets else DEFAULT_TARGETS
+    strategies = _names(args.strategies, STRATEGIES, "strategy") if args.strategies else None
+    inits = _names(args.inits, INITS, "init") if args.inits else None
+    _require_real_data(("conll2003", *targets), "the transfer benchmark (source tagger and targets)")
+    payload = bench_transfer(targets=targets, strategies=strategies, inits=inits,
                              sizes=args.sizes, seeds=args.seeds, epochs=args.epochs, replay=args.replay,
                              **_budget_and_sample(args), device=args.device, name=args.model, progress=sys.stderr.isatty(),
                              on_target=lambda partial: write_json(partial, args.out),
@@ -246,12 +250,13 @@ def _budget_and_sample(args: argparse.Namespace) -> dict[str, int | None]:
 
 def _bench_transfer_lr(args: argparse.Namespace) -> int:
     """``bmcourse bench transfer-lr``: each strategy's learning rate, chosen on validation data."""
-    from .bench import bench_transfer_lr, write_json
+    from .bench import LR_TARGETS, bench_transfer_lr, write_json
     from .transfer import STRATEGIES
 
-    kwargs = {"targets": _names(args.targets)} if args.targets else {}
-    payload = bench_transfer_lr(**kwargs, strategies=_names(args.strategies, STRATEGIES, "strategy")
-                                if args.strategies else None, **_budget_and_sample(args),
+    targets = _names(args.targets) if args.targets else LR_TARGETS
+    strategies = _names(args.strategies, STRATEGIES, "strategy") if args.strategies else None
+    _require_real_data(targets, "choosing the learning rates on validation data")
+    payload = bench_transfer_lr(targets=targets, strategies=strategies, **_budget_and_sample(args),
                                 device=args.device, name=args.model,
                                 log=lambda line: print(line, flush=True))
     path = write_json(payload, args.out)
@@ -289,6 +294,35 @@ def _read_documents(files: list[str]) -> list[str]:
     return documents
 
 
+def _require_real_data(names: tuple[str, ...], needed_for: str, otherwise: str = "") -> None:
+    """Refuse (exit 1, one line) when a command would train or score on the embedded samples."""
+    from .bench import require_real_data
+
+    require_real_data(names, needed_for, otherwise=otherwise)
+
+
+#: What ``bmcourse redact --demo-tagger`` says on stderr, and in each ``--json`` object.
+DEMO_TAGGER = "demonstration (trained on the embedded sample; not for real redaction)"
+DEMO_NOTICE = ("bmcourse: DEMONSTRATION TAGGER: trained on the embedded CoNLL-2003 sample (a few hundred "
+               "sentences), it misses many names; this is not real redaction (set BMCOURSE_DATA_DIR for the "
+               "real tagger)")
+
+
+def _demo_tagger(args: argparse.Namespace) -> bool:
+    """Whether redaction uses the demonstration tagger: the course's tagger with only the embedded
+    sample to train on. Without ``--demo-tagger`` that refuses, naming the variable and the data."""
+    from .bench import sample_only
+
+    if args.model is not None:
+        return False
+    if not args.demo_tagger:
+        _require_real_data(("conll2003",), "redaction with the course's tagger", otherwise=(
+            "or pass --model DIR, a tagger saved by `bmcourse bench ner --save-model DIR`; "
+            "--demo-tagger redacts with a demonstration tagger trained on the sample (it misses names)"))
+        return False
+    return bool(sample_only(("conll2003",)))
+
+
 def cmd_redact(args: argparse.Namespace) -> int:
     """Redact named entities line by line (stdin or files) with the course's NER tagger."""
     import contextlib
@@ -298,24 +332,30 @@ def cmd_redact(args: argparse.Namespace) -> int:
 
     documents = _read_documents(args.files)
     types = _names(args.types, what="entity type") if args.types is not None else None
+    demo = _demo_tagger(args)
+    if demo:
+        print(DEMO_NOTICE, file=sys.stderr, flush=True)
     with contextlib.redirect_stdout(sys.stderr):  # loading notices must not mix with the output
         tagger = apps.load_tagger(args.model, progress=sys.stderr.isatty())
         tagger.progress = sys.stderr.isatty()
         results = apps.redact_many(documents, tagger, types=types, batch_size=args.batch_size)
     if args.json:
-        lines = [json.dumps(result.to_json(), ensure_ascii=False) for result in results]
+        marked = {"tagger": DEMO_TAGGER} if demo else {}
+        lines = [json.dumps({**result.to_json(), **marked}, ensure_ascii=False) for result in results]
     else:
         lines = [result.text for result in results]
     sys.stdout.write("".join(line + "\n" for line in lines))
     return 0
 
 
-#: ``bmcourse reference refresh WHAT``: the notebook run in the full profile, and the result it writes.
+#: ``bmcourse reference refresh WHAT``: the notebook run in the full profile, the result it writes,
+#: and the datasets it loads (each must be the real one: a refresh never ships sample numbers).
 NOTEBOOK_REFERENCES = {
-    "ner": ("02_ner_finetuning.ipynb", "ner_reference", (".json", ".png")),
-    "foundations": ("00_foundations.ipynb", "foundations_reference", (".json",)),
-    "applications": ("04_applications.ipynb", "applications_reference", (".json",)),
-    "deployment": ("05_deployment_and_trust.ipynb", "deployment_reference", (".json",)),
+    "ner": ("02_ner_finetuning.ipynb", "ner_reference", (".json", ".png"), ("conll2003",)),
+    "foundations": ("00_foundations.ipynb", "foundations_reference", (".json",), ("sst2", "conll2003")),
+    "applications": ("04_applications.ipynb", "applications_reference", (".json",),
+                     ("banking77", "financial_phrasebank", "conll2003")),
+    "deployment": ("05_deployment_and_trust.ipynb", "deployment_reference", (".json",), ("banking77", "conll2003")),
 }
 BENCH_RECIPES = {  # shipped name -> bench command (the tuned default and the articles' plain recipe)
     "bench_ner_cpu": ["bench", "ner"],
@@ -340,8 +380,10 @@ def cmd_reference(args: argparse.Namespace) -> int:
             print(f"{name:24} {reference.label(reference.load(name))}")
         return 0
     target = reference.shipped_dir()
+    os.environ["BMCOURSE_PROFILE"] = "full"  # what a refresh runs (and checks the data for)
     if args.what in NOTEBOOK_REFERENCES:
-        notebook, name, suffixes = NOTEBOOK_REFERENCES[args.what]
+        notebook, name, suffixes, datasets = NOTEBOOK_REFERENCES[args.what]
+        _require_real_data(datasets, f"refreshing the shipped {name}")
         before = os.environ.get("BMCOURSE_RESULTS_DIR")
         with tempfile.TemporaryDirectory() as tmp:
             os.environ["BMCOURSE_RESULTS_DIR"] = tmp
@@ -480,9 +522,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench_parsers(sub)
     redact = _leaf(sub, "redact", cmd_redact, help="replace named entities (PII) in text, one document per line")
     redact.add_argument("files", nargs="*", help="UTF-8 text files (default or -: stdin)")
-    redact.add_argument("--model", metavar="DIR", default=None,
+    tagger = redact.add_mutually_exclusive_group()
+    tagger.add_argument("--model", metavar="DIR", default=None,
                         help="a tagger saved by bench ner --save-model (default: the course's cached "
-                             "CoNLL-2003 tagger, trained first if not cached)")
+                             "CoNLL-2003 tagger, trained first if not cached; it needs the real CoNLL-2003: "
+                             "BMCOURSE_DATA_DIR or the Hub)")
+    tagger.add_argument("--demo-tagger", action="store_true",
+                        help="without the real CoNLL-2003, redact anyway with a demonstration tagger trained "
+                             "on the embedded sample (it misses names; stderr and every --json line say so)")
     redact.add_argument("--types", default=None, help="comma-separated entity types to redact, e.g. PER,LOC "
                                                       "(default: every type the tagger knows)")
     redact.add_argument("--json", action="store_true",

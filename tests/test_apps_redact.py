@@ -170,8 +170,16 @@ def test_gold_entities_and_span_report_on_a_hand_example() -> None:
 # --- the command -------------------------------------------------------------------------------
 
 @pytest.fixture
-def fake_cli(monkeypatch: pytest.MonkeyPatch) -> list:
-    """``bmcourse redact`` with the fake tagger; the list records the --model each load asked for."""
+def fake_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list:
+    """``bmcourse redact`` with the fake tagger; the list records the --model each load asked for.
+
+    The real CoNLL-2003 counts as present (a local folder, full profile): without it the course's
+    tagger would be a demonstration one, which the command refuses (tests/test_cli.py)."""
+    conll = tmp_path / "data" / "conll2003"
+    conll.mkdir(parents=True)
+    (conll / "train.jsonl").write_text('{"tokens": ["Ada"], "ner_tags": ["B-PER"]}\n', encoding="utf-8")
+    monkeypatch.setenv("BMCOURSE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BMCOURSE_PROFILE", "full")
     asked: list = []
 
     def load(folder=None, *, progress=True):

@@ -16,6 +16,19 @@ from bmcourse.errors import BmcourseError
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def real_data(env, tmp_path: Path, *names: str) -> Path:
+    """A BMCOURSE_DATA_DIR in which ``names`` are local folders (one sentence each): "the real data"."""
+    from bmcourse.data import REGISTRY
+
+    root = tmp_path / "data"
+    for name in names:
+        folder = root / REGISTRY[name].folder
+        folder.mkdir(parents=True)
+        (folder / "train.jsonl").write_text('{"tokens": ["Ada"], "ner_tags": ["B-PER"]}\n', encoding="utf-8")
+    env.setenv("BMCOURSE_DATA_DIR", str(root))
+    return root
+
+
 def one_line(err: str) -> str:
     """The single stderr line of a failure (and nothing that looks like a traceback or a usage block)."""
     lines = err.splitlines()
@@ -190,9 +203,11 @@ def test_the_refresh_recipes_parse() -> None:
             build_parser().parse_args([*command, "--out", "x.json"])
 
 
-def test_bench_transfer_passes_its_options_through(monkeypatch, tmp_path: Path, capsys) -> None:
+def test_bench_transfer_passes_its_options_through(env, tmp_path: Path, capsys) -> None:
     import bmcourse.bench
 
+    monkeypatch = env
+    real_data(env, tmp_path, "conll2003", "wnut17")
     seen: dict = {}
 
     def fake(**kwargs):
@@ -208,3 +223,122 @@ def test_bench_transfer_passes_its_options_through(monkeypatch, tmp_path: Path, 
     assert seen["eval_sample"] is None and seen["budget"] == bmcourse.bench.BUDGET  # 0: the whole split
     assert json.loads(out.read_text(encoding="utf-8")) == {"total_seconds": 1.0}
     assert "wrote" in capsys.readouterr().out
+
+
+# --- no silent toy models: commands refuse the embedded samples -------------------------------
+
+class FakeTagger:
+    """``Ada`` is a person, ``Rome`` a place."""
+
+    types = ["PER", "LOC"]
+    progress = False
+
+    def tag(self, sentences: list[list[str]], batch_size: int = 32) -> list[list[str]]:
+        return [[{"Ada": "B-PER", "Rome": "B-LOC"}.get(word, "O") for word in words] for words in sentences]
+
+
+@pytest.fixture
+def tagger_loads(env, monkeypatch) -> list:
+    """``apps.load_tagger`` replaced by the fake; the list records each load's folder."""
+    from bmcourse import apps
+
+    asked: list = []
+    monkeypatch.setattr(apps, "load_tagger", lambda folder=None, *, progress=True: asked.append(folder) or FakeTagger())
+    return asked
+
+
+@pytest.fixture
+def text_file(tmp_path: Path) -> Path:
+    path = tmp_path / "in.txt"
+    path.write_text("Ada lives in Rome\nnothing here\n", encoding="utf-8")
+    return path
+
+
+def test_redact_refuses_a_tagger_trained_on_the_sample(tagger_loads: list, text_file: Path, capsys) -> None:
+    assert main(["redact", str(text_file)]) == 1
+    out, err = capsys.readouterr()
+    line = one_line(err)
+    assert out == "" and tagger_loads == []  # refused before anything is trained or written
+    assert "needs the real conll2003, but only the embedded sample" in line
+    for hint in ("set BMCOURSE_DATA_DIR", "conll2003/train.jsonl", "../shared/data", "--model DIR",
+                 "bench ner --save-model", "--demo-tagger"):
+        assert hint in line
+
+
+def test_redact_demo_tagger_says_so_on_stderr_and_in_every_json_line(tagger_loads: list, text_file: Path,
+                                                                    capsys) -> None:
+    assert main(["redact", "--demo-tagger", str(text_file)]) == 0
+    out, err = capsys.readouterr()
+    assert out == "[PER] lives in [LOC]\nnothing here\n"
+    assert one_line(err) == cli.DEMO_NOTICE and "DEMONSTRATION TAGGER" in err
+    assert main(["redact", "--demo-tagger", "--json", str(text_file)]) == 0
+    out, err = capsys.readouterr()
+    objects = [json.loads(line) for line in out.splitlines()]
+    assert len(objects) == 2 and all(obj["tagger"] == cli.DEMO_TAGGER for obj in objects)
+    assert cli.DEMO_TAGGER.startswith("demonstration (trained on the embedded sample; not for real redaction")
+    assert objects[0]["entities"][0] == {"type": "PER", "start": 0, "end": 3, "text": "Ada"}
+    assert one_line(err) == cli.DEMO_NOTICE
+    assert tagger_loads == [None, None]
+
+
+def test_redact_with_real_data_or_a_model_is_not_marked(env, tagger_loads: list, text_file: Path, tmp_path: Path,
+                                                       capsys) -> None:
+    assert main(["redact", "--json", "--model", str(tmp_path), str(text_file)]) == 0  # a saved tagger: no data check
+    out, err = capsys.readouterr()
+    assert err == "" and all("tagger" not in json.loads(line) for line in out.splitlines())
+    real_data(env, tmp_path, "conll2003")
+    for flags in ([], ["--demo-tagger"]):  # with the real data the course's tagger is the real one
+        assert main(["redact", "--json", *flags, str(text_file)]) == 0
+        out, err = capsys.readouterr()
+        assert err == "" and all("tagger" not in json.loads(line) for line in out.splitlines())
+    assert tagger_loads == [str(tmp_path), None, None]
+
+
+def test_redact_in_the_smoke_profile_says_so(env, tagger_loads: list, text_file: Path, tmp_path: Path,
+                                             capsys) -> None:
+    real_data(env, tmp_path, "conll2003")
+    env.setenv("BMCOURSE_PROFILE", "smoke")
+    assert main(["redact", str(text_file)]) == 1
+    assert "BMCOURSE_PROFILE=smoke uses only the embedded samples" in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(("argv", "module", "function", "needs"), [
+    (["bench", "inference"], "bmcourse.deploy", "bench_inference", "conll2003"),
+    (["bench", "inference", "--model", "my_tagger"], "bmcourse.deploy", "bench_inference", "conll2003"),
+    (["bench", "transfer"], "bmcourse.bench", "bench_transfer",
+     "conll2003, wnut17, ncbi_disease, crossner_politics, crossner_science"),
+    (["bench", "transfer", "--targets", "wnut17"], "bmcourse.bench", "bench_transfer", "conll2003, wnut17"),
+    (["bench", "transfer-lr"], "bmcourse.bench", "bench_transfer_lr", "crossner_politics, wnut17"),
+    (["bench", "ner"], "bmcourse.data", "load_ner", "conll2003"),
+])
+def test_benchmarks_refuse_the_embedded_samples(env, monkeypatch, tmp_path: Path, capsys, argv: list[str],
+                                                module: str, function: str, needs: str) -> None:
+    import importlib
+
+    target = importlib.import_module(module)
+    monkeypatch.setattr(target, function, raising(AssertionError("must not run")))
+    out = tmp_path / "bench.json"
+    assert main([*argv, "--out", str(out)]) == 1
+    line = one_line(capsys.readouterr().err)
+    assert f"needs the real {needs}, but only the embedded sample" in line and "set BMCOURSE_DATA_DIR" in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("what", ["ner", "foundations", "applications", "deployment", "bench", "transfer",
+                                  "inference"])
+def test_reference_refresh_refuses_the_embedded_samples(env, monkeypatch, capsys, what: str) -> None:
+    monkeypatch.setattr(cli, "cmd_run", raising(AssertionError("must not run a notebook")))
+    before = {path.name: path.read_bytes() for path in reference.shipped_dir().iterdir() if path.is_file()}
+    assert main(["reference", "refresh", what]) == 1
+    assert "needs the real" in one_line(capsys.readouterr().err)
+    after = {path.name: path.read_bytes() for path in reference.shipped_dir().iterdir() if path.is_file()}
+    assert after == before
+
+
+def test_each_notebook_reference_names_every_dataset_its_notebook_loads() -> None:
+    import re
+
+    for what, (notebook, _, _, datasets) in cli.NOTEBOOK_REFERENCES.items():
+        source = (ROOT / "notebooks" / notebook).with_suffix(".py").read_text(encoding="utf-8")
+        loaded = set(re.findall(r"load_(?:ner|classification)\(\s*[\"']([\w-]+)[\"']", source))
+        assert loaded and loaded <= set(datasets), (what, loaded - set(datasets))
