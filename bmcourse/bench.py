@@ -1,7 +1,6 @@
 """Benchmarks that write JSON: ``bmcourse bench ner`` fine-tunes on the real CoNLL-2003."""
 from __future__ import annotations
 
-import json
 import os
 import random
 import sys
@@ -166,14 +165,15 @@ def _command() -> str:
 
 
 def write_json(payload: dict[str, Any], out: str | Path) -> Path:
-    """Write ``payload`` as indented JSON, creating the folder; under ``accelerate launch`` only the
-    main process writes (the others return the same path)."""
+    """Write ``payload`` as indented JSON, atomically (``reference.write_json``: whole or not at all),
+    creating the folder; under ``accelerate launch`` only the main process writes (the others
+    return the same path)."""
+    from .reference import write_json as write_whole
     from .train import is_main_process
 
     out = Path(out)
     if is_main_process():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        write_whole(payload, out)
     return out
 
 

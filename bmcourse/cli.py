@@ -370,7 +370,6 @@ INFERENCE_RECIPES = {"bench_inference_cpu": ["bench", "inference"]}  # ``referen
 
 def cmd_reference(args: argparse.Namespace) -> int:
     """List the shipped reference results, or refresh them from new full runs (maintainers)."""
-    import shutil
     import tempfile
 
     from . import reference
@@ -398,8 +397,10 @@ def cmd_reference(args: argparse.Namespace) -> int:
             if status:
                 return status
             written = [Path(tmp) / f"{name}{suffix}" for suffix in suffixes]
-            for path in written:
-                shutil.copyfile(path, target / path.name)
+            contents = [path.read_bytes() for path in written]  # every file there before one is replaced
+            for path, content in zip(written, contents):
+                with reference.atomic_open(target / path.name, "wb") as handle:  # whole or not at all
+                    handle.write(content)
         print(f"refreshed {', '.join(str(target / p.name) for p in written)}")
         return 0
     recipes = {"transfer": TRANSFER_RECIPES, "inference": INFERENCE_RECIPES}.get(args.what, BENCH_RECIPES)
