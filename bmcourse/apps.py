@@ -133,6 +133,23 @@ def pick_threshold(confidence: Sequence[float] | torch.Tensor, correct: Sequence
     return None
 
 
+def round_threshold(confidence: Sequence[float] | torch.Tensor, threshold: float, margin: float = 1e-4) -> float:
+    """The shortest decimal that answers exactly the same requests as ``threshold`` and stays ``margin``
+    away from every confidence: a threshold picked from continuous scores, printable without its last
+    digit flipping when another CPU moves the scores in their last bits."""
+    conf = torch.as_tensor(confidence, dtype=torch.float64)
+    below = conf[conf < threshold]
+    low = float(below.max()) if below.numel() else 0.0
+    if threshold - low <= 2 * margin:  # the scores are too close to leave a safe margin: keep the score itself
+        return float(threshold)
+    for digits in range(1, 8):
+        scale = 10 ** digits
+        candidate = math.ceil((low + margin) * scale) / scale
+        if candidate <= threshold - margin:
+            return candidate
+    return (low + threshold) / 2
+
+
 def routed_scores(confidence: Sequence[float] | torch.Tensor, correct: Sequence[bool] | torch.Tensor,
                   threshold: float) -> dict[str, float]:
     """Coverage and accuracy when requests at or above ``threshold`` are answered automatically."""

@@ -355,8 +355,8 @@ def bench_transfer_lr(targets: tuple[str, ...] = LR_TARGETS,
                                         name=name, device=device, evaluate_on="validation",
                                         scored_split=dev[target])
                 runs.append({"target": target, "strategy": strategy, "lr": lr,
-                             "dev_f1": round(result.test_f1, 4), "train_seconds": round(result.train_seconds, 1)})
-                log(f"{target} {strategy:12} lr={lr:g} dev F1 {result.test_f1:.4f}")
+                             "dev_f1": round(result.dev_f1, 4), "train_seconds": round(result.train_seconds, 1)})
+                log(f"{target} {strategy:12} lr={lr:g} dev F1 {result.dev_f1:.4f}")
         return sum(r["dev_f1"] for r in runs if r["strategy"] == strategy and r["lr"] == lr) / len(targets)
 
     chosen, tried = {}, {}

@@ -123,7 +123,9 @@ def save_versioned(model: Any, tokenizer: Any, folder: str | Path, *, version: s
                 "libraries": library_versions(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "sha256": {"model.safetensors": file_sha256(folder / "model.safetensors")}}
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    from .reference import write_json
+
+    write_json(manifest, folder / MANIFEST)
     return folder
 
 
@@ -261,13 +263,48 @@ def fuse_transformer(source: str | Path, target: str | Path, config: Any) -> Pat
 
 
 def quantize_int8(source: str | Path, target: str | Path, *, per_channel: bool = False) -> Path:
-    """Dynamic int8 quantisation of the linear layers with ONNX Runtime's quantiser: int8 weights,
-    activations quantised per batch at run time (no calibration data needed)."""
+    """Dynamic int8 quantisation of the linear layers with ONNX Runtime's quantiser: 8-bit weights,
+    activations quantised per batch at run time (no calibration data needed).
+
+    The weights are unsigned bytes with a zero point (``QUInt8``), not ONNX Runtime's default
+    signed ones: AVX2 multiplies u8 x s8 with ``vpmaddubsw``, which adds two products into 16 bits
+    and saturates above 32,767, so signed weights give other logits on AVX2 than on VNNI or AMX
+    CPUs. u8 x u8 kernels widen to 16 bits first and add in 32 bits: exact on every x86 CPU."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with _quiet():
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=per_channel)
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QUInt8, per_channel=per_channel)
     return Path(target)
+
+
+INT16_MAX = 32767
+"""The largest sum AVX2's ``vpmaddubsw`` holds: two u8 x s8 products beyond it saturate."""
+
+INTEGER_MATMULS = ("MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QAttention")
+
+
+def int8_weights(path: str | Path) -> dict[str, np.ndarray]:
+    """The 8-bit weight matrices of a quantised ONNX file (the constant inputs of its integer
+    matmuls and attention), by initializer name."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    initializers = {t.name: t for t in graph.initializer}
+    used = {name for node in graph.node if node.op_type in INTEGER_MATMULS for name in node.input[1:2]}
+    weights = {name: numpy_helper.to_array(initializers[name]) for name in sorted(used) if name in initializers}
+    return {name: w for name, w in weights.items() if w.dtype in (np.int8, np.uint8)}
+
+
+def saturating_weights(path: str | Path) -> list[str]:
+    """The weight matrices of a quantised file that AVX2 could compute inexactly: signed ones whose
+    largest pair of products with a u8 activation (2 x 255 x max|w|) passes ``INT16_MAX``. Empty
+    means the file's integer arithmetic is the same on every x86 CPU."""
+    weights = int8_weights(path)
+    if not weights:
+        raise BmcourseError(f"{path} holds no 8-bit weight matrix", fix="pass a file written by quantize_int8")
+    return [name for name, w in weights.items()
+            if w.dtype == np.int8 and 2 * 255 * int(np.abs(w.astype(np.int32)).max()) > INT16_MAX]
 
 
 def batch_logits(runner: Runner | Callable, features: Sequence[Feature], batch_size: int = 32,
@@ -455,6 +492,7 @@ def bench_inference(model_dir: str | Path | None = None, *, latency_sentences: i
         runners = build_runners(model, tmp, saved_weights=saved / "model.safetensors")
         variants = measure_variants(runners, features, tagger.labels, latency_sentences=latency_sentences,
                                     batch_size=batch_size, pad_id=tokenizer_pad_id(tokenizer), progress=progress)
+        saturating = sorted({name for path in Path(tmp).glob("*int8*.onnx") for name in saturating_weights(path)})
     fast = speedups(variants)
     best = best_within(variants)
     return {
@@ -464,7 +502,10 @@ def bench_inference(model_dir: str | Path | None = None, *, latency_sentences: i
         "settings": {"latency_sentences": latency_sentences, "batch_size": batch_size,
                      "threads": torch.get_num_threads(), "latency": "model call only, batch 1, after 10 warm-up calls; median of 3 rounds that take "
                                 "the variants in turn",
-                     "int8": "ONNX Runtime dynamic quantisation (onnxruntime.quantization.quantize_dynamic)",
+                     "int8": "ONNX Runtime dynamic quantisation (onnxruntime.quantization.quantize_dynamic), "
+                             "u8 weights with a zero point (QUInt8): u8 x u8 integer kernels, exact on every "
+                             "x86 CPU (signed weights saturate AVX2's 16-bit pair sums)",
+                     "int8_weights_that_could_saturate_avx2": saturating,
                      "export": "torch.onnx.export(dynamo=True)", "decode": "viterbi"},
         "data": {"test_sentences": len(test), "test_features": len(features)},
         "libraries": _runtime_versions(),

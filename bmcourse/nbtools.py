@@ -1,10 +1,13 @@
 """Notebook plumbing for the CLI: execute headless, normalise metadata, strip solutions."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -133,15 +136,33 @@ def execute(path: Path, timeout: int = 3600) -> tuple[Any, float]:
     _kernel_env()
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-    except CellExecutionError as err:
-        raise NotebookFailed(nb, err.ename, err.evalue, _failed_cell(nb), time.perf_counter() - start) from None
-    except CellTimeoutError as err:
-        raise NotebookFailed(nb, "CellTimeoutError", str(err).splitlines()[0], None,
-                             time.perf_counter() - start) from None
+    with _local_kernel() as km:
+        try:
+            NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+        except CellExecutionError as err:
+            raise NotebookFailed(nb, err.ename, err.evalue, _failed_cell(nb), time.perf_counter() - start) from None
+        except CellTimeoutError as err:
+            raise NotebookFailed(nb, "CellTimeoutError", str(err).splitlines()[0], None,
+                                 time.perf_counter() - start) from None
     return nb, time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def _local_kernel() -> Iterator[Any]:
+    """A ``python3`` kernel manager that talks over IPC sockets in a private temporary folder, not
+    TCP on localhost (no port for other users to reach, and no "running over TCP without
+    encryption" warning). Windows has no IPC transport: there it is the usual TCP kernel."""
+    from jupyter_client.manager import KernelManager
+
+    with tempfile.TemporaryDirectory(prefix="bmcourse-kernel-") as folder:
+        km = (KernelManager(kernel_name="python3") if os.name == "nt" else
+              KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(folder, "kernel")))
+        try:
+            yield km
+        finally:  # nbclient leaves a kernel it did not create running: shut it down here
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
 
 
 def paired_source(path: Path) -> Path:

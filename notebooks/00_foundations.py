@@ -534,8 +534,6 @@ print(f"fine-tuned (reference) minus frozen probe (this run): {ner_ref['main_mod
 # (`bmcourse.reference.results_dir()`), never into the package.
 
 # %%
-import json
-
 from bmcourse.data import source_label
 from bmcourse.models import loaded_model_info
 
@@ -557,7 +555,7 @@ if settings.profile == "full" and real_data:  # this run used the real SST-2 and
                         **{k: round(v, 4) for k, v in token_probe_scores.items()}},
     }
     results_path = reference.results_dir() / "foundations_reference.json"
-    results_path.write_text(json.dumps(this_run, indent=2, ensure_ascii=False) + "\n")
+    reference.write_json(this_run, results_path, ensure_ascii=False)  # atomically: never half-written
     print(f"this run's results: {results_path}; the shipped reference below is unchanged")
 
 ref = reference.load("foundations_reference")

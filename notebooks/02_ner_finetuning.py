@@ -878,8 +878,6 @@ print("reloaded model predicts the same tags:", same)
 # to your results folder (`bmcourse.reference.results_dir()`), never into the package.
 
 # %%
-import json
-
 from bmcourse import reference
 from bmcourse.data import source_label
 
@@ -898,7 +896,7 @@ if settings.profile == "full" and ner["train"].num_rows == 14041:  # this run us
                      "rows": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
                               for r in rows]}}
     results_path = reference.results_dir() / "ner_reference.json"
-    results_path.write_text(json.dumps(this_run, indent=2) + "\n")
+    reference.write_json(this_run, results_path)  # atomically: never half-written
     recipe_bars(rows, "Real CoNLL-2003 test set").savefig(results_path.with_suffix(".png"), dpi=120)
     print(f"this run's results: {results_path} (and .png); the shipped reference below is unchanged")
 

@@ -184,9 +184,12 @@ for rule in ("plain", "cautious"):
     if pick is None:
         print(f"{rule:>8}: no threshold reaches {ACCURACY_TARGET:.0%} on validation; everything goes to a human")
         continue
+    # any value between the chosen confidence and the next lower one routes validation the same way:
+    # take the one with the fewest digits (printed, it cannot flip when another CPU moves the scores)
+    pick = {**pick, "threshold": apps.round_threshold(dev_conf, pick["threshold"])}
     on_test = apps.routed_scores(cal_conf, correct, pick["threshold"])
     handoff[rule] = {"validation": pick, "test": on_test}
-    print(f"{rule:>8}: threshold {pick['threshold']:.3f} | validation coverage {pick['coverage']:.1%}, accuracy "
+    print(f"{rule:>8}: threshold {pick['threshold']:g} | validation coverage {pick['coverage']:.1%}, accuracy "
           f"{pick['accuracy']:.3f} | test coverage {on_test['coverage']:.1%}, accuracy {on_test['accuracy']:.3f}, "
           f"{on_test['to_human']} of {len(correct)} to a human "
           f"({'meets' if on_test['accuracy'] >= ACCURACY_TARGET else 'misses'} the {ACCURACY_TARGET:.0%} target)")
@@ -574,8 +577,6 @@ ex4.check(char_entities)
 # folder (`bmcourse.reference.results_dir()`), never into the package.
 
 # %%
-import json
-
 from bmcourse.data import resolve_source, source_label
 from bmcourse.models import loaded_model_info
 
@@ -608,7 +609,7 @@ if settings.profile == "full" and real_data:  # this run used the real datasets
                                for r in redaction_rows]},
     }
     results_path = reference.results_dir() / "applications_reference.json"
-    results_path.write_text(json.dumps(this_run, indent=2, ensure_ascii=False) + "\n")
+    reference.write_json(this_run, results_path, ensure_ascii=False)  # atomically: never half-written
     print(f"this run's results: {results_path}; the shipped reference below is unchanged")
 
 ref = reference.load("applications_reference")

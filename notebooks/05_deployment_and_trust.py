@@ -89,7 +89,7 @@ conll = load_ner("conll2003")
 test_words = [list(words) for words in conll["test"]["tokens"]]
 test_features = encode_ner(conll["test"], tokenizer, training=False, quiet=True)
 pad_id = tokenizer_pad_id(tokenizer)
-print(f"tagger: {'from the cache' if tagger_info['cached'] else 'trained now'}; labels {labels}")
+print(f"tagger labels: {labels}")  # trained once, then loaded from the cache (stderr says which)
 print(f"CoNLL-2003 test: {len(test_words)} sentences")
 
 # %% [markdown]
@@ -240,6 +240,13 @@ ex1.check(words_from_subwords)
 # `torch.ao.quantization` deprecated, and torchao's int8 path needs `torch.compile` to be fast on
 # a CPU.
 #
+# int8 results can depend on the CPU: AVX2 multiplies unsigned activations by *signed* weights
+# with an instruction that adds two products into 16 bits and saturates above 32,767, while
+# AVX-512 VNNI and AMX add into 32 bits exactly, so the same signed-int8 model gives other logits
+# and another F1 on another machine. The course stores the weights as *unsigned* bytes with a
+# zero point (`QUInt8`), whose kernels widen to 16 bits before multiplying and are exact on every
+# x86 CPU, so the numbers below are the same on yours (the cell after the table checks the files).
+#
 # Every variant is measured on the same test sentences: latency one sentence at a time (p50 and
 # p95, the model call only), throughput in batches of 32, size on disk, test F1, the largest
 # logit difference from fp32 PyTorch and the share of words whose tag stays the same. Timings
@@ -253,6 +260,13 @@ variants = deploy.measure_variants(runners, test_features, labels, latency_sente
 print(metrics.format_table(deploy.variant_table(variants)))
 
 # %%
+int8_files = sorted((model_dir.parent / "onnx").glob("*int8*.onnx"))
+at_risk = [name for path in int8_files for name in deploy.saturating_weights(path)]
+print(f"int8 weight matrices in {len(int8_files)} files: "
+      f"{sum(len(deploy.int8_weights(path)) for path in int8_files)}, "
+      f"of them signed and able to saturate AVX2's 16-bit sums: {len(at_risk)}")
+
+# %%
 fig = plots.plot_variants([v.row() for v in variants])
 
 # %% [markdown]
@@ -264,10 +278,17 @@ fig = plots.plot_variants([v.row() for v in variants])
 # GELU, then quantises: fewer, larger kernels.
 
 # %% tags=["cuda-varies"]
-best = deploy.best_within(variants, f1_loss=0.005)
 drops = {v.name: round(100 * (variants[0].test_f1 - v.test_f1), 2) for v in variants[1:]}
 print("F1 points lost against fp32 PyTorch:", drops)
-print("fastest variant within 0.5 F1 points:", best.name if best else "none")
+print("within 0.5 F1 points:", [name for name, drop in drops.items() if drop <= 0.5] or "none")
+
+# %% [markdown]
+# Which of those is fastest is a timing, so it can differ on your machine (the tests do not
+# compare the next cell's output):
+
+# %% tags=["nbval-ignore-output"]
+best = deploy.best_within(variants, f1_loss=0.005)
+print("fastest variant within 0.5 F1 points:", f"{best.name} ({best.p50_ms:.1f} ms p50)" if best else "none")
 
 # %% [markdown]
 # ### Exercise 2 · Choose a variant
@@ -699,8 +720,6 @@ print(metrics.format_table(checklist))
 # its results to your results folder (`bmcourse.reference.results_dir()`), never into the package.
 
 # %%
-import json
-
 from bmcourse.data import resolve_source, source_label
 from bmcourse.models import loaded_model_info
 
@@ -726,7 +745,7 @@ if settings.profile == "full" and real_data:  # this run used the real datasets
         "leaks": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in leaks],
     }
     results_path = reference.results_dir() / "deployment_reference.json"
-    results_path.write_text(json.dumps(this_run, indent=2, ensure_ascii=False) + "\n")
+    reference.write_json(this_run, results_path, ensure_ascii=False)  # atomically: never half-written
     print(f"this run's results: {results_path}; the shipped reference below is unchanged")
 
 ref = reference.load("deployment_reference")

@@ -61,6 +61,19 @@ def test_coverage_curve_and_threshold_pick_the_most_coverage_that_meets_the_targ
     assert routed["to_human"] == 1 and routed["accuracy"] == pytest.approx(0.8)
 
 
+def test_round_threshold_routes_the_same_requests_with_the_fewest_digits() -> None:
+    conf = [0.7731, 0.77254, 0.61, 0.8, 0.9]
+    assert apps.round_threshold(conf, 0.7731) == 0.773  # between 0.77254 and 0.7731, margin 1e-4 kept
+    assert apps.round_threshold(conf, 0.8) == 0.78
+    assert apps.round_threshold(conf, 0.61) == 0.1  # nothing below: any value up to the score works
+    assert apps.round_threshold([0.50001, 0.5], 0.50001) == 0.50001  # no room for a margin: the score itself
+    for t in (0.7731, 0.8, 0.61, 0.9):
+        rounded = apps.round_threshold(conf, t)
+        assert apps.routed_scores(conf, [True] * 5, rounded) == {**apps.routed_scores(conf, [True] * 5, t),
+                                                                 "threshold": rounded}
+        assert min(abs(rounded - c) for c in conf) >= 1e-4 - 1e-12
+
+
 def test_confused_pairs_count_both_directions() -> None:
     rows = apps.confused_pairs([0, 0, 1, 2, 2, 1], [1, 1, 0, 2, 0, 1], ["a", "b", "c"], top=2)
     assert rows[0] == {"a": "a", "b": "b", "errors": 3, "a_as_b": 2, "b_as_a": 1}

@@ -227,6 +227,13 @@ def test_fit_with_fgm_runs_two_passes_per_step(tiny_model, packaged_tokenizer) -
 def test_bench_inference_writes_the_table(tmp_path: Path, env, tagger, capsys) -> None:
     from bmcourse.cli import main
     from bmcourse.models import save_model
+    import shutil
+
+    from bmcourse.data import SAMPLES_DIR
+
+    # bench inference refuses the embedded sample: a local copy of it stands in for the real CoNLL-2003
+    shutil.copytree(SAMPLES_DIR / "news_ner", tmp_path / "data" / "conll2003")
+    env.setenv("BMCOURSE_DATA_DIR", str(tmp_path / "data"))
 
     model, tokenizer = tagger
     folder = save_model(model, tokenizer, tmp_path / "tagger")
@@ -268,3 +275,140 @@ def test_variant_table_compares_equal_under_the_sanitiser_when_timings_change() 
 
     assert sanitised(9.8, 95.0) == sanitised(123.4, 1234.0)
     assert "0.890" in sanitised(9.8, 95.0) and "23 MB" in sanitised(9.8, 95.0)  # quality and size still compared
+
+
+# --- int8 arithmetic that does not depend on the CPU -----------------------------------------
+
+def _avx2_u8s8(a, w):
+    """``a @ w`` (u8 x s8) the way AVX2's ``vpmaddubsw`` computes it: adjacent products along the
+    input dimension summed in pairs into int16 with saturation, the pairs then added in int32."""
+    import numpy as np
+
+    products = a.astype(np.int32)[:, :, None] * w.astype(np.int32)[None, :, :]  # (m, k, n)
+    if products.shape[1] % 2:
+        products = np.concatenate([products, np.zeros_like(products[:, :1])], axis=1)
+    pairs = np.clip(products[:, 0::2] + products[:, 1::2], -32768, 32767)
+    return pairs.sum(axis=1)
+
+
+def _worst_activations(k: int, seed: int = 0):
+    """u8 activations that push pair sums to the limit: all 255, then random bytes."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return np.vstack([np.full((1, k), 255, np.uint8), rng.integers(0, 256, (3, k), dtype=np.uint8)])
+
+
+def _int8_files(model, folder: Path) -> list[Path]:
+    runners = deploy.build_runners(model, folder)
+    return sorted(Path(r.path) for r in runners if "int8" in r.name)
+
+
+def test_int8_weights_are_unsigned_where_signed_ones_would_saturate_avx2(tmp_path: Path, tagger) -> None:
+    """The check that would have caught the CPU-dependent F1 on any CPU: the course's int8 files
+    hold u8 weights only, while ONNX Runtime's default signed weights reach pair sums that the
+    emulated AVX2 arithmetic saturates, so they differ from exact integers there."""
+    import numpy as np
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    model, _ = tagger
+    files = _int8_files(model, tmp_path)
+    assert [f.stem for f in files] == ["model_fused_int8", "model_int8", "model_int8_per_channel"]
+    for path in files:
+        weights = deploy.int8_weights(path)
+        assert weights and all(w.dtype == np.uint8 for w in weights.values()), path.name
+        assert deploy.saturating_weights(path) == []
+    signed = tmp_path / "signed.onnx"
+    quantize_dynamic(str(tmp_path / "model_fp32.onnx"), str(signed), weight_type=QuantType.QInt8)
+    assert deploy.saturating_weights(signed)
+    differs = []
+    for name, w in deploy.int8_weights(signed).items():
+        a = _worst_activations(w.shape[0])
+        if not np.array_equal(_avx2_u8s8(a, w), a.astype(np.int64) @ w.astype(np.int64)):
+            differs.append(name)
+    assert differs, "signed 8-bit weights should saturate the emulated AVX2 pair sums"
+    assert set(differs) <= set(deploy.saturating_weights(signed))  # the bound flags every one that does
+
+
+def _matmul_integer_model(w, zero_point: int):
+    """A one-node ONNX graph ``MatMulInteger(a, w)`` with ``w`` (u8, zero point given) as its constant weight."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph([helper.make_node("MatMulInteger", ["a", "w", "a_zero", "w_zero"], ["y"])], "matmul",
+                              [helper.make_tensor_value_info("a", TensorProto.UINT8, [None, w.shape[0]])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT32, [None, w.shape[1]])],
+                              [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.array(0, np.uint8), "a_zero"),
+                               numpy_helper.from_array(np.array(zero_point, w.dtype), "w_zero")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def test_onnx_runtime_int8_matmul_equals_exact_integers(tmp_path: Path, tagger) -> None:
+    """ONNX Runtime's integer kernel on this CPU, with the quantised model's own weights and
+    worst-case activations, against numpy's exact integer product."""
+    import numpy as np
+    import onnxruntime as ort
+
+    model, _ = tagger
+    for path in _int8_files(model, tmp_path):
+        for name, w in deploy.int8_weights(path).items():
+            for zero_point in (0, 128):
+                session = ort.InferenceSession(_matmul_integer_model(w, zero_point), providers=["CPUExecutionProvider"])
+                a = _worst_activations(w.shape[0], seed=1)
+                exact = a.astype(np.int64) @ (w.astype(np.int64) - zero_point)
+                assert np.array_equal(session.run(None, {"a": a})[0], exact), (path.name, name, zero_point)
+
+
+CROSS_CPU_TOLERANCE = 1e-5  # float32 rounding after exact integer sums (FMA or not); saturation moves logits by 0.1+
+EMULATED_CPUS = {"Haswell": "AVX2: 16-bit pair sums that saturate", "Nehalem": "SSE4.2, no AVX"}
+_CROSS_CPU = '''
+import sys
+import numpy as np
+import onnxruntime as ort
+data = np.load(sys.argv[1])
+out = {}
+for name in sys.argv[3:]:
+    session = ort.InferenceSession(name, providers=["CPUExecutionProvider"])
+    out[name] = session.run(None, {"input_ids": data["ids"], "attention_mask": data["mask"]})[0]
+np.savez(sys.argv[2], **{str(i): out[n] for i, n in enumerate(sys.argv[3:])})
+'''
+
+
+@pytest.mark.parametrize("cpu", sorted(EMULATED_CPUS))
+def test_int8_logits_are_identical_on_other_cpu_types(tmp_path: Path, tagger, cpu: str) -> None:
+    """The int8 files' logits on an emulated CPU (qemu-user: ONNX Runtime picks other kernels from
+    CPUID) equal this CPU's: the integer sums exactly, so only the float32 steps around them (scales,
+    bias, LayerNorm, with or without FMA) may differ, in the last bits. Needs qemu-x86_64 (Debian: qemu-user);
+    CI installs it, elsewhere the test skips."""
+    import os
+    import platform
+    import shutil
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    qemu = shutil.which("qemu-x86_64")
+    if platform.machine() != "x86_64" or qemu is None:
+        if os.environ.get("CI"):
+            pytest.fail("qemu-x86_64 is missing: .ci/run installs it (apt-get install qemu-user)")
+        pytest.skip("needs qemu-x86_64 (apt-get install qemu-user) on an x86_64 machine")
+    model, tokenizer = tagger
+    files = [str(p) for p in _int8_files(model, tmp_path)]
+    encoded = tokenizer([" ".join(s) for s in SENTENCES] * 4, padding=True, return_tensors="np")
+    inputs = tmp_path / "inputs.npz"
+    np.savez(inputs, ids=encoded["input_ids"].astype(np.int64), mask=encoded["attention_mask"].astype(np.int64))
+    script = tmp_path / "cross_cpu.py"
+    script.write_text(_CROSS_CPU)
+    native, emulated = tmp_path / "native.npz", tmp_path / "emulated.npz"
+    subprocess.run([sys.executable, str(script), str(inputs), str(native), *files], check=True, timeout=300)
+    run = subprocess.run([qemu, "-cpu", cpu, sys.executable, str(script), str(inputs), str(emulated), *files],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    here, there = np.load(native), np.load(emulated)
+    for i, name in enumerate(files):
+        drift = float(np.abs(here[str(i)] - there[str(i)]).max())
+        print(f"{Path(name).name} on {cpu}: largest logit difference {drift:.2e}")
+        assert drift <= CROSS_CPU_TOLERANCE, f"{Path(name).name} differs on {cpu} ({EMULATED_CPUS[cpu]}) by {drift:.2e}"

@@ -209,3 +209,33 @@ def test_cuda_varies_cells_run_but_are_not_compared_on_a_gpu_only(monkeypatch: p
     monkeypatch.setenv("BMCOURSE_DEVICE", "cuda")
     conftest.pytest_collection_modifyitems(items)
     assert [i.options["check"] for i in items] == [False, True, True]
+
+
+def test_execute_talks_to_its_kernel_over_ipc_without_the_tcp_warning(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bmcourse run``/``store`` kernels use IPC sockets in a private folder (ipykernel warns about
+    plain TCP on every start otherwise) and are shut down afterwards."""
+    import os
+
+    import jupyter_client.manager
+
+    from bmcourse import nbtools
+
+    managers = []
+
+    class Recording(jupyter_client.manager.KernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            managers.append(self)
+
+    monkeypatch.setattr(jupyter_client.manager, "KernelManager", Recording)
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": nbtools.KERNELSPEC})
+    nb.cells.append(nbformat.v4.new_code_cell("print(6 * 7)"))
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, path)
+    executed, _ = nbtools.execute(path, timeout=60)
+    assert executed.cells[0].outputs[0]["text"] == "42\n"
+    assert len(managers) == 1 and not managers[0].has_kernel  # shut down, not left running
+    if os.name != "nt":
+        assert managers[0].transport == "ipc"
+    assert "without encryption" not in capfd.readouterr().err

@@ -176,9 +176,6 @@ def test_adapt_puts_the_f1_under_the_split_it_scored(evaluate_on: str, tmp_path:
         transfer.adapt("t", data, "linear_probe", "pretrained", name=str(folder), evaluate_on="train")
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="bmcourse/bench.py's bench_transfer_lr still reads result.test_f1 (None) from "
-                          "validation-scored runs: it must read result.dev_f1 (then drop this marker)")
 def test_the_learning_rate_sweep_records_dev_f1(env, tmp_path: Path, tiny_model, packaged_tokenizer) -> None:
     from bmcourse.bench import bench_transfer_lr
     from bmcourse.models import save_model
