@@ -638,7 +638,10 @@ Markdown(concepts.glossary_markdown())
 # %%
 # this notebook's headline result, shown in `bmcourse run`'s summary table
 probe_accuracy = next(r["accuracy"] for r in sentiment_rows if r["method"] == "frozen encoder + linear probe")
-bmcourse.headline("SST-2 test accuracy of the frozen-encoder linear probe (this run)", probe_accuracy)
+from bmcourse.data import data_name
+
+bmcourse.headline(f"validation accuracy of the frozen-encoder linear probe on {data_name('sst2')} (this run)",
+                  probe_accuracy)
 
 # %%
 print(checkpoint([ex1, ex2, ex3, ex4]))

@@ -535,8 +535,10 @@ ex6.check(recovered)
 
 # %% tags=["cuda-varies"]
 # this notebook's headline result, shown in `bmcourse run`'s summary table
+from bmcourse.data import data_name
+
 best_row = max(table, key=lambda r: r.test_f1)
-bmcourse.headline(f"best {TARGET} test F1 at the same budget (this run)",
+bmcourse.headline(f"best test F1 on {data_name(TARGET)} at the same budget (this run)",
                   f"{best_row.test_f1:.3f} ({best_row.strategy}, from {best_row.init})")
 
 # %%

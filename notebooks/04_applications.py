@@ -689,7 +689,9 @@ print(f"- redaction misses most often on {weakest['type']} (recall {weakest['rec
 
 # %%
 # this notebook's headline result, shown in `bmcourse run`'s summary table
-bmcourse.headline("BANKING77 intent accuracy on the test split (this run)", intent_scores["accuracy"])
+from bmcourse.data import data_name
+
+bmcourse.headline(f"intent accuracy on the test split of {data_name('banking77')} (this run)", intent_scores["accuracy"])
 
 # %%
 print(checkpoint([ex1, ex2, ex3, ex4]))

@@ -790,7 +790,9 @@ print(metrics.format_table(ref["leaks"]))
 # %%
 # this notebook's headline result, shown in `bmcourse run`'s summary table
 by_name = {v.name: v for v in variants}
-bmcourse.headline("test F1, int8 ONNX Runtime vs fp32 PyTorch (this run)",
+from bmcourse.data import data_name
+
+bmcourse.headline(f"test F1 on {data_name('conll2003')}, int8 ONNX Runtime vs fp32 PyTorch (this run)",
                   f"{by_name['onnxruntime-int8'].test_f1:.3f} vs {by_name['pytorch-fp32'].test_f1:.3f}")
 
 # %%

@@ -256,3 +256,17 @@ def test_hub_row_conversion_reads_a_local_parquet_repo(env, tmp_path: Path) -> N
     assert set(rows) == {"train", "test"}
     assert rows["train"] == [{"id": "0", "tokens": ["Acute", "asthma", "."],
                               "ner_tags": ["B-Disease", "I-Disease", "O"]}]
+
+
+def test_data_name_says_when_the_embedded_sample_stands_in(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Result lines (notebook headlines) name the data they used: the sample is never called BANKING77."""
+    from bmcourse.data import data_name
+
+    monkeypatch.setenv("BMCOURSE_PROFILE", "smoke")
+    assert data_name("banking77", kind="classification") == "the embedded sample of banking77"
+    monkeypatch.setenv("BMCOURSE_PROFILE", "full")
+    monkeypatch.setenv("BMCOURSE_OFFLINE", "1")
+    (tmp_path / "banking77").mkdir()
+    (tmp_path / "banking77" / "train.jsonl").write_text('{"text": "hi", "label": "greeting"}\n')
+    monkeypatch.setenv("BMCOURSE_DATA_DIR", str(tmp_path))
+    assert data_name("banking77", kind="classification") == "banking77"

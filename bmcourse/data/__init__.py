@@ -23,7 +23,7 @@ from .readers import read_classification_jsonl, read_conll, read_ner_jsonl
 from .registry import REGISTRY, DatasetInfo, HubSource
 
 __all__ = ["load_ner", "load_classification", "stratified_split", "resolve_source",
-           "sources_summary", "known_datasets", "REGISTRY", "DatasetInfo", "HubSource",
+           "sources_summary", "data_name", "known_datasets", "REGISTRY", "DatasetInfo", "HubSource",
            "SAMPLES_DIR"]
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
@@ -88,6 +88,13 @@ def source_label(name: str, kind: str | None = None) -> str:
         info = REGISTRY.get(name) or _info(name, kind or "ner")
         return f"{name} from a local folder ($BMCOURSE_DATA_DIR/{info.folder})"
     return f"{name} from the {description}"
+
+
+def data_name(name: str, kind: str | None = None) -> str:
+    """A dataset's name as a result line should say it: ``name`` itself for the real data (local
+    folder or Hub), "the embedded sample of NAME" when it comes from the package's samples."""
+    where, _ = resolve_source(name, kind=kind)
+    return f"the embedded sample of {name}" if where == "sample" else name
 
 
 def resolve_source(name: str, source: str = "auto", kind: str | None = None) -> tuple[str, str]:
