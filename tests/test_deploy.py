@@ -225,11 +225,11 @@ def test_fit_with_fgm_runs_two_passes_per_step(tiny_model, packaged_tokenizer) -
 # --- bmcourse bench inference -----------------------------------------------------------------
 
 def test_bench_inference_writes_the_table(tmp_path: Path, env, tagger, capsys) -> None:
-    from bmcourse.cli import main
-    from bmcourse.models import save_model
     import shutil
 
+    from bmcourse.cli import main
     from bmcourse.data import SAMPLES_DIR
+    from bmcourse.models import save_model
 
     # bench inference refuses the embedded sample: a local copy of it stands in for the real CoNLL-2003
     shutil.copytree(SAMPLES_DIR / "news_ner", tmp_path / "data" / "conll2003")
