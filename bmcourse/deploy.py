@@ -291,7 +291,7 @@ def int8_weights(path: str | Path) -> dict[str, np.ndarray]:
 
     graph = onnx.load(str(path)).graph
     initializers = {t.name: t for t in graph.initializer}
-    used = {name for node in graph.node if node.op_type in INTEGER_MATMULS for name in node.input[1:2]}
+    used = {node.input[1] for node in graph.node if node.op_type in INTEGER_MATMULS and len(node.input) > 1}
     weights = {name: numpy_helper.to_array(initializers[name]) for name in sorted(used) if name in initializers}
     return {name: w for name, w in weights.items() if w.dtype in (np.int8, np.uint8)}
 
@@ -492,7 +492,7 @@ def bench_inference(model_dir: str | Path | None = None, *, latency_sentences: i
         runners = build_runners(model, tmp, saved_weights=saved / "model.safetensors")
         variants = measure_variants(runners, features, tagger.labels, latency_sentences=latency_sentences,
                                     batch_size=batch_size, pad_id=tokenizer_pad_id(tokenizer), progress=progress)
-        saturating = sorted({name for path in Path(tmp).glob("*int8*.onnx") for name in saturating_weights(path)})
+        saturating = sorted({name for r in runners if "int8" in r.name for name in saturating_weights(r.path)})
     fast = speedups(variants)
     best = best_within(variants)
     return {

@@ -260,7 +260,7 @@ variants = deploy.measure_variants(runners, test_features, labels, latency_sente
 print(metrics.format_table(deploy.variant_table(variants)))
 
 # %%
-int8_files = sorted((model_dir.parent / "onnx").glob("*int8*.onnx"))
+int8_files = [runner.path for runner in runners if "int8" in runner.name]
 at_risk = [name for path in int8_files for name in deploy.saturating_weights(path)]
 print(f"int8 weight matrices in {len(int8_files)} files: "
       f"{sum(len(deploy.int8_weights(path)) for path in int8_files)}, "
