@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import torch
 
 from .errors import BmcourseError
+from .metrics import precision_recall_f1
 from .tagging import repair_for_display, spans, split_words_with_offsets, types_of, word_starts
 
 # ============================================================================================
@@ -26,14 +27,14 @@ def class_logits(model: torch.nn.Module, features: Sequence[dict], *, batch_size
     """The classifier's logits for encoded features (``encode_classification``), as a float CPU tensor [N, C].
 
     Calibration and thresholds need the scores themselves, not only the argmax ``predict`` gives."""
-    from .train import _device, _pad_id, length_sorted_batches
+    from .train import length_sorted_batches, pad_id_of, to_device
 
     if not features:
         raise BmcourseError("no features to score", fix="encode a non-empty split first")
-    target = _device(model, device)
+    target = to_device(model, device)
     model.eval()
     out = torch.empty(len(features), model.config.num_labels)
-    for indices, batch in length_sorted_batches(features, batch_size, _pad_id(features, None), target):
+    for indices, batch in length_sorted_batches(features, batch_size, pad_id_of(features), target):
         batch.pop("labels")
         out[indices] = model(**batch).logits.float().cpu()
     return out
@@ -167,9 +168,7 @@ def class_report(true: Sequence[int], pred: Sequence[int], names: Sequence[str])
     for c, name in enumerate(names):
         tp = sum(t == c and p == c for t, p in zip(true, pred))
         predicted, support = sum(p == c for p in pred), sum(t == c for t in true)
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        precision, recall, f1 = precision_recall_f1(tp, predicted, support)
         rows.append({"class": name, "precision": precision, "recall": recall, "f1": f1, "support": support})
     mean = lambda key: sum(r[key] for r in rows) / len(rows)  # noqa: E731
     rows.append({"class": "macro average", "precision": mean("precision"), "recall": mean("recall"),
@@ -283,12 +282,12 @@ def sentence_embeddings(model: torch.nn.Module, tokenizer: Any, texts: Sequence[
 
     Mean pooling is how all-MiniLM-L6-v2 was trained, so cosine similarity is meaningful."""
     from .models import mean_pool
-    from .train import _device, _progress
+    from .train import progress_bar, to_device
 
-    target = _device(model, device)
+    target = to_device(model, device)
     model.eval()
     rows = []
-    bar = _progress(len(texts), "embedding", progress)
+    bar = progress_bar(len(texts), "embedding", progress)
     for s in range(0, len(texts), batch_size):
         batch = tokenizer(list(texts[s:s + batch_size]), padding=True, truncation=True,
                           max_length=max_length, return_tensors="pt").to(target)
@@ -545,9 +544,7 @@ def _key(entity: Entity) -> tuple[str, int, int]:
 
 
 def _score_row(kind: str, matched: int, support: int, predicted: int) -> dict[str, Any]:
-    precision = matched / predicted if predicted else 0.0
-    recall = matched / support if support else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    precision, recall, f1 = precision_recall_f1(matched, predicted, support)
     return {"type": kind, "precision": precision, "recall": recall, "f1": f1, "support": support,
             "predicted": predicted}
 

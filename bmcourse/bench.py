@@ -153,15 +153,9 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
         "steps": result.steps,
         "data": {"train": len(data["train"]), "test": len(data["test"])},
         **reference.provenance(model=loaded_model_info(model, tokenizer),
-                               data_source=source_label("conll2003", kind="ner"), command=_command()),
+                               data_source=source_label("conll2003", kind="ner"), command=reference.command_line()),
         "history": result.history,
     }
-
-
-def _command() -> str:
-    """The command line that ran this benchmark, without the folders it was typed in."""
-    args = [Path(a).name if os.sep in a else a for a in sys.argv[1:]]
-    return " ".join(["bmcourse", *args]) if Path(sys.argv[0]).name == "bmcourse" else " ".join(args)
 
 
 def write_json(payload: dict[str, Any], out: str | Path) -> Path:
@@ -256,7 +250,7 @@ def bench_transfer(targets: tuple[str, ...] = DEFAULT_TARGETS, strategies: tuple
                 **reference.provenance(model={**model_info(name), "cased": loaded_model_info(source, tokenizer)["cased"]},
                                        data_source="; ".join(source_label(x, kind="ner")
                                                              for x in ("conll2003", *targets)),
-                                       command=_command())}
+                                       command=reference.command_line())}
 
     for target in targets:
         t0 = t = phases.clock()
@@ -375,4 +369,4 @@ def bench_transfer_lr(targets: tuple[str, ...] = LR_TARGETS,
                          if eval_sample else "the whole validation split", "grid": tr.LR_GRID},
             **reference.provenance(model=model_info(name),
                                    data_source="; ".join(source_label(x, kind="ner") for x in targets),
-                                   command=_command())}
+                                   command=reference.command_line())}

@@ -510,7 +510,7 @@ def bench_inference(model_dir: str | Path | None = None, *, latency_sentences: i
         "data": {"test_sentences": len(test), "test_features": len(features)},
         "libraries": _runtime_versions(),
         **reference.provenance(model=loaded_model_info(model, tokenizer),
-                               data_source=source_label("conll2003", kind="ner"), command=_command()),
+                               data_source=source_label("conll2003", kind="ner"), command=reference.command_line()),
     }
 
 
@@ -519,12 +519,6 @@ def _runtime_versions() -> dict[str, str]:
     import onnxruntime
 
     return {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__, "torch": torch.__version__}
-
-
-def _command() -> str:
-    from .bench import _command as command
-
-    return command()
 
 
 # ============================================================================================

@@ -73,6 +73,13 @@ def _f1(precision: float, recall: float) -> float:
     return _ratio(2 * precision * recall, precision + recall)
 
 
+def precision_recall_f1(matched: int, predicted: int, gold: int) -> tuple[float, float, float]:
+    """Precision, recall and F1 from counts: matched items, predicted items, gold items (0.0 for an
+    empty denominator, sklearn's ``zero_division=0``): the one place these ratios are written."""
+    precision, recall = _ratio(matched, predicted), _ratio(matched, gold)
+    return precision, recall, _f1(precision, recall)
+
+
 # ---------------------------------------------------------------------------- entity scores
 
 def _seqeval_report(true: Tags, pred: Tags, strict: bool) -> dict[str, dict]:
@@ -145,9 +152,8 @@ def token_f1_with_o(true: Tags, pred: Tags) -> float:
     token accuracy: it says nothing about entities.
     """
     tp, fp, fn, _ = _token_counts(true, pred)
-    precision = _ratio(sum(tp.values()), sum(tp.values()) + sum(fp.values()))
-    recall = _ratio(sum(tp.values()), sum(tp.values()) + sum(fn.values()))
-    return _f1(precision, recall)
+    hits = sum(tp.values())
+    return precision_recall_f1(hits, hits + sum(fp.values()), hits + sum(fn.values()))[2]
 
 
 def token_report(true: Tags, pred: Tags, *, averages: bool = False) -> list[dict]:
@@ -155,10 +161,8 @@ def token_report(true: Tags, pred: Tags, *, averages: bool = False) -> list[dict
     tp, fp, fn, support = _token_counts(true, pred)
     rows = []
     for tag in sorted(set(support) | set(fp)):
-        precision = _ratio(tp[tag], tp[tag] + fp[tag])
-        recall = _ratio(tp[tag], tp[tag] + fn[tag])
-        rows.append({"tag": tag, "precision": precision, "recall": recall,
-                     "f1": _f1(precision, recall), "support": support[tag]})
+        precision, recall, f1 = precision_recall_f1(tp[tag], tp[tag] + fp[tag], tp[tag] + fn[tag])
+        rows.append({"tag": tag, "precision": precision, "recall": recall, "f1": f1, "support": support[tag]})
     if averages:
         total = sum(support.values())
         micro = token_f1_with_o(true, pred) if total else 0.0

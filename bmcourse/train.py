@@ -133,7 +133,7 @@ def encode_classification(split: Any, tokenizer: Any, *, max_length: int | None 
 
 # --- batching --------------------------------------------------------------------------------
 
-def _pad_id(features: Sequence[Feature], pad_id: int | None) -> int:
+def pad_id_of(features: Sequence[Feature], pad_id: int | None = None) -> int:
     """``pad_id`` if given, else the tokenizer's pad id recorded in the features by ``encode_*``."""
     if pad_id is not None:
         return pad_id
@@ -146,7 +146,7 @@ def _pad_id(features: Sequence[Feature], pad_id: int | None) -> int:
 
 def collate(features: Sequence[Feature], pad_id: int | None = None) -> dict[str, torch.Tensor]:
     """Pad a batch to its longest member: ids with the tokenizer's pad id, mask with 0, token labels with -100."""
-    pad_id = _pad_id(features, pad_id)
+    pad_id = pad_id_of(features, pad_id)
     width = max(len(f["input_ids"]) for f in features)
     pad = lambda seq, value: list(seq) + [value] * (width - len(seq))  # noqa: E731
     batch = {"input_ids": torch.tensor([pad(f["input_ids"], pad_id) for f in features]),
@@ -246,14 +246,16 @@ class FitResult:
         return self.useful_tokens / self.train_seconds if self.train_seconds else 0.0
 
 
-def _progress(total: int, desc: str, enabled: bool) -> Any:
+def progress_bar(total: int, desc: str, enabled: bool) -> Any:
+    """A tqdm bar (off when ``enabled`` is false or ``TQDM_DISABLE`` is set; it leaves no line behind)."""
     from tqdm.auto import tqdm
 
     disabled = not enabled or os.environ.get("TQDM_DISABLE", "") in ("1", "true", "True")
     return tqdm(total=total, desc=desc, disable=disabled, leave=False)
 
 
-def _device(model: torch.nn.Module, wanted: str | None) -> torch.device:
+def to_device(model: torch.nn.Module, wanted: str | None) -> torch.device:
+    """Move ``model`` to ``wanted`` (default: ``config.device()``) and return that device."""
     from .config import device as default_device
 
     target = torch.device(wanted or default_device())
@@ -381,8 +383,8 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
     if config.checkpoint_dir and tokenizer is None:
         raise BmcourseError("checkpoint_dir is set but no tokenizer was given: the checkpoint would not load",
                             fix="call fit(..., tokenizer=tokenizer)")
-    pad_id = _pad_id(train, pad_id)
-    target = _device(model, config.device)
+    pad_id = pad_id_of(train, pad_id)
+    target = to_device(model, config.device)
     rank, world = processes()
     accelerator = _accelerator(target, config.bf16, config.grad_accum, alone=world == 1)
     if world > 1:  # started with `accelerate launch`: this process's device (cuda:<local rank>, or cpu)
@@ -404,7 +406,7 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
     result = FitResult()
     best_score, best_state, waited = -math.inf, None, 0
     running, running_n = 0.0, 0
-    bar = _progress(total, "training", config.progress and rank == 0)
+    bar = progress_bar(total, "training", config.progress and rank == 0)
     epoch, window = 0, []
     while result.steps < total and not result.stopped_early:
         batches = batch_indices(lengths, config.batch_size, shuffle=True,
@@ -506,14 +508,14 @@ def subword_predictions(model: torch.nn.Module, features: Sequence[Feature], *, 
     if decode not in ("argmax", "viterbi"):
         raise BmcourseError(f"decode={decode!r} is not a decoding", fix="use 'argmax' or 'viterbi'")
     _refuse_cut_words(features)
-    pad_id = _pad_id(features, pad_id) if features else 0
+    pad_id = pad_id_of(features, pad_id) if features else 0
     rank, world = processes() if split else (0, 1)
-    target = _device(model, device)
+    target = to_device(model, device)
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     model.eval()
     pairs: list[tuple[int, Any]] = []
     loss_sum = 0.0
-    bar = _progress(len(features), "predicting", progress and rank == 0)
+    bar = progress_bar(len(features), "predicting", progress and rank == 0)
     for indices, batch in length_sorted_batches(features, batch_size, pad_id, target, part=(rank, world)):
         with _autocast(target, bf16):
             output = model(**batch)

@@ -147,6 +147,14 @@ def git_commit(short: bool = True) -> str | None:
     return commit + ("+dirty" if dirty else "") if commit else None
 
 
+def command_line() -> str:
+    """The command line that ran this process, without the folders it was typed in (for provenance)."""
+    import sys
+
+    args = [Path(a).name if os.sep in a else a for a in sys.argv[1:]]
+    return " ".join(["bmcourse", *args]) if Path(sys.argv[0]).name == "bmcourse" else " ".join(args)
+
+
 def provenance(*, model: dict[str, Any], data_source: str, command: str) -> dict[str, Any]:
     """The provenance block every result file carries (see :data:`PROVENANCE_KEYS`)."""
     from ..session import machine
