@@ -50,7 +50,7 @@ settings = bmcourse.setup(seed=0)
 # %% tags=["setup"]
 from bmcourse import by_profile, reference
 from bmcourse import transfer as tr
-from bmcourse.bench import epochs_for
+from bmcourse.transfer import epochs_for
 from bmcourse.exercises import Checker, Exercise, checkpoint, expect_close, expect_equal
 from bmcourse.models import load_token_classifier
 

@@ -385,7 +385,7 @@ print("recall@k on the test questions:", {k: round(v, 3) for k, v in recall.item
 # `SIZE_BUDGET` sentences, so small sets get more passes and none is cut short.
 
 # %%
-from bmcourse.bench import epochs_for
+from bmcourse.transfer import epochs_for
 
 KNN_K = 5
 size_rows = []

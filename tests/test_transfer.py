@@ -197,7 +197,7 @@ def test_fixed_sample_is_the_same_rows_every_time_and_all_when_too_large() -> No
 
 
 def test_epochs_give_every_run_the_same_budget_up_to_ten_passes() -> None:
-    from bmcourse.bench import epochs_for
+    from bmcourse.transfer import epochs_for
 
     assert epochs_for(10, 500) == 10.0          # a tiny split: at most 10 passes
     assert epochs_for(100, 500) == 5.0          # 500 sentences seen

@@ -93,8 +93,12 @@ def source_label(name: str, kind: str | None = None) -> str:
 def data_name(name: str, kind: str | None = None) -> str:
     """A dataset's name as a result line should say it: ``name`` itself for the real data (local
     folder or Hub), "the embedded sample of NAME" when it comes from the package's samples."""
-    where, _ = resolve_source(name, kind=kind)
-    return f"the embedded sample of {name}" if where == "sample" else name
+    return f"the embedded sample of {name}" if is_sample(name, kind) else name
+
+
+def is_sample(name: str, kind: str | None = None) -> bool:
+    """True when ``name`` would come from the embedded samples now (no local folder, no Hub)."""
+    return resolve_source(name, kind=kind)[0] == "sample"
 
 
 def resolve_source(name: str, source: str = "auto", kind: str | None = None) -> tuple[str, str]:

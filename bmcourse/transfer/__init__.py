@@ -1,0 +1,56 @@
+"""Domain transfer, the topic of notebook 03 (and ``bmcourse bench transfer``): the cached
+CoNLL-2003 source tagger and zero-shot scores (``source``), the adaptation strategies
+(``strategies``), few-shot samples and augmentation (``fewshot``), and forgetting with replay
+(``forgetting``). Notebook 03 reads them as ``tr.<name>``.
+"""
+from __future__ import annotations
+
+from .fewshot import (
+    BUDGET,
+    EVAL_SAMPLE,
+    augment_with_mentions,
+    epochs_for,
+    few_shot,
+    few_shot_indices,
+    fixed_sample,
+    mean_and_spread,
+    mentions_by_type,
+    paired_differences,
+    replace_mentions,
+    scores_by_size,
+)
+from .forgetting import forgetting, joint_labels, joint_tagger, replay_recovery, source_view
+from .source import (
+    DEFAULT_MAPPING,
+    Mapping,
+    SourceRecipe,
+    data_fingerprint,
+    label_mapping,
+    map_tags,
+    source_cache_key,
+    source_tagger,
+    zero_shot,
+)
+from .strategies import (
+    INITS,
+    LORA_RANK,
+    LR_GRID,
+    PARTIAL_LAYERS,
+    STRATEGIES,
+    STRATEGY_LR,
+    AdaptResult,
+    adapt,
+    apply_strategy,
+    bitfit_parameters,
+    peak_memory,
+    target_model,
+    trainable_share,
+)
+
+__all__ = ["BUDGET", "DEFAULT_MAPPING", "EVAL_SAMPLE", "INITS", "LORA_RANK", "LR_GRID", "PARTIAL_LAYERS",
+           "STRATEGIES", "STRATEGY_LR", "AdaptResult", "Mapping", "SourceRecipe", "adapt", "apply_strategy",
+           "augment_with_mentions", "bitfit_parameters", "data_fingerprint", "epochs_for", "few_shot",
+           "few_shot_indices", "fixed_sample", "forgetting", "joint_labels", "joint_tagger", "label_mapping",
+           "map_tags", "mean_and_spread", "mentions_by_type", "paired_differences", "peak_memory",
+           "replace_mentions", "replay_recovery", "scores_by_size", "source_cache_key", "source_tagger",
+           "source_view", "target_model", "trainable_share", "zero_shot"]
