@@ -69,22 +69,35 @@ def cache_dir() -> Path:
     return path
 
 
-def device() -> str:
-    """The compute device: ``BMCOURSE_DEVICE`` if set, else cuda > mps > cpu."""
+def gpu_kind() -> str | None:
+    """The GPU torch can use here: ``"cuda"``, ``"mps"`` or None (the one place that asks)."""
     import torch
 
-    wanted = os.environ.get("BMCOURSE_DEVICE", "").strip().lower()
-    if wanted:
-        if wanted.startswith("cuda") and not torch.cuda.is_available():
-            raise BmcourseError(f"BMCOURSE_DEVICE={wanted} but no CUDA device is visible",
-                                fix="unset BMCOURSE_DEVICE or set it to cpu")
-        return wanted
     if torch.cuda.is_available():
         return "cuda"
     mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
+    return "mps" if mps is not None and mps.is_available() else None
+
+
+def gpu_name() -> str | None:
+    """The first CUDA GPU's name, the Apple GPU for MPS, or None."""
+    kind = gpu_kind()
+    if kind == "cuda":
+        import torch
+
+        return torch.cuda.get_device_name(0)
+    return "Apple GPU (MPS)" if kind == "mps" else None
+
+
+def device() -> str:
+    """The compute device: ``BMCOURSE_DEVICE`` if set, else cuda > mps > cpu."""
+    wanted = os.environ.get("BMCOURSE_DEVICE", "").strip().lower()
+    if wanted:
+        if wanted.startswith("cuda") and gpu_kind() != "cuda":
+            raise BmcourseError(f"BMCOURSE_DEVICE={wanted} but no CUDA device is visible",
+                                fix="unset BMCOURSE_DEVICE or set it to cpu")
+        return wanted
+    return gpu_kind() or "cpu"
 
 
 def seed_everything(seed: int = 0) -> None:

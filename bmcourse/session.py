@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import cache_dir, data_dir, device, is_offline, profile, seed_everything
+from .config import cache_dir, data_dir, device, gpu_name, is_offline, profile, seed_everything
 from .hub import quiet_transformers
 
 
@@ -31,17 +31,6 @@ def runtime_name() -> str:
     if os.environ.get("KAGGLE_KERNEL_RUN_TYPE"):
         return "Kaggle"
     return "local"
-
-
-def gpu_name() -> str | None:
-    """The first CUDA GPU's name, the Apple GPU for MPS, or None."""
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "Apple GPU (MPS)"
-    return None
 
 
 def describe_runtime(where: str, gpu: str | None, device: str) -> str:
@@ -128,13 +117,6 @@ def describe(settings: Settings, sources: dict[str, list[str]], model: str | Non
     return "\n".join(lines)
 
 
-def settings_dict(settings: Settings) -> dict[str, Any]:
-    """The settings as plain data, e.g. for a benchmark's JSON."""
-    return {"profile": settings.profile, "device": settings.device, "seed": settings.seed,
-            "offline": settings.offline,
-            "data_dir": str(settings.data_dir) if settings.data_dir else None}
-
-
 def machine() -> dict[str, Any]:
     """Where something ran: OS, Python, CPU count, torch and its threads, GPU name; no paths."""
     import torch
@@ -142,6 +124,7 @@ def machine() -> dict[str, Any]:
     info = {"os": f"{platform.system()} {platform.machine()}", "python": platform.python_version(),
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
+    gpu = gpu_name()
+    if gpu:
+        info["gpu"] = gpu
     return info
