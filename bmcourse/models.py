@@ -224,6 +224,12 @@ class MeanPoolingClassifier(torch.nn.Module):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
+def label_names(model: Any) -> list[str]:
+    """The model's label names in id order (``config.id2label``, whose keys may be strings after a save)."""
+    id2label = {int(k): v for k, v in model.config.id2label.items()}
+    return [id2label[i] for i in sorted(id2label)]
+
+
 def count_parameters(model: Any) -> tuple[int, int]:
     """``(trainable, total)`` parameter counts."""
     total = sum(p.numel() for p in model.parameters())

@@ -1,213 +1,27 @@
-"""Notebook 05 and ``bmcourse bench inference``: serving a tagger, versioned model folders, faster
-variants (ONNX Runtime fp32 and int8) measured side by side, attributions, and robustness."""
+"""Faster variants of a tagger (notebook 05, section 2): export to ONNX, ONNX Runtime's fusions
+and int8 quantisation (with a check that the int8 arithmetic is exact on every x86 CPU), and every
+variant measured side by side on the same sentences: latency, throughput, size, F1 and drift.
+"""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-import json
-import random
 import statistics
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from .errors import BmcourseError
-from .tagging import spans, word_starts
+from ..errors import BmcourseError
+from .serve import OrtRunner, Runner, TorchRunner
 
-Feature = dict[str, Any]
-
-
-# ============================================================================================
-# Serving: the transformers pipeline next to the course's word tags (section 1)
-# ============================================================================================
-
-def token_pipeline(model: Any, tokenizer: Any, aggregation: str = "first") -> Any:
-    """A ``transformers`` token-classification pipeline on the model's own device (CPU or GPU) that groups
-    sub-words into entities (``aggregation="first"``: a word takes its first sub-word's label, as in training)."""
-    from transformers import pipeline
-
-    return pipeline("token-classification", model=model, tokenizer=tokenizer,
-                    aggregation_strategy=aggregation, device=next(model.parameters()).device)
-
-
-def pipeline_spans(pipe: Any, sentences: Sequence[Sequence[str]], batch_size: int = 32
-                   ) -> list[list[tuple[str, int, int]]]:
-    """The pipeline's entities for word-split sentences as ``(type, start, end)`` character spans
-    in ``" ".join(words)``."""
-    texts = [" ".join(words) for words in sentences]
-    found = pipe(texts, batch_size=batch_size) if texts else []
-    return [[(e["entity_group"], int(e["start"]), int(e["end"])) for e in entities] for entities in found]
-
-
-def tag_spans(sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]
-              ) -> list[list[tuple[str, int, int]]]:
-    """Word tags turned into ``(type, start, end)`` character spans in ``" ".join(words)``, the way
-    ``pipeline_spans`` reports them (a stray ``I-`` starts an entity)."""
-    from .apps import gold_entities
-    from .tagging import repair_for_display
-
-    return [[(e.type, e.start, e.end) for e in gold_entities(words, repair_for_display(list(sentence_tags)))[1]]
-            for words, sentence_tags in zip(sentences, tags)]
-
-
-def pipeline_word_tags(pipe: Any, sentences: Sequence[Sequence[str]], batch_size: int = 32) -> list[list[str]]:
-    """Word tags from the pipeline's raw per-sub-word output (no aggregation, ``O`` kept): each
-    word takes the label of the sub-word that starts at its first character, as ``bmcourse`` does."""
-    texts = [" ".join(words) for words in sentences]
-    found = pipe(texts, batch_size=batch_size, aggregation_strategy="none", ignore_labels=[]) if texts else []
-    return [word_tags_from_subwords(words, tokens) for words, tokens in zip(sentences, found)]
-
-
-def word_tags_from_subwords(words: Sequence[str], subwords: Sequence[dict[str, Any]]) -> list[str]:
-    """One tag per word of ``" ".join(words)``: the ``"entity"`` of the sub-word whose ``"start"``
-    is the word's first character (``"O"`` when none starts there)."""
-    by_start: dict[int, str] = {}
-    for token in subwords:
-        by_start.setdefault(int(token["start"]), token["entity"])
-    return [by_start.get(start, "O") for start in word_starts(words)]
-
-
-def span_disagreements(sentences: Sequence[Sequence[str]], first: Sequence[Sequence[tuple[str, int, int]]],
-                       second: Sequence[Sequence[tuple[str, int, int]]]) -> list[dict[str, Any]]:
-    """The sentences whose two span lists differ, with the spans only one side found (as text)."""
-    def show(text: str, found: set[tuple[str, int, int]]) -> list[str]:
-        return [f"{text[s:e]} ({kind})" for kind, s, e in sorted(found, key=lambda x: x[1])]
-
-    out = []
-    for i, (words, a, b) in enumerate(zip(sentences, first, second)):
-        if set(a) != set(b):
-            text = " ".join(words)
-            out.append({"sentence": i, "text": text, "only_first": show(text, set(a) - set(b)),
-                        "only_second": show(text, set(b) - set(a))})
-    return out
-
-
-# ============================================================================================
-# Versioned model folders (section 1)
-# ============================================================================================
-
-MANIFEST = "bmcourse_model.json"
-_VERSION_FIX = "save it again with deploy.save_versioned(model, tokenizer, folder, version=...)"
-
-
-def file_sha256(path: str | Path) -> str:
-    """The SHA-256 of a file (hex), read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def save_versioned(model: Any, tokenizer: Any, folder: str | Path, *, version: str,
-                   metrics: dict[str, Any] | None = None, notes: str = "") -> Path:
-    """Save a model folder (safetensors, config with label maps, tokenizer) with a manifest that
-    records its version, labels, metrics, library versions and the weights' SHA-256."""
-    from . import __version__
-    from .models import save_model
-    from .reference import git_commit
-    from .session import library_versions
-
-    folder = Path(folder)
-    save_model(model, tokenizer, folder)
-    id2label = {int(k): v for k, v in model.config.id2label.items()}
-    manifest = {"version": version, "labels": [id2label[i] for i in sorted(id2label)],
-                "metrics": metrics or {}, "notes": notes, "bmcourse": __version__, "commit": git_commit(),
-                "libraries": library_versions(),
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "sha256": {"model.safetensors": file_sha256(folder / "model.safetensors")}}
-    from .reference import write_json
-
-    write_json(manifest, folder / MANIFEST)
-    return folder
-
-
-def read_manifest(folder: str | Path) -> dict[str, Any]:
-    """A versioned folder's manifest; a clear error when it is missing or not JSON."""
-    path = Path(folder) / MANIFEST
-    if not path.is_file():
-        raise BmcourseError("no manifest: this folder was not saved as a versioned model", file=path,
-                            fix=_VERSION_FIX)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise BmcourseError(f"the manifest is not valid JSON ({error.msg})", file=path, line=error.lineno,
-                            fix=_VERSION_FIX) from None
-
-
-def load_versioned(folder: str | Path, *, version: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
-    """Load a versioned token classifier after checking its weights' SHA-256 (and ``version`` if
-    given) against the manifest: ``(model, tokenizer, manifest)``."""
-    from .models import load_token_classifier
-
-    folder = Path(folder)
-    manifest = read_manifest(folder)
-    weights = folder / "model.safetensors"
-    if not weights.is_file():
-        raise BmcourseError("no model.safetensors in a versioned folder", file=folder, fix=_VERSION_FIX)
-    if file_sha256(weights) != manifest.get("sha256", {}).get("model.safetensors"):
-        raise BmcourseError("the weights changed after the folder was saved (SHA-256 differs from the manifest)",
-                            file=weights, fix=_VERSION_FIX)
-    if version is not None and manifest.get("version") != version:
-        raise BmcourseError(f"version {manifest.get('version')!r} is not the wanted {version!r}",
-                            file=folder / MANIFEST, fix="load the folder of the version you want")
-    model, tokenizer = load_token_classifier(manifest["labels"], name=str(folder))
-    return model.eval(), tokenizer, manifest
-
-
-# ============================================================================================
-# Faster variants: one interface for eager PyTorch and ONNX Runtime (section 2)
-# ============================================================================================
-
-class Runner:
-    """Something that turns a padded batch (``input_ids``, ``attention_mask``) into logits."""
-
-    name = "runner"
-    path: Path | None = None
-
-    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def size_mb(self) -> float:
-        """Size on disk of the files this variant needs (MB = 10^6 bytes)."""
-        return round(self.path.stat().st_size / 1e6, 1) if self.path else float("nan")
-
-
-class TorchRunner(Runner):
-    """Eager PyTorch (the reference: fp32 on the CPU)."""
-
-    def __init__(self, model: Any, name: str = "pytorch-fp32", path: str | Path | None = None) -> None:
-        self.model, self.name = model.eval(), name
-        self.path = Path(path) if path else None
-
-    @torch.inference_mode()
-    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
-
-
-class OrtRunner(Runner):
-    """An ONNX Runtime session on the CPU with as many threads as torch uses (a fair comparison)."""
-
-    def __init__(self, path: str | Path, name: str, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self.path, self.name = Path(path), name
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        feed = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
-        return torch.from_numpy(self.session.run(["logits"], feed)[0])
+if TYPE_CHECKING:
+    from ..train import Feature
 
 
 @contextlib.contextmanager
@@ -310,7 +124,7 @@ def saturating_weights(path: str | Path) -> list[str]:
 def batch_logits(runner: Runner | Callable, features: Sequence[Feature], batch_size: int = 32,
                  pad_id: int = 0) -> list[torch.Tensor]:
     """Each feature's logits (its real positions only), computed in length-sorted padded batches."""
-    from .train import length_sorted_batches
+    from ..train import length_sorted_batches
 
     out: list[torch.Tensor] = [torch.empty(0)] * len(features)
     for indices, batch in length_sorted_batches(features, batch_size, pad_id, torch.device("cpu")):
@@ -324,7 +138,7 @@ def tags_from_logits(features: Sequence[Feature], logits: Sequence[torch.Tensor]
                      decode: str = "viterbi") -> tuple[list[list[str]], list[list[str]]]:
     """``(gold, predicted)`` word tags per sentence from per-feature logits (the same decoding as
     ``train.evaluate``)."""
-    from .train import decode_logits, gold_and_predicted_tags
+    from ..train import decode_logits, gold_and_predicted_tags
 
     preds = [decode_logits(row.unsqueeze(0), [feature], labels, decode)[0] for row, feature in zip(logits, features)]
     return gold_and_predicted_tags(features, preds, dict(enumerate(labels)))
@@ -389,15 +203,13 @@ class Variant:
     test_f1: float
     max_logit_diff: float
     tag_agreement: float
-    notes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
         """The JSON row of ``bmcourse bench inference`` (rounded; the noise floor is not a result)."""
         return {"name": self.name, "p50_ms": round(self.p50_ms, 2), "p95_ms": round(self.p95_ms, 2),
                 "throughput_per_s": round(self.throughput_per_s, 1), "size_mb": self.size_mb,
                 "test_f1": round(self.test_f1, 4), "max_logit_diff": float(f"{self.max_logit_diff:.3g}"),
-                "tag_agreement": round(self.tag_agreement, 5), "notes": self.notes, **self.extra}
+                "tag_agreement": round(self.tag_agreement, 5)}
 
 
 def format_drift(value: float) -> str:
@@ -441,7 +253,7 @@ def measure_variants(runners: Sequence[Runner], features: Sequence[Feature], lab
     first runner (fp32 eager)."""
     from tqdm.auto import tqdm
 
-    from .metrics import ner_report
+    from ..metrics import ner_report
 
     rows, reference_logits, reference_tags = [], None, None
     latencies = latency_rounds(runners, features, n=latency_sentences, rounds=rounds)
@@ -469,182 +281,3 @@ def best_within(variants: Sequence[Variant], f1_loss: float = 0.005) -> Variant 
     base = variants[0].test_f1
     ok = [v for v in variants[1:] if base - v.test_f1 <= f1_loss + 1e-12]
     return min(ok, key=lambda v: v.p50_ms) if ok else None
-
-
-def bench_inference(model_dir: str | Path | None = None, *, latency_sentences: int = 200,
-                    batch_size: int = 32, work_dir: str | Path | None = None, progress: bool = True
-                    ) -> dict[str, Any]:
-    """``bmcourse bench inference``: every variant of the CoNLL-2003 tagger on the real test set."""
-    import tempfile
-
-    from . import reference
-    from .apps import load_tagger
-    from .data import load_ner, source_label
-    from .models import loaded_model_info, save_model
-    from .train import encode_ner, tokenizer_pad_id
-
-    tagger = load_tagger(model_dir, progress=progress)
-    model, tokenizer = tagger.model.eval().cpu(), tagger.tokenizer
-    test = load_ner("conll2003")["test"]
-    features = encode_ner(test, tokenizer, training=False, quiet=True)
-    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-        saved = save_model(model, tokenizer, Path(tmp) / "pytorch")
-        runners = build_runners(model, tmp, saved_weights=saved / "model.safetensors")
-        variants = measure_variants(runners, features, tagger.labels, latency_sentences=latency_sentences,
-                                    batch_size=batch_size, pad_id=tokenizer_pad_id(tokenizer), progress=progress)
-        saturating = sorted({name for r in runners if "int8" in r.name for name in saturating_weights(r.path)})
-    fast = speedups(variants)
-    best = best_within(variants)
-    return {
-        "benchmark": "inference",
-        "variants": [{**v.row(), "speedup_p50": round(fast[v.name], 2)} for v in variants],
-        "best_within_half_point": best.name if best else None,
-        "settings": {"latency_sentences": latency_sentences, "batch_size": batch_size,
-                     "threads": torch.get_num_threads(), "latency": "model call only, batch 1, after 10 warm-up calls; median of 3 rounds that take "
-                                "the variants in turn",
-                     "int8": "ONNX Runtime dynamic quantisation (onnxruntime.quantization.quantize_dynamic), "
-                             "u8 weights with a zero point (QUInt8): u8 x u8 integer kernels, exact on every "
-                             "x86 CPU (signed weights saturate AVX2's 16-bit pair sums)",
-                     "int8_weights_that_could_saturate_avx2": saturating,
-                     "export": "torch.onnx.export(dynamo=True)", "decode": "viterbi"},
-        "data": {"test_sentences": len(test), "test_features": len(features)},
-        "libraries": _runtime_versions(),
-        **reference.provenance(model=loaded_model_info(model, tokenizer),
-                               data_source=source_label("conll2003", kind="ner"), command=reference.command_line()),
-    }
-
-
-def _runtime_versions() -> dict[str, str]:
-    import onnx
-    import onnxruntime
-
-    return {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__, "torch": torch.__version__}
-
-
-# ============================================================================================
-# Attributions (section 3)
-# ============================================================================================
-
-def baseline_ids(input_ids: torch.Tensor, tokenizer: Any) -> torch.Tensor:
-    """The usual baseline: every token replaced by ``[PAD]`` except ``[CLS]`` and ``[SEP]``."""
-    special = {tokenizer.cls_token_id, tokenizer.sep_token_id}
-    keep = torch.tensor([[int(t) in special for t in row] for row in input_ids])
-    return torch.where(keep, input_ids, torch.full_like(input_ids, tokenizer.pad_token_id))
-
-
-def target_function(model: Any, attention_mask: torch.Tensor, label: int, position: int | None = None
-                    ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``f(input_embeds) -> logit`` of ``label`` (at token ``position`` for a tagger): the scalar
-    an attribution explains. Gradients flow through the word embeddings."""
-    def forward(embeds: torch.Tensor) -> torch.Tensor:
-        mask = attention_mask.expand(embeds.shape[0], -1)
-        logits = model(inputs_embeds=embeds, attention_mask=mask).logits
-        return logits[:, position, label] if position is not None else logits[:, label]
-    return forward
-
-
-def integrated_gradients(forward: Callable[[torch.Tensor], torch.Tensor], embeds: torch.Tensor,
-                         baseline: torch.Tensor, steps: int = 64) -> tuple[torch.Tensor, float]:
-    """Captum's Integrated Gradients per token (summed over the embedding dimensions) and Captum's
-    convergence delta: sum of attributions minus ``f(x) - f(baseline)``."""
-    from captum.attr import IntegratedGradients
-
-    attributions, delta = IntegratedGradients(forward).attribute(
-        embeds, baselines=baseline, n_steps=steps, return_convergence_delta=True, internal_batch_size=16)
-    return attributions.sum(-1)[0].detach(), float(delta.abs().max())
-
-
-def completeness_gap(per_token: torch.Tensor, forward: Callable[[torch.Tensor], torch.Tensor],
-                     embeds: torch.Tensor, baseline: torch.Tensor) -> dict[str, float]:
-    """How far the attributions' sum is from ``f(x) - f(baseline)``, computed with two fresh forward passes."""
-    with torch.no_grad():
-        difference = float(forward(embeds)[0] - forward(baseline)[0])
-    total = float(per_token.sum())
-    return {"sum": total, "difference": difference, "gap": total - difference}
-
-
-# ============================================================================================
-# Robustness: noisy copies of a test set (section 4)
-# ============================================================================================
-
-_KEYBOARD = "qwertyuiopasdfghjklzxcvbnm"
-
-
-def typo(word: str, rng: random.Random) -> str:
-    """One character-level typo in ``word``: swap two neighbours, drop, double or replace a letter
-    (words shorter than 2 letters get a replacement only, so no word disappears)."""
-    letters = [i for i, ch in enumerate(word) if ch.isalpha()]
-    if not letters:
-        return word
-    i = rng.choice(letters)
-    kind = rng.choice(("swap", "drop", "double", "replace")) if len(word) > 1 else "replace"
-    if kind == "swap" and i + 1 < len(word):
-        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
-    if kind == "drop":
-        return word[:i] + word[i + 1:]
-    if kind == "double":
-        return word[:i] + word[i] + word[i:]
-    new = rng.choice(_KEYBOARD)
-    return word[:i] + (new.upper() if word[i].isupper() else new) + word[i + 1:]
-
-
-def add_typos(tokens: Sequence[str], rate: float, rng: random.Random) -> list[str]:
-    """A copy of ``tokens`` where each word with letters gets one typo with probability ``rate``."""
-    return [typo(word, rng) if rng.random() < rate else word for word in tokens]
-
-
-def noisy_split(split: Any, kind: str, *, rate: float = 0.0, seed: int = 0, pool: dict | None = None) -> Any:
-    """A copy of a NER split with the same tags and the words changed: ``"lower"`` (lower-cased),
-    ``"typos"`` (``add_typos`` at ``rate``) or ``"swap"`` (every entity replaced by a mention of the
-    same type from ``pool``)."""
-    from .transfer import replace_mentions
-
-    rng = random.Random(seed)
-    names = split.features["ner_tags"].feature.names
-    rows = {"tokens": [], "ner_tags": []}
-    for tokens, tags in zip(split["tokens"], split["ner_tags"]):
-        if kind == "lower":
-            new_tokens, new_tags = [t.lower() for t in tokens], list(tags)
-        elif kind == "typos":
-            new_tokens, new_tags = add_typos(tokens, rate, rng), list(tags)
-        elif kind == "swap":
-            if pool is None:
-                raise BmcourseError("an entity swap needs a pool of mentions", fix="pass pool=unseen_mentions(...)")
-            words, named = replace_mentions(tokens, [names[t] for t in tags], pool, rng)
-            new_tokens, new_tags = words, [names.index(t) for t in named]
-        else:
-            raise BmcourseError(f"unknown noise {kind!r}", fix="use 'lower', 'typos' or 'swap'")
-        rows["tokens"].append(new_tokens)
-        rows["ner_tags"].append(new_tags)
-    from datasets import Dataset, Features
-
-    return Dataset.from_dict(rows, features=Features({k: split.features[k] for k in ("tokens", "ner_tags")}))
-
-
-def unseen_mentions(pool_split: Any, seen_split: Any) -> dict[str, list[list[str]]]:
-    """Entity mentions of ``pool_split`` by type that never occur (same words) in ``seen_split``:
-    names the model was not trained on."""
-    from .transfer import mentions_by_type
-
-    seen = {tuple(m) for mentions in mentions_by_type(seen_split).values() for m in mentions}
-    return {kind: [m for m in mentions if tuple(m) not in seen]
-            for kind, mentions in mentions_by_type(pool_split).items()}
-
-
-def leaked_entities(gold: Sequence[str], pred: Sequence[str]) -> list[Any]:
-    """One sentence's gold entities (``tagging.Span``) that redaction would leave partly visible:
-    at least one of their words is outside every predicted entity, whatever its type."""
-    from .tagging import repair_for_display
-
-    hidden = {i for span in spans(repair_for_display(list(pred))) for i in range(span.start, span.end)}
-    return [span for span in spans(list(gold)) if any(i not in hidden for i in range(span.start, span.end))]
-
-
-def leak_rate(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict[str, float]:
-    """Per gold entity type, the share of entities that leak (``leaked_entities``)."""
-    counts: dict[str, list[int]] = {}
-    for g, p in zip(gold, pred):
-        leaked = leaked_entities(g, p)
-        for span in spans(list(g)):
-            counts.setdefault(span.type, []).append(span in leaked)
-    return {kind: statistics.fmean(flags) for kind, flags in sorted(counts.items())}

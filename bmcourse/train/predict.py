@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from ..errors import BmcourseError
+from ..models import label_names
 from ..tagging import first_subword_positions, viterbi_iob2, word_predictions
 from .features import Feature, collate, pad_id_of
 from .runtime import autocast, processes, progress_bar, to_device
@@ -127,7 +128,7 @@ def gold_and_predicted_tags(features: Sequence[Feature], preds: Sequence[list[in
 
 
 def _id2label(model: torch.nn.Module) -> dict[int, str]:
-    return {int(k): v for k, v in model.config.id2label.items()}
+    return dict(enumerate(label_names(model)))
 
 
 def predict(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: int = 64,

@@ -1,0 +1,92 @@
+"""Robustness (notebook 05, section 4): noisy copies of a NER test set (lower-cased, typos, entities
+swapped for unseen names) and how much of each gold entity a redaction would leave visible.
+"""
+from __future__ import annotations
+
+import random
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import BmcourseError
+from ..tagging import spans
+
+_KEYBOARD = "qwertyuiopasdfghjklzxcvbnm"
+
+
+def typo(word: str, rng: random.Random) -> str:
+    """One character-level typo in ``word``: swap two neighbours, drop, double or replace a letter
+    (words shorter than 2 letters get a replacement only, so no word disappears)."""
+    letters = [i for i, ch in enumerate(word) if ch.isalpha()]
+    if not letters:
+        return word
+    i = rng.choice(letters)
+    kind = rng.choice(("swap", "drop", "double", "replace")) if len(word) > 1 else "replace"
+    if kind == "swap" and i + 1 < len(word):
+        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+    if kind == "drop":
+        return word[:i] + word[i + 1:]
+    if kind == "double":
+        return word[:i] + word[i] + word[i:]
+    new = rng.choice(_KEYBOARD)
+    return word[:i] + (new.upper() if word[i].isupper() else new) + word[i + 1:]
+
+
+def add_typos(tokens: Sequence[str], rate: float, rng: random.Random) -> list[str]:
+    """A copy of ``tokens`` where each word with letters gets one typo with probability ``rate``."""
+    return [typo(word, rng) if rng.random() < rate else word for word in tokens]
+
+
+def noisy_split(split: Any, kind: str, *, rate: float = 0.0, seed: int = 0, pool: dict | None = None) -> Any:
+    """A copy of a NER split with the same tags and the words changed: ``"lower"`` (lower-cased),
+    ``"typos"`` (``add_typos`` at ``rate``) or ``"swap"`` (every entity replaced by a mention of the
+    same type from ``pool``)."""
+    from ..transfer import replace_mentions
+
+    rng = random.Random(seed)
+    names = split.features["ner_tags"].feature.names
+    rows = {"tokens": [], "ner_tags": []}
+    for tokens, tags in zip(split["tokens"], split["ner_tags"]):
+        if kind == "lower":
+            new_tokens, new_tags = [t.lower() for t in tokens], list(tags)
+        elif kind == "typos":
+            new_tokens, new_tags = add_typos(tokens, rate, rng), list(tags)
+        elif kind == "swap":
+            if pool is None:
+                raise BmcourseError("an entity swap needs a pool of mentions", fix="pass pool=unseen_mentions(...)")
+            words, named = replace_mentions(tokens, [names[t] for t in tags], pool, rng)
+            new_tokens, new_tags = words, [names.index(t) for t in named]
+        else:
+            raise BmcourseError(f"unknown noise {kind!r}", fix="use 'lower', 'typos' or 'swap'")
+        rows["tokens"].append(new_tokens)
+        rows["ner_tags"].append(new_tags)
+    from datasets import Dataset, Features
+
+    return Dataset.from_dict(rows, features=Features({k: split.features[k] for k in ("tokens", "ner_tags")}))
+
+
+def unseen_mentions(pool_split: Any, seen_split: Any) -> dict[str, list[list[str]]]:
+    """Entity mentions of ``pool_split`` by type that never occur (same words) in ``seen_split``:
+    names the model was not trained on."""
+    from ..transfer import mentions_by_type
+
+    seen = {tuple(m) for mentions in mentions_by_type(seen_split).values() for m in mentions}
+    return {kind: [m for m in mentions if tuple(m) not in seen]
+            for kind, mentions in mentions_by_type(pool_split).items()}
+
+
+def leaked_entities(gold: Sequence[str], pred: Sequence[str]) -> list[Any]:
+    """One sentence's gold entities (``tagging.Span``) that redaction would leave partly visible:
+    at least one of their words is outside every predicted entity, whatever its type."""
+    hidden = {i for span in spans(list(pred)) for i in range(span.start, span.end)}
+    return [span for span in spans(list(gold)) if any(i not in hidden for i in range(span.start, span.end))]
+
+
+def leak_rate(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Per gold entity type, the share of entities that leak (``leaked_entities``)."""
+    counts: dict[str, list[int]] = {}
+    for g, p in zip(gold, pred):
+        leaked = leaked_entities(g, p)
+        for span in spans(list(g)):
+            counts.setdefault(span.type, []).append(span in leaked)
+    return {kind: statistics.fmean(flags) for kind, flags in sorted(counts.items())}
