@@ -50,9 +50,9 @@ settings = bmcourse.setup(seed=0)
 # %% tags=["setup"]
 from bmcourse import by_profile, reference
 from bmcourse import transfer as tr
-from bmcourse.transfer import epochs_for
 from bmcourse.exercises import Checker, Exercise, checkpoint, expect_close, expect_equal
 from bmcourse.models import load_token_classifier
+from bmcourse.transfer import epochs_for
 
 TARGET = "crossner_politics"  # any NER folder in the same layout works here, by its name
 SOURCE_RECIPE = by_profile(smoke=tr.SourceRecipe(epochs=2, lr=5e-4), full=tr.SourceRecipe())

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from bmcourse import apps
-from bmcourse.cli import main
+from bmcourse.course.cli import main
 from bmcourse.errors import BmcourseError
 from bmcourse.tagging import split_words
 from bmcourse.train import encode_ner

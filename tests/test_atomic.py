@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bmcourse import cli, reference
-from bmcourse.cli import main
+from bmcourse import reference
+from bmcourse.course import commands
+from bmcourse.course.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 OLD = {"old": "result", "rows": [1, 2, 3]}
@@ -135,7 +136,7 @@ def test_an_interrupted_reference_refresh_leaves_the_shipped_files_whole(env, tm
         (results / "ner_reference.png").write_bytes(b"new png")
         return 0
 
-    env.setattr(cli, "cmd_run", run)
+    env.setattr(commands, "cmd_run", run)
     real_fsync = os.fsync
     calls: list[int] = []
 

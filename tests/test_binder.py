@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bmcourse import binder, hub
+from bmcourse import hub
+from bmcourse.course import binder
 from bmcourse.errors import BmcourseError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +92,7 @@ def test_postbuild_starts_with_set_e_installs_without_deps_then_prefetches() -> 
              if line.strip() and not line.startswith("#")]
     assert lines[0].startswith("set -e")
     assert any("pip install" in line and "--no-deps" in line and "-e ." in line for line in lines)
-    assert lines[-1] == "python -m bmcourse.binder --prefetch"
+    assert lines[-1] == "python -m bmcourse.course.binder --prefetch"
 
 
 def test_prefetch_list_covers_every_dataset_the_notebooks_load() -> None:

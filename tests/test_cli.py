@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bmcourse import cli, reference
-from bmcourse.cli import build_parser, main
+from bmcourse import reference
+from bmcourse.course import commands, redact_command, refresh
+from bmcourse.course.cli import build_parser, main
 from bmcourse.errors import BmcourseError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +50,7 @@ def raising(error: BaseException):
 def test_bmcourse_error_is_one_line_with_its_fix_and_exit_1(monkeypatch, capsys) -> None:
     error = BmcourseError("a tag is not IOB2", file="data/train.jsonl", line=3, fix="use B- before I-")
     assert "\n  fix:" in str(error)  # the Python message keeps its two lines ...
-    monkeypatch.setattr(cli, "cmd_links", raising(error))
+    monkeypatch.setattr(commands, "cmd_links", raising(error))
     assert main(["links"]) == 1
     line = one_line(capsys.readouterr().err)  # ... the command prints one
     assert line == "bmcourse: data/train.jsonl:3: a tag is not IOB2 (fix: use B- before I-)"
@@ -77,7 +78,7 @@ def test_a_missing_input_file_is_exit_1(tmp_path: Path, capsys) -> None:
      "bmcourse: text that is not valid UTF-8 (invalid start byte at byte 3) (fix: convert"),
 ])
 def test_unreadable_files_are_exit_1(monkeypatch, capsys, error: Exception, expected: str) -> None:
-    monkeypatch.setattr(cli, "cmd_links", raising(error))
+    monkeypatch.setattr(commands, "cmd_links", raising(error))
     assert main(["links"]) == 1
     assert one_line(capsys.readouterr().err).startswith(expected)
 
@@ -90,7 +91,7 @@ def test_bad_json_is_exit_1(monkeypatch, capsys) -> None:
 
 
 def test_a_bug_still_shows_its_traceback(monkeypatch) -> None:
-    monkeypatch.setattr(cli, "cmd_links", raising(RuntimeError("a bug")))
+    monkeypatch.setattr(commands, "cmd_links", raising(RuntimeError("a bug")))
     with pytest.raises(RuntimeError, match="a bug"):
         main(["links"])
 
@@ -140,13 +141,13 @@ def test_bad_option_values_found_after_parsing_are_exit_2(capsys, argv: list[str
 # --- exit 130: Ctrl-C; 141: a closed pipe -----------------------------------------------------
 
 def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys) -> None:
-    monkeypatch.setattr(cli, "cmd_links", raising(KeyboardInterrupt()))
+    monkeypatch.setattr(commands, "cmd_links", raising(KeyboardInterrupt()))
     assert main(["links"]) == 130
     assert one_line(capsys.readouterr().err).startswith("bmcourse: interrupted (Ctrl-C) (fix: run the command again")
 
 
 def test_a_closed_output_pipe_is_quiet(monkeypatch, capsys) -> None:
-    monkeypatch.setattr(cli, "cmd_links", raising(BrokenPipeError(32, "Broken pipe")))
+    monkeypatch.setattr(commands, "cmd_links", raising(BrokenPipeError(32, "Broken pipe")))
     assert main(["links"]) == 141
     assert capsys.readouterr().err == ""
 
@@ -155,7 +156,7 @@ def test_the_console_script_prints_no_traceback() -> None:
     """The real process: stderr is exactly one line, with the documented exit codes."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     for argv, status in ((["run", "no_such_notebook.ipynb"], 1), (["bench", "inference", "--seeds", "3"], 2)):
-        done = subprocess.run([sys.executable, "-m", "bmcourse.cli", *argv], capture_output=True, text=True,
+        done = subprocess.run([sys.executable, "-m", "bmcourse.course.cli", *argv], capture_output=True, text=True,
                               cwd=ROOT, env=env, timeout=120, check=False)
         assert done.returncode == status, done.stderr
         assert done.stdout == "" and one_line(done.stderr).startswith("bmcourse")
@@ -198,7 +199,7 @@ def test_documented_invocations_parse(line: str, expected: dict) -> None:
 
 
 def test_the_refresh_recipes_parse() -> None:
-    for recipes in (cli.BENCH_RECIPES, cli.TRANSFER_RECIPES, cli.INFERENCE_RECIPES):
+    for recipes in (refresh.BENCH_RECIPES, refresh.TRANSFER_RECIPES, refresh.INFERENCE_RECIPES):
         for command in recipes.values():
             build_parser().parse_args([*command, "--out", "x.json"])
 
@@ -270,14 +271,14 @@ def test_redact_demo_tagger_says_so_on_stderr_and_in_every_json_line(tagger_load
     assert main(["redact", "--demo-tagger", str(text_file)]) == 0
     out, err = capsys.readouterr()
     assert out == "[PER] lives in [LOC]\nnothing here\n"
-    assert one_line(err) == cli.DEMO_NOTICE and "DEMONSTRATION TAGGER" in err
+    assert one_line(err) == redact_command.DEMO_NOTICE and "DEMONSTRATION TAGGER" in err
     assert main(["redact", "--demo-tagger", "--json", str(text_file)]) == 0
     out, err = capsys.readouterr()
     objects = [json.loads(line) for line in out.splitlines()]
-    assert len(objects) == 2 and all(obj["tagger"] == cli.DEMO_TAGGER for obj in objects)
-    assert cli.DEMO_TAGGER.startswith("demonstration (trained on the embedded sample; not for real redaction")
+    assert len(objects) == 2 and all(obj["tagger"] == redact_command.DEMO_TAGGER for obj in objects)
+    assert redact_command.DEMO_TAGGER.startswith("demonstration (trained on the embedded sample; not for real redaction")
     assert objects[0]["entities"][0] == {"type": "PER", "start": 0, "end": 3, "text": "Ada"}
-    assert one_line(err) == cli.DEMO_NOTICE
+    assert one_line(err) == redact_command.DEMO_NOTICE
     assert tagger_loads == [None, None]
 
 
@@ -303,8 +304,8 @@ def test_redact_in_the_smoke_profile_says_so(env, tagger_loads: list, text_file:
 
 
 @pytest.mark.parametrize(("argv", "module", "function", "needs"), [
-    (["bench", "inference"], "bmcourse.deploy", "bench_inference", "conll2003"),
-    (["bench", "inference", "--model", "my_tagger"], "bmcourse.deploy", "bench_inference", "conll2003"),
+    (["bench", "inference"], "bmcourse.bench", "bench_inference", "conll2003"),
+    (["bench", "inference", "--model", "my_tagger"], "bmcourse.bench", "bench_inference", "conll2003"),
     (["bench", "transfer"], "bmcourse.bench", "bench_transfer",
      "conll2003, wnut17, ncbi_disease, crossner_politics, crossner_science"),
     (["bench", "transfer", "--targets", "wnut17"], "bmcourse.bench", "bench_transfer", "conll2003, wnut17"),
@@ -327,7 +328,7 @@ def test_benchmarks_refuse_the_embedded_samples(env, monkeypatch, tmp_path: Path
 @pytest.mark.parametrize("what", ["ner", "foundations", "applications", "deployment", "bench", "transfer",
                                   "inference"])
 def test_reference_refresh_refuses_the_embedded_samples(env, monkeypatch, capsys, what: str) -> None:
-    monkeypatch.setattr(cli, "cmd_run", raising(AssertionError("must not run a notebook")))
+    monkeypatch.setattr(commands, "cmd_run", raising(AssertionError("must not run a notebook")))
     before = {path.name: path.read_bytes() for path in reference.shipped_dir().iterdir() if path.is_file()}
     assert main(["reference", "refresh", what]) == 1
     assert "needs the real" in one_line(capsys.readouterr().err)
@@ -338,7 +339,7 @@ def test_reference_refresh_refuses_the_embedded_samples(env, monkeypatch, capsys
 def test_each_notebook_reference_names_every_dataset_its_notebook_loads() -> None:
     import re
 
-    for what, (notebook, _, _, datasets) in cli.NOTEBOOK_REFERENCES.items():
+    for what, (notebook, _, _, datasets) in refresh.NOTEBOOK_REFERENCES.items():
         source = (ROOT / "notebooks" / notebook).with_suffix(".py").read_text(encoding="utf-8")
         loaded = set(re.findall(r"load_(?:ner|classification)\(\s*[\"']([\w-]+)[\"']", source))
         assert loaded and loaded <= set(datasets), (what, loaded - set(datasets))

@@ -227,7 +227,7 @@ def test_fit_with_fgm_runs_two_passes_per_step(tiny_model, packaged_tokenizer) -
 def test_bench_inference_writes_the_table(tmp_path: Path, env, tagger, capsys) -> None:
     import shutil
 
-    from bmcourse.cli import main
+    from bmcourse.course.cli import main
     from bmcourse.data import SAMPLES_DIR
     from bmcourse.models import save_model
 

@@ -52,7 +52,7 @@ def test_every_help_loads_neither_torch_nor_transformers() -> None:
     """``bmcourse --help`` and each subcommand's (and each benchmark's) ``--help``, in a fresh process."""
     result = _run(f"""
         import argparse, contextlib, io, json, sys
-        from bmcourse import cli
+        from bmcourse.course import cli
 
         def commands(parser, prefix):
             yield prefix

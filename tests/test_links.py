@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bmcourse import BmcourseError, links
+from bmcourse import BmcourseError
+from bmcourse.concepts import NOTEBOOK_FILES
+from bmcourse.course import links
 from bmcourse.session import describe_runtime
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,9 +18,9 @@ def test_readme_and_notebooks_agree_with_pyproject() -> None:
     assert links.stale(ROOT) == [], "run `bmcourse links`"
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     repo = links.repository_url(ROOT)
-    for path in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
-        assert links.colab_url(repo, f"notebooks/{path.name}") in readme
-        assert links.install_line(repo) in path.read_text(encoding="utf-8").replace('\\"', '"')
+    for name in sorted(NOTEBOOK_FILES.values()):
+        assert links.colab_url(repo, f"notebooks/{name}") in readme
+        assert links.install_line(repo) in (ROOT / "notebooks" / name).read_text(encoding="utf-8").replace('\\"', '"')
     assert links.binder_url(repo) in readme
 
 
@@ -38,7 +40,7 @@ def fork(tmp_path: Path, url: str) -> Path:
 def test_a_fork_changes_one_line_and_one_command_rewrites_the_rest(tmp_path: Path) -> None:
     root = fork(tmp_path, "https://github.com/someone/my-course")
     assert sorted(Path(p).name for p in links.stale(root)) == sorted(
-        ["README.md"] + [p.with_suffix(".py").name for p in (ROOT / "notebooks").glob("[0-9]*.ipynb")])
+        ["README.md"] + [Path(name).with_suffix(".py").name for name in NOTEBOOK_FILES.values()])
     links.write(root)
     assert links.stale(root) == []
     readme = (root / "README.md").read_text()

@@ -6,8 +6,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from bmcourse.cli import main
-from bmcourse.nbtools import normalise, strip_solutions
+from bmcourse.course.cli import main
+from bmcourse.course.nbtools import normalise
+from bmcourse.course.student import strip_solutions
 
 ROOT = Path(__file__).resolve().parent.parent
 STORED = sorted(ROOT.glob("notebooks/*.ipynb")) + sorted(ROOT.glob("tests/*.ipynb"))
@@ -43,8 +44,8 @@ def test_student_copy_strips_solutions(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_run_summary_reads_headline_and_checkpoint_lines() -> None:
-    from bmcourse.cli import summary_table
-    from bmcourse.nbtools import exercises_of, headline_of
+    from bmcourse.course.commands import summary_table
+    from bmcourse.course.nbtools import exercises_of, headline_of
 
     nb = small_notebook()
     nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout",
@@ -122,7 +123,7 @@ x = 1
 
 def test_sync_pairs_a_source_whose_magic_is_indented(tmp_path: Path) -> None:
     """An indented `# %pip` makes jupytext guess "hydrogen"; the sources are read as py:percent."""
-    from bmcourse.nbtools import out_of_sync, sync
+    from bmcourse.course.nbtools import out_of_sync, sync
 
     (tmp_path / "jupytext.toml").write_text('formats = "ipynb,py:percent"\n', encoding="utf-8")
     source = tmp_path / "99_magic.py"
@@ -151,7 +152,7 @@ def test_normalise_joins_stream_chunks_split_by_a_busy_kernel() -> None:
 
 def test_store_keeps_outputs_that_differ_only_in_what_nbval_sanitises() -> None:
     """Storing an unchanged notebook again must not churn: new timings are not a change."""
-    from bmcourse.nbtools import keep_equivalent_outputs, sanitisers
+    from bmcourse.course.nbtools import keep_equivalent_outputs, sanitisers
 
     rules = sanitisers(Path(__file__).parent / "nbval_sanitize.cfg")
 
@@ -173,7 +174,7 @@ def test_store_keeps_outputs_that_differ_only_in_what_nbval_sanitises() -> None:
 
 def test_store_never_keeps_an_old_figure_as_equivalent() -> None:
     """Sanitisers apply to text only: base64 image data that differs is a real change."""
-    from bmcourse.nbtools import keep_equivalent_outputs, sanitisers
+    from bmcourse.course.nbtools import keep_equivalent_outputs, sanitisers
 
     rules = sanitisers(Path(__file__).parent / "nbval_sanitize.cfg")
 
@@ -219,7 +220,7 @@ def test_execute_talks_to_its_kernel_over_ipc_without_the_tcp_warning(
 
     import jupyter_client.manager
 
-    from bmcourse import nbtools
+    from bmcourse.course import nbtools
 
     managers = []
 

@@ -18,29 +18,23 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from bmcourse import binder
+from bmcourse.course import binder
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Modules whose imports may come from these pyproject extras as well as from [project] dependencies:
-# the notebook tooling, which the course code never imports. Everything else (the modules a notebook or
-# a learner's `bmcourse redact` / `bench` use) must need only the dependencies, which is all that
-# Colab's `%pip install bmcourse @ git+...` line installs.
+# Packages whose modules' imports may come from these pyproject extras as well as from [project]
+# dependencies: the maintainer side (bmcourse.course: the notebook commands, nbtools, links, Binder's
+# environment.yml and postBuild), which the course code never imports. Everything else (the modules a
+# notebook or a learner's `bmcourse redact` / `bench` use) must need only the dependencies, which is all
+# that Colab's `%pip install bmcourse @ git+...` line installs.
 EXTRAS_FOR: dict[str, tuple[str, ...]] = {
-    # executes, syncs and compares notebooks: nbclient, nbformat, jupytext
-    "bmcourse.nbtools": ("notebooks",),
-    # nbformat only inside the notebook commands (run, store, clean, student); redact and bench need none
-    "bmcourse.cli": ("notebooks",),
-    # rewrites the README badges and the notebooks' Colab lines, then syncs the pairs through nbtools
-    "bmcourse.links": ("notebooks",),
-    # Binder's environment.yml (pyyaml, packaging) and postBuild, which installs the `notebooks` extra
-    "bmcourse.binder": ("notebooks",),
+    # executes, syncs and compares notebooks (nbclient, nbformat, jupytext); Binder's environment.yml
+    # (pyyaml, packaging) and postBuild, which installs the `notebooks` extra
+    "bmcourse.course": ("notebooks",),
 }
 # Imports in an `except ImportError` handler: a fallback the module needs only when the first import
 # fails. Each one is listed here with its reason, so a new one is a decision, not an accident.
-KNOWN_FALLBACKS = {
-    "bmcourse.links": {"tomli"},  # tomllib's backport for Python 3.10; never reached with requires-python >=3.11
-}
+KNOWN_FALLBACKS: dict[str, set[str]] = {}
 # Declared dependencies that no module or notebook imports by name, and why they are needed.
 NEEDED_INDIRECTLY = {
     "onnxscript": "torch.onnx.export (the torch.export-based exporter in bmcourse.deploy) imports it",
@@ -75,7 +69,7 @@ def imported_modules(source: str) -> tuple[set[str], set[str]]:
 
 
 def module_name(path: Path, root: Path) -> str:
-    """``bmcourse/data/__init__.py`` -> ``bmcourse.data``; ``bmcourse/cli.py`` -> ``bmcourse.cli``."""
+    """``bmcourse/data/__init__.py`` -> ``bmcourse.data``; ``bmcourse/course/cli.py`` -> ``bmcourse.course.cli``."""
     parts = list(path.relative_to(root).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
@@ -95,6 +89,12 @@ def declared(pyproject: Path) -> tuple[set[str], dict[str, set[str]]]:
                                             project.get("optional-dependencies", {}).items()}
 
 
+def extras_of(module: str, extras_for: Mapping[str, tuple[str, ...]] = EXTRAS_FOR) -> tuple[str, ...]:
+    """The extras ``module`` may import from: those of the module itself or of a package holding it."""
+    parts = module.split(".")
+    return tuple(extra for depth in range(1, len(parts) + 1) for extra in extras_for.get(".".join(parts[:depth]), ()))
+
+
 def undeclared(imports: Mapping[str, set[str]], dependencies: set[str], extras: Mapping[str, set[str]],
                extras_for: Mapping[str, tuple[str, ...]] = EXTRAS_FOR,
                providers: Mapping[str, list[str]] | None = None) -> list[str]:
@@ -105,13 +105,13 @@ def undeclared(imports: Mapping[str, set[str]], dependencies: set[str], extras: 
     providers = metadata.packages_distributions() if providers is None else providers
     problems = []
     for where, names in sorted(imports.items()):
-        allowed = dependencies.union(*(extras.get(extra, set()) for extra in extras_for.get(where, ())))
+        allowed = dependencies.union(*(extras.get(extra, set()) for extra in extras_of(where, extras_for)))
         for name in sorted(third_party(names)):
             dists = {canonicalize_name(d) for d in providers.get(name, [])}
             if not dists:
                 problems.append(f"{where} imports {name!r}, which no installed distribution provides")
             elif not dists & allowed:
-                home = "[project] dependencies" + "".join(f" or the {e!r} extra" for e in extras_for.get(where, ()))
+                home = "[project] dependencies" + "".join(f" or the {e!r} extra" for e in extras_of(where, extras_for))
                 problems.append(f"{where} imports {name!r} (distribution {', '.join(sorted(dists))}), "
                                 f"which pyproject.toml does not declare in {home}")
     return problems
@@ -150,7 +150,7 @@ def test_the_tooling_allowance_names_real_modules_and_extras() -> None:
     _, extras = declared(ROOT / "pyproject.toml")
     imports, _ = package_imports(ROOT)
     for module, allowed in EXTRAS_FOR.items():
-        assert module in imports, f"EXTRAS_FOR names {module}, which is not a module of the package"
+        assert module in imports, f"EXTRAS_FOR names {module}, which is not a module or package of the package"
         assert set(allowed) <= set(extras), f"{module}: no extra {allowed} in pyproject.toml"
 
 

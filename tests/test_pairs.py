@@ -10,7 +10,7 @@ import jupytext
 import nbformat
 import pytest
 
-from bmcourse.nbtools import out_of_sync, sync
+from bmcourse.course.nbtools import out_of_sync, sync
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

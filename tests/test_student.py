@@ -7,11 +7,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from bmcourse.cli import main
-from bmcourse.nbtools import STUDENT_PLACEHOLDER, NotebookFailed, execute
+from bmcourse.concepts import NOTEBOOK_FILES
+from bmcourse.course.cli import main
+from bmcourse.course.nbtools import NotebookFailed, execute
+from bmcourse.course.student import STUDENT_PLACEHOLDER
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+NOTEBOOKS = [ROOT / "notebooks" / name for name in sorted(NOTEBOOK_FILES.values())]
 NOT_ANSWERED = "not answered yet"
 
 

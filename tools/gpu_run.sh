@@ -29,7 +29,7 @@ step() {  # step NAME LIMIT_S COMMAND...: run with a limit, log to $OUT/NAME.txt
 }
 step nbval_cuda "${NBVAL_LIMIT:-240}" "$PY" -m pytest --nbval notebooks -p no:cacheprovider -q \
   --junitxml="$OUT/nbval_cuda.xml"
-step bench_ner_cuda "${BENCH_NER_LIMIT:-150}" "$PY" -m bmcourse.cli bench ner --out "$OUT/bench_ner_cuda.json"
-step bench_inference "${BENCH_INFERENCE_LIMIT:-150}" "$PY" -m bmcourse.cli bench inference \
+step bench_ner_cuda "${BENCH_NER_LIMIT:-150}" "$PY" -m bmcourse.course.cli bench ner --out "$OUT/bench_ner_cuda.json"
+step bench_inference "${BENCH_INFERENCE_LIMIT:-150}" "$PY" -m bmcourse.course.cli bench inference \
   --out "$OUT/bench_inference_gpu_host.json"
-step run_smoke_cuda "${RUN_LIMIT:-150}" "$PY" -m bmcourse.cli run --profile smoke --out "${TMPDIR:-/tmp}/bmcourse_gpu_runs"
+step run_smoke_cuda "${RUN_LIMIT:-150}" "$PY" -m bmcourse.course.cli run --profile smoke --out "${TMPDIR:-/tmp}/bmcourse_gpu_runs"

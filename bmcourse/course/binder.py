@@ -1,9 +1,9 @@
 """Binder (repo2docker) support: environment.yml's pip section generated from constraints.txt, and the
 postBuild prefetch of the Hub model and datasets the course uses.
 
-    python -m bmcourse.binder --write-environment   # rewrite environment.yml from constraints.txt
-    python -m bmcourse.binder --check-environment   # exit 1 when environment.yml disagrees with it
-    python -m bmcourse.binder --prefetch            # postBuild: cache bert-base-cased and the datasets
+    python -m bmcourse.course.binder --write-environment   # rewrite environment.yml from constraints.txt
+    python -m bmcourse.course.binder --check-environment   # exit 1 when environment.yml disagrees with it
+    python -m bmcourse.course.binder --prefetch            # postBuild: cache bert-base-cased and the datasets
 
 repo2docker builds environment.yml before it copies the repository in, so the pip section cannot
 say ``-c constraints.txt`` or ``-e .``: it lists constraints.txt's pins itself (for the package's
@@ -17,16 +17,18 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from .errors import BmcourseError
+from bmcourse.errors import BmcourseError
 
-ROOT = Path(__file__).resolve().parent.parent
+from .pyproject import read_pyproject
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository: bmcourse/course/binder.py's grandparent
 ENVIRONMENT = "environment.yml"
 CONSTRAINTS = "constraints.txt"
 PYTHON = "3.11"  # the interpreter constraints.txt was frozen with (cp311 wheels)
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 PIP_OPTIONS = (f"--extra-index-url={CPU_INDEX}",)  # torch==X: pip takes X+cpu from here on Linux
 EXTRAS = ("notebooks",)  # the pyproject extras Binder needs on top of the dependencies
-REGENERATE = "python -m bmcourse.binder --write-environment"
+REGENERATE = "python -m bmcourse.course.binder --write-environment"
 # The online default model's files: tokenizer, config and safetensors weights; never a pickle .bin.
 MODEL_FILES = ("config.json", "*.safetensors", "model.safetensors.index.json", "tokenizer.json",
                "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt")
@@ -70,14 +72,12 @@ def read_pins(path: Path) -> dict[str, tuple[str, str, int]]:
 
 def declared_requirements(pyproject: Path, extras: Sequence[str] = EXTRAS) -> list[str]:
     """pyproject.toml's ``[project] dependencies`` plus the given optional-dependency extras."""
-    import tomllib
-
-    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    project = read_pyproject(pyproject)["project"]
     found = list(project.get("dependencies", []))
     for extra in extras:
         if extra not in project.get("optional-dependencies", {}):
             raise BmcourseError(f"no extra {extra!r} in [project.optional-dependencies]", file=pyproject,
-                                fix=f"add it, or drop it from bmcourse.binder.EXTRAS ({', '.join(EXTRAS)})")
+                                fix=f"add it, or drop it from bmcourse.course.binder.EXTRAS ({', '.join(EXTRAS)})")
         found += project["optional-dependencies"][extra]
     return found
 
@@ -225,8 +225,8 @@ def environment_problems(root: Path = ROOT) -> list[str]:
 
 def skip_reason() -> str | None:
     """Why the Hub cannot be used now (offline switch or no answer), or None when it answers."""
-    from .config import is_offline
-    from .hub import endpoint, hub_reachable
+    from bmcourse.config import is_offline
+    from bmcourse.hub import endpoint, hub_reachable
 
     if is_offline():
         return "HF_HUB_OFFLINE or BMCOURSE_OFFLINE is set"
@@ -239,7 +239,7 @@ def fetch_model(name: str) -> Path:
     """Download ``name``'s tokenizer, config and safetensors weights (never pickle), then load it once."""
     from huggingface_hub import snapshot_download
 
-    from .models import load_encoder
+    from bmcourse.models import load_encoder
 
     folder = Path(snapshot_download(name, allow_patterns=list(MODEL_FILES)))
     if not any(folder.glob("*.safetensors")):
@@ -253,12 +253,12 @@ def fetch_model(name: str) -> Path:
 
 def fetch_dataset(name: str) -> None:
     """Load registry dataset ``name`` from the Hub with the package's loader, filling its cache."""
-    from .data import REGISTRY, load_classification, load_ner
+    from bmcourse.data import REGISTRY, load_classification, load_ner
 
     info = REGISTRY[name]
     if info.hub is None:
         raise BmcourseError(f"{name!r} has no Hub repository in the registry",
-                            fix="drop it from the prefetch list (bmcourse.binder.hub_datasets)")
+                            fix="drop it from the prefetch list (bmcourse.course.binder.hub_datasets)")
     loader = load_ner if info.kind == "ner" else load_classification
     data = loader(name, source="hub")
     rows = {split: part.num_rows for split, part in data.items()}
@@ -267,7 +267,7 @@ def fetch_dataset(name: str) -> None:
 
 def hub_datasets() -> list[str]:
     """Every registry dataset with a Hub repository (the notebooks' and the benches' datasets)."""
-    from .data.registry import REGISTRY
+    from bmcourse.data.registry import REGISTRY
 
     return [name for name, info in REGISTRY.items() if info.hub is not None]
 
@@ -280,8 +280,8 @@ def prefetch(datasets: Sequence[str] | None = None, model: str | None = None) ->
               "notebooks will use the packaged offline model (all-MiniLM-L6-v2) and the embedded sample "
               "datasets until the Hub is reachable", flush=True)
         return False
-    from .hub import hub_cache_dir
-    from .models import ONLINE_DEFAULT
+    from bmcourse.hub import hub_cache_dir
+    from bmcourse.models import ONLINE_DEFAULT
 
     fetch_model(model or ONLINE_DEFAULT)
     for name in hub_datasets() if datasets is None else datasets:
@@ -292,7 +292,7 @@ def prefetch(datasets: Sequence[str] | None = None, model: str | None = None) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``--write-environment``, ``--check-environment`` or ``--prefetch``."""
-    parser = argparse.ArgumentParser(prog="python -m bmcourse.binder", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bmcourse.course.binder", description=__doc__.split("\n")[0])
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--write-environment", action="store_true", help="rewrite environment.yml")
     action.add_argument("--check-environment", action="store_true", help="exit 1 if it is stale")
@@ -309,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             prefetch()
     except BmcourseError as err:
-        print(f"{SAY if args.prefetch else 'bmcourse.binder:'} error: {err}", file=sys.stderr)
+        print(f"{SAY if args.prefetch else 'bmcourse.course.binder:'} error: {err}", file=sys.stderr)
         return 1
     return 0
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .errors import BmcourseError
+from bmcourse.errors import BmcourseError
+
+from .nbtools import course_notebooks, sync
+from .pyproject import project_table
 
 BRANCH = "main"
 BADGES_START, BADGES_END = "<!-- badges:start (bmcourse links) -->", "<!-- badges:end -->"
@@ -17,23 +20,10 @@ BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
 INSTALL_LINE = re.compile(r'(# )?%pip install --quiet "bmcourse @ git\+[^"]*"')
 
 
-def _read_toml(path: Path) -> dict:
-    """``path`` parsed as TOML (tomllib on Python 3.11+, else tomli)."""
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ImportError:
-            raise BmcourseError("reading pyproject.toml needs Python 3.11+ or `pip install tomli`") from None
-    with path.open("rb") as handle:
-        return tomllib.load(handle)
-
-
 def repository_url(root: Path = Path(".")) -> str:
     """``[project.urls] Repository`` of ``root/pyproject.toml``: a ``https://github.com/OWNER/NAME`` address."""
     path = root / "pyproject.toml"
-    url = _read_toml(path).get("project", {}).get("urls", {}).get("Repository", "")
+    url = project_table(path).get("urls", {}).get("Repository", "")
     if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url.rstrip("/")):
         raise BmcourseError(f"{path}: [project.urls] Repository = {url!r} is not a https://github.com/OWNER/NAME "
                             "address; set it there (the badges and the Colab install line are built from it)")
@@ -68,8 +58,8 @@ def badges_block(repo: str, notebooks: list[Path]) -> str:
 
 
 def _notebook_paths(root: Path) -> list[Path]:
-    """The numbered notebooks, relative to ``root``."""
-    return sorted(p.relative_to(root) for p in (root / "notebooks").glob("[0-9]*.ipynb"))
+    """The course's notebooks, relative to ``root``."""
+    return [p.relative_to(root) for p in course_notebooks(root / "notebooks")]
 
 
 def stale(root: Path = Path(".")) -> list[str]:
@@ -107,8 +97,6 @@ def _fix_install(text: str, repo: str, file: Path) -> str:
 def write(root: Path = Path(".")) -> list[str]:
     """Rewrite the README badges and the notebooks' install lines from ``pyproject.toml`` (and sync the
     changed pairs); returns the files changed."""
-    from .nbtools import sync
-
     changed = []
     for path, text, fixed in _rewrites(root):
         if text != fixed:

@@ -1,4 +1,11 @@
-"""Notebook plumbing for the CLI: execute headless, normalise metadata, strip solutions."""
+"""The notebook plumbing of the maintainer commands: find, execute, normalise and sync the notebooks.
+
+:func:`course_notebooks` lists the course's notebooks (the core's ``concepts.NOTEBOOK_FILES``);
+:func:`execute` runs one headless on a private kernel; :func:`normalise` and
+:func:`keep_equivalent_outputs` keep stored outputs free of churn; :func:`sync` and
+:func:`out_of_sync` keep each jupytext pair in line; :func:`headline_of` and :func:`exercises_of`
+read a run's results for the summary table.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -12,11 +19,18 @@ from pathlib import Path
 from typing import Any
 
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
-SOLUTION_TAG = "solution"
 SOURCE_FORMAT = "py:percent"  # the format of the notebook sources (notebooks/NN_name.py)
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 DATA_OUTPUTS = ("display_data", "execute_result")
-STUDENT_PLACEHOLDER = "# Your solution here: write the code, then run the check cell below.\n"
+
+
+def course_notebooks(folder: Path, new_pairs: bool = False) -> list[Path]:
+    """The course's notebooks (``concepts.NOTEBOOK_FILES``) that exist in ``folder``, in order; with
+    ``new_pairs`` also those whose ``.py`` source exists but whose ``.ipynb`` does not yet."""
+    from bmcourse.concepts import NOTEBOOK_FILES
+
+    paths = [folder / name for name in sorted(NOTEBOOK_FILES.values())]
+    return [p for p in paths if p.is_file() or (new_pairs and p.with_suffix(".py").is_file())]
 
 
 def _merge_streams(outputs: list[Any]) -> list[Any]:
@@ -201,36 +215,7 @@ def out_of_sync(path: Path) -> str | None:
     return None
 
 
-EXERCISE_TAG = "exercise"
 CHECKPOINT = re.compile(r"\b(\d+)/(\d+) exercises passed")
-
-
-def _answer_cells(nb: Any) -> set[int]:
-    """Indices of the cells that give an answer away: exercise, solution and the check right after a solution."""
-    found: set[int] = set()
-    for index, cell in enumerate(nb.cells):
-        tags = cell.metadata.get("tags", [])
-        if EXERCISE_TAG in tags or SOLUTION_TAG in tags:
-            found.add(index)
-            if SOLUTION_TAG in tags and index + 1 < len(nb.cells) and nb.cells[index + 1].cell_type == "code":
-                found.add(index + 1)
-    return found
-
-
-def strip_solutions(nb: Any, keep_outputs: bool = False) -> tuple[Any, int]:
-    """Replace the source of cells tagged ``solution`` by a placeholder and clear outputs; returns (nb, count).
-
-    Every output goes, unless ``keep_outputs``: then only the exercise, solution and check cells lose theirs.
-    """
-    count = 0
-    answers = _answer_cells(nb)
-    for index, cell in enumerate(nb.cells):
-        if SOLUTION_TAG in cell.metadata.get("tags", []):
-            cell.source = STUDENT_PLACEHOLDER if cell.cell_type == "code" else "*Your answer here.*"
-            count += 1
-        if cell.cell_type == "code" and (not keep_outputs or index in answers):
-            cell.outputs, cell.execution_count = [], None
-    return nb, count
 
 
 def _stdout_lines(nb: Any) -> list[str]:
@@ -245,7 +230,7 @@ def _stdout_lines(nb: Any) -> list[str]:
 
 def headline_of(nb: Any) -> str:
     """The last ``headline:`` line an executed notebook printed (``bmcourse.headline``), or ``-``."""
-    from .session import HEADLINE_PREFIX
+    from bmcourse.session import HEADLINE_PREFIX
 
     found = [line[len(HEADLINE_PREFIX):] for line in _stdout_lines(nb) if line.startswith(HEADLINE_PREFIX)]
     return found[-1] if found else "-"

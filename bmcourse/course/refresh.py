@@ -1,0 +1,78 @@
+"""``bmcourse reference list|refresh``: show the shipped reference results, or measure them anew.
+
+``refresh`` runs a notebook in the full profile (``NOTEBOOK_REFERENCES``) or a benchmark recipe
+(``BENCH_RECIPES``, ``TRANSFER_RECIPES``, ``INFERENCE_RECIPES``) on the real data only, and replaces
+the shipped files whole, after every file of the run has been written: never a sample number, never
+half a refresh.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from . import bench_commands, commands
+
+#: ``bmcourse reference refresh WHAT``: the notebook run in the full profile, the result it writes,
+#: and the datasets it loads (each must be the real one: a refresh never ships sample numbers).
+NOTEBOOK_REFERENCES = {
+    "ner": ("02_ner_finetuning.ipynb", "ner_reference", (".json", ".png"), ("conll2003",)),
+    "foundations": ("00_foundations.ipynb", "foundations_reference", (".json",), ("sst2", "conll2003")),
+    "applications": ("04_applications.ipynb", "applications_reference", (".json",),
+                     ("banking77", "financial_phrasebank", "conll2003")),
+    "deployment": ("05_deployment_and_trust.ipynb", "deployment_reference", (".json",), ("banking77", "conll2003")),
+}
+BENCH_RECIPES = {  # shipped name -> bench command (the tuned default and the articles' plain recipe)
+    "bench_ner_cpu": ["bench", "ner"],
+    "bench_ner_cpu_plain": ["bench", "ner", "--lr", "5e-5", "--dropout", "-1", "--decode", "argmax"],
+}
+#: ``bmcourse reference refresh transfer``: learning rates on validation data first, then the bench
+#: (which reads them from ``transfer.STRATEGY_LR``: update it from the new ``transfer_lr.json``).
+TRANSFER_RECIPES = {"transfer_lr": ["bench", "transfer-lr"], "bench_transfer_cpu": ["bench", "transfer"]}
+INFERENCE_RECIPES = {"bench_inference_cpu": ["bench", "inference"]}  # ``reference refresh inference``
+#: What ``reference refresh WHAT`` accepts besides the notebook references.
+BENCH_WHATS = ("bench", "transfer", "inference")
+
+
+def cmd_reference(args: argparse.Namespace) -> int:
+    """List the shipped reference results, or refresh them from new full runs (maintainers)."""
+    import tempfile
+
+    from bmcourse import reference
+    from bmcourse.bench import require_real_data
+
+    if args.action == "list":
+        for name in reference.names():
+            print(f"{name:24} {reference.label(reference.load(name))}")
+        return 0
+    target = reference.shipped_dir()
+    os.environ["BMCOURSE_PROFILE"] = "full"  # what a refresh runs (and checks the data for)
+    if args.what in NOTEBOOK_REFERENCES:
+        notebook, name, suffixes, datasets = NOTEBOOK_REFERENCES[args.what]
+        require_real_data(datasets, f"refreshing the shipped {name}")
+        before = os.environ.get("BMCOURSE_RESULTS_DIR")
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["BMCOURSE_RESULTS_DIR"] = tmp
+            try:
+                status = commands.cmd_run(argparse.Namespace(notebooks=[str(commands.NOTEBOOKS / notebook)],
+                                                             profile="full", out=args.out, timeout=args.timeout))
+            finally:
+                if before is None:
+                    os.environ.pop("BMCOURSE_RESULTS_DIR", None)
+                else:
+                    os.environ["BMCOURSE_RESULTS_DIR"] = before
+            if status:
+                return status
+            written = [Path(tmp) / f"{name}{suffix}" for suffix in suffixes]
+            contents = [path.read_bytes() for path in written]  # every file there before one is replaced
+            for path, content in zip(written, contents):
+                with reference.atomic_open(target / path.name, "wb") as handle:  # whole or not at all
+                    handle.write(content)
+        print(f"refreshed {', '.join(str(target / p.name) for p in written)}")
+        return 0
+    recipes = {"transfer": TRANSFER_RECIPES, "inference": INFERENCE_RECIPES}.get(args.what, BENCH_RECIPES)
+    for name, command in recipes.items():
+        status = bench_commands.run([*command, "--out", str(target / f"{name}.json")])
+        if status:
+            return status
+    return 0

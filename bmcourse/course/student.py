@@ -1,0 +1,41 @@
+"""The student copy of a notebook (``bmcourse student``): solutions replaced, answers' outputs cleared.
+
+A cell tagged ``solution`` gets a placeholder instead of its source; every output goes, or with
+``keep_outputs`` only those that would give an answer away: the exercise, the solution and the check
+right after a solution.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+SOLUTION_TAG = "solution"
+EXERCISE_TAG = "exercise"
+STUDENT_PLACEHOLDER = "# Your solution here: write the code, then run the check cell below.\n"
+
+
+def answer_cells(nb: Any) -> set[int]:
+    """Indices of the cells that give an answer away: exercise, solution and the check right after a solution."""
+    found: set[int] = set()
+    for index, cell in enumerate(nb.cells):
+        tags = cell.metadata.get("tags", [])
+        if EXERCISE_TAG in tags or SOLUTION_TAG in tags:
+            found.add(index)
+            if SOLUTION_TAG in tags and index + 1 < len(nb.cells) and nb.cells[index + 1].cell_type == "code":
+                found.add(index + 1)
+    return found
+
+
+def strip_solutions(nb: Any, keep_outputs: bool = False) -> tuple[Any, int]:
+    """Replace the source of cells tagged ``solution`` by a placeholder and clear outputs; returns (nb, count).
+
+    Every output goes, unless ``keep_outputs``: then only the exercise, solution and check cells lose theirs.
+    """
+    count = 0
+    answers = answer_cells(nb)
+    for index, cell in enumerate(nb.cells):
+        if SOLUTION_TAG in cell.metadata.get("tags", []):
+            cell.source = STUDENT_PLACEHOLDER if cell.cell_type == "code" else "*Your answer here.*"
+            count += 1
+        if cell.cell_type == "code" and (not keep_outputs or index in answers):
+            cell.outputs, cell.execution_count = [], None
+    return nb, count
