@@ -9,6 +9,7 @@ module boundary; no module is much over 400 lines; each says its job in a docstr
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,16 @@ def test_the_runtime_never_loads_the_maintainer_side() -> None:
             "print(sorted(m for m in sys.modules if m.startswith(('bmcourse.course', 'bmcourse.bench'))))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]", f"importing the core and the topics loaded {loaded.strip()}"
+
+
+def test_the_maintainer_guide_names_every_module() -> None:
+    """docs/maintainers.md's layout tree lists every module and sub-package, so it cannot drift from the code."""
+    text = (PACKAGE.parent / "docs" / "maintainers.md").read_text(encoding="utf-8")
+    tree = text[text.index("<!-- layout:start -->"):text.index("<!-- layout:end -->")]
+    listed = set(re.findall(r"[─ ]([\w]+(?:\.py|/))", tree))
+    wanted = {p.name for p in PACKAGE.glob("*.py")} | {p.name + "/" for p in PACKAGE.iterdir()
+                                                        if p.is_dir() and not p.name.startswith("__")}
+    for sub in (p for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()):
+        wanted |= {f.name for f in sub.glob("*.py") if f.name != "__init__.py"}
+    missing = sorted(wanted - listed)
+    assert not missing, f"docs/maintainers.md's layout tree does not list {missing}: add a line each"

@@ -113,6 +113,33 @@ def test_optimizer_has_no_decay_on_bias_and_layernorm(tiny) -> None:
     assert any("LayerNorm" in n for n in undecayed)
 
 
+def test_collate_equals_transformers_token_classification_collator(packaged_tokenizer) -> None:
+    """The package's collate (notebook 02 writes it by hand first) pads exactly as transformers'
+    DataCollatorForTokenClassification: the same ids, mask and -100 labels, tensor for tensor."""
+    from transformers import DataCollatorForTokenClassification
+
+    features = encode_ner([["Ada", "Lovelace", "visited", "Zürich"], ["Paris"], ["A", "B", "C"]], packaged_tokenizer)
+    ours = collate(features)
+    keys = ("input_ids", "attention_mask", "labels")
+    theirs = DataCollatorForTokenClassification(packaged_tokenizer, return_tensors="pt")(
+        [{k: f[k] for k in keys} for f in features])
+    for key in keys:
+        assert torch.equal(ours[key], theirs[key]), key
+
+
+def test_schedule_is_transformers_linear_warmup_one_step_earlier() -> None:
+    """warmup_linear (notebook 01) is get_linear_schedule_with_warmup's factor taken one step earlier
+    during warm-up (the first update already moves, at lr/W, instead of at 0) and the same after it."""
+    from transformers import get_linear_schedule_with_warmup
+
+    total, warmup = 10, 3
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    factor = get_linear_schedule_with_warmup(optimizer, warmup, total).lr_lambdas[0]
+    ours = [warmup_linear(s, total, warmup) for s in range(total + 2)]
+    theirs = [factor(s) for s in range(total + 2)]
+    assert ours[:warmup] == pytest.approx(theirs[1:warmup + 1]) and ours[warmup:] == pytest.approx(theirs[warmup:])
+
+
 def test_schedule_warms_up_then_decays() -> None:
     factors = [warmup_linear(s, 10, 2) for s in range(10)]
     assert factors[:2] == [0.5, 1.0] and factors[-1] == pytest.approx(0.125) and factors[2] == 1.0

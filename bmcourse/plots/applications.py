@@ -13,6 +13,9 @@ if TYPE_CHECKING:  # matplotlib is imported lazily, inside the functions
     from matplotlib.figure import Figure
 
 
+__all__ = ["plot_reliability", "plot_coverage", "plot_stream", "plot_variants", "plot_token_attributions",
+           "plot_robustness"]
+
 def plot_reliability(bins: Mapping[str, Sequence[Mapping[str, float]]],
                      title: str = "Reliability: is a 0.9 confidence right 90% of the time?") -> Figure:
     """Accuracy against mean confidence per bin (``apps.reliability_bins``), one line per model

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from ..errors import BmcourseError
 from ..tagging import spans
 
+__all__ = ["PALETTE", "KNOWN_COLOURS", "entity_colour", "highlight_entities", "entity_legend"]
+
 #: Light background colours for entity highlighting (readable with black text).
 PALETTE = ("#a6cee3", "#b2df8a", "#fdbf6f", "#cab2d6", "#fb9a99", "#ffff99",
            "#8dd3c7", "#bebada", "#fccde5", "#d9d9d9", "#ccebc5", "#ffed6f")

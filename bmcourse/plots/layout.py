@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+__all__ = ["FIGSIZE", "new_figure", "finish"]
+
 FIGSIZE = (6.0, 3.5)
 
 

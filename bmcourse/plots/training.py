@@ -15,6 +15,9 @@ if TYPE_CHECKING:  # matplotlib is imported lazily, inside the functions
     from matplotlib.figure import Figure
 
 
+__all__ = ["plot_history", "plot_label_distribution", "plot_length_distribution", "plot_confusion",
+           "plot_learning_curves", "plot_curves_with_bands", "plot_curve_panels", "plot_tradeoff", "plot_bars"]
+
 def _x_key(history: Sequence[Mapping]) -> str:
     """"step" if every record has one, otherwise "epoch"."""
     if all("step" in record for record in history):
