@@ -291,3 +291,11 @@ def test_the_readme_names_the_patch_release_the_whole_pinned_set_needs(requires_
     if strictest > requires_python:
         readme = (ROOT / "README.md").read_text(encoding="utf-8")
         assert f"Python {strictest} or later" in readme and name in readme, (name, strictest)
+
+
+def test_the_package_version_is_pyproject_s() -> None:
+    """bmcourse.__version__ (written into every versioned model folder's manifest) is the released version."""
+    import bmcourse
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert bmcourse.__version__ == project["version"], "bump pyproject.toml's version and bmcourse.__version__ together"
