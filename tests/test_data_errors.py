@@ -178,3 +178,17 @@ def test_classification_empty_text(data_folder: Path) -> None:
     folder.mkdir()
     (folder / "train.jsonl").write_text('{"text": " ", "label": "a"}\n', encoding="utf-8")
     raises("non-empty string", load_classification, "intents")
+
+
+def test_decode_utf8_is_the_one_utf8_rule(tmp_path) -> None:
+    """data.readers.decode_utf8 (used by the dataset readers and bmcourse redact): a BOM is dropped, lines
+    split at \\n, \\r\\n or \\r only, and a bad byte names the source, line, column and byte offset."""
+    from bmcourse.data.readers import decode_utf8, text_lines
+
+    assert text_lines(decode_utf8(b"\xef\xbb\xbfa\r\nb\u2028c\rd\n".replace(b"\\u2028", "\u2028".encode()), "x")) == \
+        ["a", "b\u2028c", "d"]
+    with pytest.raises(BmcourseError) as caught:
+        decode_utf8(b"ok\nab\xe9c\n", tmp_path / "f.txt", note="; nothing was written")
+    message = str(caught.value)
+    assert "f.txt:2:" in message and "column 3" in message and "at byte 5" in message
+    assert "0xe9" in message and "nothing was written" in message

@@ -26,7 +26,7 @@ def read_documents(files: list[str]) -> list[str]:
     """Every input line (one document each), decoded as strict UTF-8 before anything is written.
 
     No file (or ``-``) reads stdin; a decoding error names the file, its line and byte offset."""
-    import codecs
+    from bmcourse.data.readers import decode_utf8, text_lines
 
     documents: list[str] = []
     for name in files or ["-"]:
@@ -36,18 +36,8 @@ def read_documents(files: list[str]) -> list[str]:
         except OSError as error:
             raise BmcourseError(f"cannot read it ({error.strerror or error})", file=label,
                                 fix="name an existing UTF-8 text file, or pipe the text to stdin") from None
-        skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
-        try:
-            text = data[skip:].decode("utf-8")
-        except UnicodeDecodeError as error:
-            offset = skip + error.start
-            raise BmcourseError(f"not valid UTF-8 at byte {offset} (byte 0x{data[offset]:02x}); "
-                                "nothing was written", file=label, line=data[:offset].count(b"\n") + 1,
-                                fix="convert it first, e.g. iconv -f latin1 -t utf-8 FILE") from None
-        lines = text.split("\n")
-        if lines[-1] == "":
-            lines.pop()  # the final newline ends the last line; it does not start a new one
-        documents += [line[:-1] if line.endswith("\r") else line for line in lines]
+        documents += text_lines(decode_utf8(data, label, fix="convert it first, e.g. iconv -f latin1 -t utf-8 FILE",
+                                            note="; nothing was written"))
     return documents
 
 

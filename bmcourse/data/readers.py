@@ -1,7 +1,9 @@
 """Readers for the local file formats, validating every row: errors name the file, line and fix."""
 from __future__ import annotations
 
+import codecs
 import json
+import re
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,31 @@ from ..tagging import invalid_positions, repair_iob2, split_tag
 
 NerRow = dict[str, Any]    # {"id", "tokens", "ner_tags"} with string tags
 TextRow = dict[str, Any]   # {"id", "text", "label"} with a string label
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+def decode_utf8(data: bytes, source: str | Path, *, fix: str = "re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`",
+                note: str = "") -> str:
+    """``data`` decoded as strict UTF-8 (a leading BOM dropped): the one UTF-8 rule of the package.
+
+    A bad byte fails naming ``source``, its line and column, and the byte's offset in the data."""
+    skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return data[skip:].decode("utf-8")
+    except UnicodeDecodeError as error:
+        offset = skip + error.start
+        column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+        raise BmcourseError(f"not UTF-8 text (byte {data[offset]:#04x} at byte {offset}, column {column})" + note,
+                            file=source, line=data[:offset].count(b"\n") + 1, fix=fix) from None
+
+
+def text_lines(text: str) -> list[str]:
+    """The lines of ``text`` split at ``\\n``, ``\\r\\n`` or ``\\r`` only (never at Unicode line
+    separators inside a sentence); a final newline ends the last line, it does not start a new one."""
+    lines = _NEWLINE.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 def read_text_lines(path: str | Path) -> list[str]:
@@ -19,15 +46,7 @@ def read_text_lines(path: str | Path) -> list[str]:
     if not path.is_file():
         raise BmcourseError("file not found", file=path,
                             fix="check the path, or set BMCOURSE_DATA_DIR to the folder that holds it")
-    lines = []
-    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
-        try:
-            lines.append(raw.decode("utf-8"))
-        except UnicodeDecodeError as err:
-            raise BmcourseError(f"not UTF-8 text (byte {raw[err.start]:#04x} at column {err.start + 1})",
-                                file=path, line=number,
-                                fix="re-save the file as UTF-8, e.g. `iconv -f latin1 -t utf-8`") from None
-    return lines
+    return text_lines(decode_utf8(path.read_bytes(), path))
 
 
 def _json_rows(path: Path) -> list[tuple[int, dict]]:
