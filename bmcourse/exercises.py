@@ -240,6 +240,7 @@ class Exercise:
     Pass ``checker`` (see the ``expect_*`` constructors) or ``expected``: floats, arrays and
     tensors are then compared with ``expect_close``, anything else (ints, strings, lists,
     dicts) with ``expect_equal``. Neither the repr nor any message shows the expected value.
+    ``points`` is the one place an exercise's grading weight is set (default 1).
     """
 
     key: str
@@ -247,6 +248,7 @@ class Exercise:
     checker: Callable[[Any], Verdict] | None = None
     hints: tuple[str, ...] = field(default=(), repr=False)
     expected: Any = field(default=None, repr=False)
+    points: int = 1                # what the exercise is worth when graded (bmcourse assign reads it here)
     attempts: int = field(default=0, init=False)
     failures: int = field(default=0, init=False)
     result: Result | None = field(default=None, init=False, repr=False)

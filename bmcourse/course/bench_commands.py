@@ -1,4 +1,4 @@
-"""``bmcourse bench ner|transfer|transfer-lr|inference``: each benchmark's options and its handler.
+"""``bmcourse bench ner|transfer|transfer-lr|inference|grade``: each benchmark's options and its handler.
 
 A handler refuses the embedded samples (exit 1, one line), calls the benchmark in ``bmcourse.bench``,
 writes its JSON payload whole and prints a short summary. The benchmarks and their heavy imports
@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Any
 
+from . import grading_commands
 from .options import Parser, leaf, names, sizes
 
 
@@ -103,7 +104,7 @@ def bench_transfer_lr(args: argparse.Namespace) -> int:
 
 
 def add_bench_parsers(sub: Any) -> None:
-    """``bmcourse bench ner|transfer|transfer-lr|inference``: each benchmark with only its own options."""
+    """``bmcourse bench ner|transfer|transfer-lr|inference|grade``: each benchmark with only its own options."""
     bench = sub.add_parser("bench", help="benchmarks that write JSON (one sub-command per benchmark)",
                            description="Benchmarks that write JSON. Each takes only its own options.")
     which = bench.add_subparsers(dest="task", required=True, metavar="BENCHMARK")
@@ -114,6 +115,15 @@ def add_bench_parsers(sub: Any) -> None:
                        help="choose each strategy's learning rate on validation data")
     inference = leaf(which, "inference", bench_inference,
                      help="fp32 PyTorch vs ONNX Runtime fp32/int8 on the CoNLL-2003 test set")
+    grade = leaf(which, "grade", grading_commands.bench_grade,
+                 help="time bmcourse grade on fabricated submissions of one notebook")
+    grade.add_argument("--notebook", default="notebooks/01_loss_and_gradients.ipynb",
+                       help="the instructor notebook to assign and grade (default: notebook 01)")
+    grade.add_argument("--submissions", type=int, default=60, help="fabricated submissions (default 60)")
+    grade.add_argument("--jobs", type=int, default=2, help="submissions graded at once (default 2)")
+    grade.add_argument("--singles", type=int, default=5,
+                       help="submissions timed alone for the single-run time (default 5)")
+    grade.add_argument("--out", default="bench_grade.json", help="the JSON file (default bench_grade.json)")
     for parser in (ner, transfer, transfer_lr):
         parser.add_argument("--model", default="auto",
                             help="encoder: a model folder or Hub id (default: auto, i.e. $BMCOURSE_MODEL, "

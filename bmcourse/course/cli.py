@@ -14,7 +14,7 @@ import sys
 
 from bmcourse.errors import BmcourseError
 
-from . import bench_commands, commands, redact_command, refresh
+from . import bench_commands, commands, grading_commands, redact_command, refresh
 from .options import Parser, UsageError, leaf
 
 #: The description ``bmcourse --help`` shows.
@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "Colab install line from pyproject.toml [project.urls] Repository")
     links_cmd.add_argument("--check", action="store_true", help="only check; exit 1 when something is out of date")
     bench_commands.add_bench_parsers(sub)
+    grading_commands.add_grading_parsers(sub, leaf)
     redact = leaf(sub, "redact", redact_command.cmd_redact,
                   help="replace named entities (PII) in text, one document per line")
     redact.add_argument("files", nargs="*", help="UTF-8 text files (default or -: stdin)")
