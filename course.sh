@@ -83,7 +83,7 @@ setup() {
   rm -f "$STAMP"
   install_torch
   say "installing bmcourse with constraints.txt"
-  "$VENV/bin/python" -m pip install --quiet -c constraints.txt -e ".[notebooks,test]"
+  "$VENV/bin/python" -m pip install --quiet -c constraints.txt -e ".[notebooks,test,grading]"
   wanted > "$STAMP"
 }
 

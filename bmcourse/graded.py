@@ -60,9 +60,10 @@ def forbidden(*paths: str, why: str = "this exercise asks you to do it by hand")
     """Make each dotted function raise :class:`ForbiddenCall` inside the block: in its module or
     class and wherever the notebook bound it by name; everything is restored on exit."""
     saved: list[tuple[Any, str, Any]] = []
+    # resolved before anything is patched, so "torch.optim.Adam" and "torch.optim.Adam.step" go together
+    targets = [(path, *_resolve(path)) for path in paths]
     try:
-        for path in paths:
-            owner, name = _resolve(path)
+        for path, owner, name in targets:
             original = getattr(owner, name)
             # a class's own attribute as stored (a staticmethod stays one), or _INHERITED: then restoring
             # deletes the patch instead of copying the base class's method into this class

@@ -34,6 +34,14 @@
 # order, so one machine gives a difference of $6\cdot10^{-17}$ where another gives $10^{-17}$.
 # That is rounding, not a wrong derivation, which would be off by far more than $10^{-8}$. The raw
 # numbers are in the dictionary `compare` returns (`exact`, `max_abs_diff`) if you want them.
+#
+# **How the exercises work.** Each of the seven exercises asks you to write a *function*, not to
+# compute one number. Its check cell calls your function on the example shown next to it and
+# compares with a reference (autograd, PyTorch's loss or optimiser): it says right or wrong, with a
+# hint, but never the expected value. When the notebook is graded, your function is also called
+# on inputs drawn at grading time, with the shortcut the exercise rules out (autograd,
+# `F.cross_entropy`, `torch.optim`, `warmup_linear`) made to raise an error while it runs. So
+# copying a value you can see, or calling the function you were asked to replace, passes nothing.
 
 # %%
 import sys
@@ -51,9 +59,22 @@ import torch
 import torch.nn.functional as F
 
 from bmcourse.compare import compare, finite_difference_grad
-from bmcourse.exercises import Exercise, checkpoint, expect_close
+from bmcourse.exercises import Checker, Exercise, checkpoint, describe, expect_close
 
 DT = torch.float64  # checks run in double precision, so rounding stays far below any real error
+
+
+def on_example(fn, args, expected, **tolerance):
+    """Call the learner's function on an exercise's visible example and compare with the reference:
+    (passed, message). The message says what is wrong (not a function, an error, a shape, how many
+    values differ), never the expected value."""
+    if not callable(fn):
+        return False, f"expected a function, got {describe(fn)}: define it with def and assign nothing else to its name"
+    try:
+        got = fn(*args)
+    except Exception as err:  # the learner's code failed: name the error instead of a traceback
+        return False, f"your function raised {type(err).__name__}: {err}"
+    return expect_close(expected, **tolerance)(got)
 
 # %% [markdown]
 # ## 1 · Empirical risk and binary cross-entropy
@@ -142,43 +163,114 @@ for value in (10.0, 40.0, 100.0):
 
 # %% [markdown]
 # ### Exercise 1 · The sigmoid's slope
-# Compute $\sigma'(z)$ at $z=2$ as a float, from the formula above (not with autograd).
+# Write a function `sigmoid_slope(z)` that returns $\sigma'(z)$ elementwise for a float64 tensor
+# `z` of any shape (the result has `z`'s shape), from the formula above. **Not with autograd**:
+# no `.backward()`, `torch.autograd` or `torch.func`, and no finite differences. The check calls
+# it on `z1` below (it includes $z=2$); grading calls it on tensors you have not seen.
 
 # %% tags=["exercise"]
-# The check measures the slope numerically (a central finite difference), not with the formula.
-ex1 = Exercise("01.1", "Sigmoid slope at z = 2",
-               expect_close(finite_difference_grad(torch.sigmoid, torch.tensor(2.0, dtype=DT)).item()),
+z1 = torch.tensor([-3.0, 0.0, 2.0], dtype=DT)
+
+
+def self_check(fn):
+    """sigmoid_slope(z1) against the slope measured numerically (a central finite difference)."""
+    measured = finite_difference_grad(lambda t: torch.sigmoid(t).sum(), z1)  # ∂/∂z_i of Σ σ(z_j) is σ'(z_i)
+    return on_example(fn, (z1.clone(),), measured)
+
+
+ex1 = Exercise("01.1", "The sigmoid's slope", Checker(self_check, "a function"),
                hints=("The derivative of the sigmoid can be written with the sigmoid itself.",
-                      "σ'(z) = σ(z)·(1 − σ(z)): evaluate σ at 2 once, use it twice, and answer a Python float."))
+                      ("σ'(z) = σ(z)·(1 − σ(z)): evaluate the sigmoid of the whole tensor once (torch.sigmoid "
+                       "works elementwise), then use that result twice.")),
+               points=1)
 sigmoid_slope = ...
 
 # %% tags=["solution"]
-s = torch.sigmoid(torch.tensor(2.0, dtype=DT))
-sigmoid_slope = float(s * (1 - s))
+def sigmoid_slope(z):
+    s = torch.sigmoid(z)
+    return s * (1 - s)
+
 
 # %%
 ex1.check(sigmoid_slope)
 
+# %% tags=["hidden-test"]
+def grade_sigmoid_slope():
+    """01.1 on tensors drawn at grading time (0-d, 1-d, 2-d) against autograd, autograd forbidden."""
+    import torch
+
+    from bmcourse import graded
+
+    rng = graded.fresh_rng()
+    draw = torch.Generator().manual_seed(graded.fresh_seed(rng))
+    cases = []
+    for shape in ((), (rng.randint(2, 9),), (rng.randint(2, 5), rng.randint(2, 5))):
+        z = 3 * torch.randn(shape, generator=draw, dtype=torch.float64)
+        leaf = z.clone().requires_grad_()
+        torch.sigmoid(leaf).sum().backward()
+        cases.append(((z,), leaf.grad))
+    graded.check_function(sigmoid_slope, cases, "01.1 sigmoid_slope",
+                          forbid=graded.AUTOGRAD + ("bmcourse.compare.finite_difference_grad",))
+
+
+grade_sigmoid_slope()
+
 # %% [markdown]
 # ### Exercise 2 · The BCE gradient vector
-# For the logits `z2` and labels `y2` below, give $\partial\mathcal{L}/\partial z$ of the **mean**
-# BCE as a tensor of shape (4,), by hand.
+# Write a function `bce_grad(z, y)`: for logits `z` of shape (N,) and 0/1 labels `y` of shape (N,)
+# (float64 tensors, any N), it returns $\partial\mathcal{L}/\partial z$ of the **mean** BCE, shape
+# (N,), **by hand**: no autograd, no finite differences. The check calls it on `z2`, `y2` below;
+# grading calls it on other logits, labels and N.
 
 # %% tags=["exercise"]
-z2 = torch.tensor([2.0, -1.0, 0.5, 3.0], dtype=DT, requires_grad=True)
+z2 = torch.tensor([2.0, -1.0, 0.5, 3.0], dtype=DT)
 y2 = torch.tensor([1.0, 1.0, 0.0, 0.0], dtype=DT)
-F.binary_cross_entropy_with_logits(z2, y2).backward()
-ex2 = Exercise("01.2", "BCE gradient vector", expect_close(z2.grad.clone()),
+
+
+def self_check(fn):
+    """bce_grad(z2, y2) against autograd's gradient of the mean BCE."""
+    z = z2.clone().requires_grad_()
+    F.binary_cross_entropy_with_logits(z, y2).backward()
+    return on_example(fn, (z2.clone(), y2.clone()), z.grad)
+
+
+ex2 = Exercise("01.2", "BCE gradient vector", Checker(self_check, "a function"),
                hints=("Each entry is the prediction minus the label, σ(z_i) − y_i.",
-                      ("The mean over N = 4 examples divides every entry by N: ∂L/∂z_i = (σ(z_i) − y_i) / N. "
-                       "Compute it on z2 detached from the graph.")))
+                      ("The mean over the N examples divides every entry by N: ∂L/∂z_i = (σ(z_i) − y_i) / N. "
+                       "Take N from the input (its length), not from the example above.")),
+               points=2)
 bce_grad = ...
 
 # %% tags=["solution"]
-bce_grad = (torch.sigmoid(z2.detach()) - y2) / len(y2)
+def bce_grad(z, y):
+    return (torch.sigmoid(z) - y) / len(y)
+
 
 # %%
 ex2.check(bce_grad)
+
+# %% tags=["hidden-test"]
+def grade_bce_grad():
+    """01.2 on logits and labels drawn at grading time (N varies) against autograd, autograd forbidden."""
+    import torch
+    from torch.nn import functional
+
+    from bmcourse import graded
+
+    rng = graded.fresh_rng()
+    draw = torch.Generator().manual_seed(graded.fresh_seed(rng))
+    cases = []
+    for n in (rng.randint(5, 12), rng.randint(1, 3)):
+        z = 3 * torch.randn(n, generator=draw, dtype=torch.float64)
+        labels = torch.randint(0, 2, (n,), generator=draw).to(torch.float64)
+        leaf = z.clone().requires_grad_()
+        functional.binary_cross_entropy_with_logits(leaf, labels).backward()
+        cases.append(((z, labels), leaf.grad))
+    graded.check_function(bce_grad, cases, "01.2 bce_grad",
+                          forbid=graded.AUTOGRAD + ("bmcourse.compare.finite_difference_grad",))
+
+
+grade_bce_grad()
 
 # %% [markdown]
 # ## 2 · Softmax cross-entropy
@@ -205,23 +297,60 @@ print("gradcheck:", gradcheck_ce)
 
 # %% [markdown]
 # ### Exercise 3 · One softmax cross-entropy gradient
-# For one example with logits $z=(2,1,0.5,-1)$ and true class $y=2$, give $\nabla_z\ell$
-# (shape (4,)).
+# Write a function `ce_grad(z, y)`: for the logits `z` of one example (a float64 tensor of shape
+# (C,), any number of classes C) and its true class `y` (an int), it returns $\nabla_z\ell$ of the
+# softmax cross-entropy, shape (C,), **by hand** (no autograd). The check calls it on
+# $z=(2,1,0.5,-1)$ with $y=2$ (`z3`, `y3` below); grading on other logits, classes and C.
 
 # %% tags=["exercise"]
-z3 = torch.tensor([2.0, 1.0, 0.5, -1.0], dtype=DT, requires_grad=True)
-F.cross_entropy(z3.unsqueeze(0), torch.tensor([2])).backward()
-ex3 = Exercise("01.3", "Softmax cross-entropy gradient", expect_close(z3.grad.clone()),
+z3 = torch.tensor([2.0, 1.0, 0.5, -1.0], dtype=DT)
+y3 = 2
+
+
+def self_check(fn):
+    """ce_grad(z3, y3) against autograd's gradient of the cross-entropy."""
+    z = z3.clone().requires_grad_()
+    F.cross_entropy(z.unsqueeze(0), torch.tensor([y3])).backward()
+    return on_example(fn, (z3.clone(), y3), z.grad)
+
+
+ex3 = Exercise("01.3", "Softmax cross-entropy gradient", Checker(self_check, "a function"),
                hints=("The gradient is the softmax of the logits minus the one-hot vector of the true class.",
-                      ("softmax(z) is a probability vector; subtract 1 from its entry at the true class "
-                       "(index 2) and leave the other three entries as they are.")))
+                      ("softmax(z) is a probability vector; subtract 1 from its entry at the true class y "
+                       "and leave the other C − 1 entries as they are. Take C from z, not from the example.")),
+               points=2)
 ce_grad = ...
 
 # %% tags=["solution"]
-ce_grad = torch.softmax(z3.detach(), 0) - F.one_hot(torch.tensor(2), 4)
+def ce_grad(z, y):
+    return torch.softmax(z, 0) - F.one_hot(torch.tensor(y), len(z))
+
 
 # %%
 ex3.check(ce_grad)
+
+# %% tags=["hidden-test"]
+def grade_ce_grad():
+    """01.3 on logits and classes drawn at grading time (C varies) against autograd, autograd forbidden."""
+    import torch
+    from torch.nn import functional
+
+    from bmcourse import graded
+
+    rng = graded.fresh_rng()
+    draw = torch.Generator().manual_seed(graded.fresh_seed(rng))
+    cases = []
+    for classes in (rng.randint(5, 10), rng.randint(2, 3), rng.randint(2, 10)):
+        z = 2 * torch.randn(classes, generator=draw, dtype=torch.float64)
+        true_class = rng.randrange(classes)
+        leaf = z.clone().requires_grad_()
+        functional.cross_entropy(leaf.unsqueeze(0), torch.tensor([true_class])).backward()
+        cases.append(((z, true_class), leaf.grad))
+    graded.check_function(ce_grad, cases, "01.3 ce_grad",
+                          forbid=graded.AUTOGRAD + ("bmcourse.compare.finite_difference_grad",))
+
+
+grade_ce_grad()
 
 # %% [markdown]
 # ## 3 · Token classification: the mean over non-ignored positions
@@ -281,24 +410,66 @@ print(f"gradient norm on padding: -100 -> {grad_ignore[~mask].norm().item():.4f}
 
 # %% [markdown]
 # ### Exercise 4 · A masked mean by hand
-# For `ex4_logits` (shape (6, 3)) and `ex4_labels` below, compute the mean cross-entropy over
-# the non-ignored positions **without** `F.cross_entropy` (a float or a 0-d tensor).
+# Write a function `masked_loss(logits, labels)`: for logits of shape (N, C) and integer labels of
+# shape (N,) where -100 marks an ignored row, it returns the mean cross-entropy over the rows that
+# are not ignored (a float or a 0-d tensor), **without** `F.cross_entropy` (nor
+# `nn.CrossEntropyLoss` or `F.nll_loss`, which compute it for you). The check calls it on
+# `ex4_logits` (shape (6, 3)) and `ex4_labels` below; grading on other shapes and masks.
 
 # %% tags=["exercise"]
 ex4_logits = torch.randn(6, 3, generator=torch.Generator().manual_seed(4), dtype=DT)
 ex4_labels = torch.tensor([2, -100, 0, 1, -100, 1])
-ex4 = Exercise("01.4", "Masked mean loss", expect_close(F.cross_entropy(ex4_logits, ex4_labels, ignore_index=-100).item()),
-               hints=("Keep only rows whose label is not -100; divide by how many there are, not by 6.",
+
+
+def self_check(fn):
+    """masked_loss(ex4_logits, ex4_labels) against F.cross_entropy with ignore_index=-100."""
+    reference = F.cross_entropy(ex4_logits, ex4_labels, ignore_index=-100)
+    return on_example(fn, (ex4_logits.clone(), ex4_labels.clone()), reference)
+
+
+ex4 = Exercise("01.4", "Masked mean loss", Checker(self_check, "a function"),
+               hints=("Keep only rows whose label is not -100; divide by how many there are, not by N.",
                       ("The loss of one kept row is −log softmax(row)[label] = logsumexp(row) − row[label]; "
-                       "average it over the kept rows.")))
+                       "torch.log_softmax and indexing (or gather) pick it out. Average it over the kept rows.")),
+               points=2)
 masked_loss = ...
 
 # %% tags=["solution"]
-keep = ex4_labels != -100
-masked_loss = -torch.log_softmax(ex4_logits[keep], dim=1)[torch.arange(int(keep.sum())), ex4_labels[keep]].mean()
+def masked_loss(logits, labels):
+    keep = labels != -100
+    log_probs = torch.log_softmax(logits[keep], dim=1)
+    return -log_probs[torch.arange(int(keep.sum())), labels[keep]].mean()
+
 
 # %%
 ex4.check(masked_loss)
+
+# %% tags=["hidden-test"]
+def grade_masked_loss():
+    """01.4 on logits and masks drawn at grading time against F.cross_entropy, which is forbidden."""
+    import torch
+    from torch.nn import functional
+
+    from bmcourse import graded
+
+    rng = graded.fresh_rng()
+    draw = torch.Generator().manual_seed(graded.fresh_seed(rng))
+    cases = []
+    for _ in range(3):
+        rows, classes = rng.randint(3, 12), rng.randint(2, 7)
+        logits = 2 * torch.randn(rows, classes, generator=draw, dtype=torch.float64)
+        labels = torch.randint(0, classes, (rows,), generator=draw)
+        labels[torch.rand(rows, generator=draw) < 0.4] = -100
+        kept, ignored = rng.sample(range(rows), 2)  # at least one row of each kind
+        labels[kept], labels[ignored] = rng.randrange(classes), -100
+        cases.append(((logits, labels), functional.cross_entropy(logits, labels, ignore_index=-100)))
+    graded.check_function(masked_loss, cases, "01.4 masked_loss",
+                          forbid=("torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss",
+                                  "torch.nn.CrossEntropyLoss", "torch.nn.NLLLoss"),
+                          why="this exercise asks for the masked mean without PyTorch's cross-entropy")
+
+
+grade_masked_loss()
 
 # %% [markdown]
 # ## 4 · The backward pass of a linear token-classification head
@@ -338,30 +509,71 @@ print(f"rows of dX that are exactly zero (the {int((~real).sum())} ignored posit
 # sentence length.
 #
 # ### Exercise 5 · dW of the head
-# For `X5`, `W5` and `labels5` below (no bias; one position ignored), compute
-# $\partial\mathcal{L}/\partial W$ by hand (shape (3, 4)).
+# Write a function `head_dW(X, W, labels)`: for token vectors `X` of shape (N, d), head weights `W`
+# of shape (d, C) (no bias) and labels of shape (N,) with -100 for ignored positions, it returns
+# $\partial\mathcal{L}/\partial W$ of the mean cross-entropy of $XW$ over the real positions, shape
+# (d, C), **by hand** (no autograd). The check calls it on `X5`, `W5`, `labels5` below (one
+# position ignored); grading on other sizes and masks.
 
 # %% tags=["exercise"]
 gen5 = torch.Generator().manual_seed(5)
 X5 = torch.randn(5, 3, generator=gen5, dtype=DT)
-W5 = torch.randn(3, 4, generator=gen5, dtype=DT, requires_grad=True)
+W5 = torch.randn(3, 4, generator=gen5, dtype=DT)
 labels5 = torch.tensor([1, 3, -100, 0, 2])
-F.cross_entropy(X5 @ W5, labels5, ignore_index=-100).backward()
-ex5 = Exercise("01.5", "dW of the linear head", expect_close(W5.grad.clone()),
-               hints=(("Start from G = (softmax(X5 W5) − onehot(labels)) / N with N = 4 real rows, "
-                       "and a zero row of G for the ignored position."),
-                      ("Z = X5 W5 is linear in W5, so ∂L/∂W5 = X5ᵀ G, of shape (3, 4). F.one_hot needs a valid "
-                       "class for the -100 row too: give it any class, its row of G is zeroed anyway.")))
-dW5 = ...
+
+
+def self_check(fn):
+    """head_dW(X5, W5, labels5) against autograd's gradient of F.cross_entropy(X5 W5, ignore_index=-100)."""
+    W = W5.clone().requires_grad_()
+    F.cross_entropy(X5 @ W, labels5, ignore_index=-100).backward()
+    return on_example(fn, (X5.clone(), W5.clone(), labels5.clone()), W.grad)
+
+
+ex5 = Exercise("01.5", "dW of the linear head", Checker(self_check, "a function"),
+               hints=(("Start from G = (softmax(X W) − onehot(labels)) / N with N the number of real rows, "
+                       "and a zero row of G for each ignored position."),
+                      ("Z = X W is linear in W, so ∂L/∂W = Xᵀ G, of shape (d, C). F.one_hot needs a valid "
+                       "class for the -100 rows too: give them any class, their rows of G are zeroed anyway.")),
+               points=2)
+head_dW = ...
 
 # %% tags=["solution"]
-with torch.no_grad():
-    keep5 = (labels5 != -100).unsqueeze(1)
-    G5 = (torch.softmax(X5 @ W5, 1) - F.one_hot(labels5.clamp(min=0), 4)) * keep5 / keep5.sum()
-    dW5 = X5.T @ G5
+def head_dW(X, W, labels):
+    keep = (labels != -100).unsqueeze(1)
+    G = (torch.softmax(X @ W, 1) - F.one_hot(labels.clamp(min=0), W.shape[1])) * keep / keep.sum()
+    return X.T @ G
+
 
 # %%
-ex5.check(dW5)
+ex5.check(head_dW)
+
+# %% tags=["hidden-test"]
+def grade_head_dW():
+    """01.5 on heads and masks drawn at grading time (N, d, C vary) against autograd, autograd forbidden."""
+    import torch
+    from torch.nn import functional
+
+    from bmcourse import graded
+
+    rng = graded.fresh_rng()
+    draw = torch.Generator().manual_seed(graded.fresh_seed(rng))
+    cases = []
+    for _ in range(3):
+        rows, dim, classes = rng.randint(3, 12), rng.randint(1, 6), rng.randint(2, 6)
+        tokens = torch.randn(rows, dim, generator=draw, dtype=torch.float64)
+        weights = torch.randn(dim, classes, generator=draw, dtype=torch.float64)
+        labels = torch.randint(0, classes, (rows,), generator=draw)
+        labels[torch.rand(rows, generator=draw) < 0.3] = -100
+        kept, ignored = rng.sample(range(rows), 2)  # at least one real and one ignored position
+        labels[kept], labels[ignored] = rng.randrange(classes), -100
+        leaf = weights.clone().requires_grad_()
+        functional.cross_entropy(tokens @ leaf, labels, ignore_index=-100).backward()
+        cases.append(((tokens, weights, labels), leaf.grad))
+    graded.check_function(head_dW, cases, "01.5 head_dW",
+                          forbid=graded.AUTOGRAD + ("bmcourse.compare.finite_difference_grad",))
+
+
+grade_head_dW()
 
 # %% [markdown]
 # ## 5 · Weight decay: the same as L2 for SGD, not for Adam
@@ -483,26 +695,70 @@ fig.tight_layout()
 
 # %% [markdown]
 # ### Exercise 6 · One AdamW step
-# A parameter $\theta=(1.0,-2.0)$ has gradient $g=(0.1,0.3)$. Give $\theta$ after **one** AdamW
-# step with $\eta=0.1$, $\lambda=0.5$ (β and ε at their defaults). On the first step Adam's
-# bias-corrected ratio $\hat m/(\sqrt{\hat v}+\epsilon)$ is $g/(|g|+\epsilon)$.
+# Write a function `adamw_step(theta, g, lr, weight_decay)` that returns $\theta$ after **one**
+# AdamW step from a fresh optimiser (β and ε at PyTorch's defaults, ε = 1e-8), for a float64
+# parameter `theta` and its gradient `g` (same shape), by the formula above, **not with
+# `torch.optim`**. On the first step Adam's bias-corrected ratio $\hat m/(\sqrt{\hat v}+\epsilon)$ is
+# $g/(|g|+\epsilon)$. The check calls it with $\theta=(1.0,-2.0)$, $g=(0.1,0.3)$, $\eta=0.1$,
+# $\lambda=0.5$ (below); grading with other parameters, gradients and rates.
 
 # %% tags=["exercise"]
-theta6 = torch.tensor([1.0, -2.0], dtype=DT, requires_grad=True)
-theta6.grad = torch.tensor([0.1, 0.3], dtype=DT)
-torch.optim.AdamW([theta6], lr=0.1, weight_decay=0.5).step()
-ex6 = Exercise("01.6", "One AdamW step", expect_close(theta6.detach().clone()),
+theta6, g6 = torch.tensor([1.0, -2.0], dtype=DT), torch.tensor([0.1, 0.3], dtype=DT)
+LR6, WD6 = 0.1, 0.5
+
+
+def self_check(fn):
+    """adamw_step(theta6, g6, LR6, WD6) against one step of torch.optim.AdamW."""
+    param = torch.nn.Parameter(theta6.clone())
+    param.grad = g6.clone()
+    torch.optim.AdamW([param], lr=LR6, weight_decay=WD6).step()
+    return on_example(fn, (theta6.clone(), g6.clone(), LR6, WD6), param.detach())
+
+
+ex6 = Exercise("01.6", "One AdamW step", Checker(self_check, "a function"),
                hints=("AdamW does two things in one step: it shrinks θ, then it takes the Adam step.",
                       ("First multiply θ by (1 − ηλ); then subtract η times Adam's ratio, which on the first "
-                       "step is g / (|g| + ε) per coordinate. The gradient is the one at the original θ.")))
+                       "step is g / (|g| + ε) per coordinate. The gradient is the one at the original θ; "
+                       "use the lr and weight_decay you are given.")),
+               points=2)
 adamw_step = ...
 
 # %% tags=["solution"]
-theta0, g6 = torch.tensor([1.0, -2.0], dtype=DT), torch.tensor([0.1, 0.3], dtype=DT)
-adamw_step = theta0 * (1 - 0.1 * 0.5) - 0.1 * g6 / (g6.abs() + 1e-8)
+def adamw_step(theta, g, lr, weight_decay, eps=1e-8):
+    return theta * (1 - lr * weight_decay) - lr * g / (g.abs() + eps)
+
 
 # %%
 ex6.check(adamw_step)
+
+# %% tags=["hidden-test"]
+def grade_adamw_step():
+    """01.6 on parameters, gradients and rates drawn at grading time against torch.optim.AdamW, which
+    (like every torch.optim optimiser) is forbidden while the answer runs."""
+    import torch
+
+    from bmcourse import graded
+
+    rng = graded.fresh_rng()
+    draw = torch.Generator().manual_seed(graded.fresh_seed(rng))
+    cases = []
+    for _ in range(3):
+        size = rng.randint(1, 8)
+        theta = torch.randn(size, generator=draw, dtype=torch.float64)
+        grad = torch.randn(size, generator=draw, dtype=torch.float64) / 2
+        lr, weight_decay = rng.uniform(0.001, 0.3), rng.uniform(0.0, 1.0)
+        param = torch.nn.Parameter(theta.clone())
+        param.grad = grad.clone()
+        torch.optim.AdamW([param], lr=lr, weight_decay=weight_decay).step()
+        cases.append(((theta, grad, lr, weight_decay), param.detach().clone()))
+    graded.check_function(adamw_step, cases, "01.6 adamw_step",
+                          forbid=("torch.optim.AdamW", "torch.optim.Adam", "torch.optim.Optimizer.__init__",
+                                  "torch.optim.Adam.step", "torch.optim.adam.adam", "torch.optim.adamw.adamw",
+                                  "torch.optim._functional.adam", "torch.optim._functional.adamw"),
+                          why="this exercise asks for the update by its formula, not torch.optim")
+
+
+grade_adamw_step()
 
 # %% [markdown]
 # ## 6 · Warm-up, linear decay and gradient clipping
@@ -565,21 +821,61 @@ print(f"largest norm before {max(norms_before):.3f}, after {max(norms_after):.3f
 
 # %% [markdown]
 # ### Exercise 7 · The learning rate at a step
-# With the schedule above (peak `PEAK_LR`, `TOTAL` steps, `WARMUP` warm-up steps), what is the
-# learning rate at step 30? Compute it from the definition, without calling `warmup_linear`.
+# Write a function `lr_at(step, total, warmup, peak_lr)` that returns the learning rate at `step`
+# (counted from 0) of the schedule above: `peak_lr` times the factor $f(s)$ with $T$ = `total` and
+# $W$ = `warmup` (at least 1, and below `total`). Compute it from the definition, **without calling
+# `warmup_linear`**. The check calls it with the schedule above (peak `PEAK_LR`, `TOTAL` steps,
+# `WARMUP` warm-up steps) at step 30 and at a few other steps, in the warm-up and after `TOTAL`;
+# grading with other schedules and steps.
 
 # %% tags=["exercise"]
-ex7 = Exercise("01.7", "Learning rate at step 30", expect_close(PEAK_LR * warmup_linear(30, TOTAL, WARMUP)),
-               hints=("Step 30 is past the warm-up, so the factor is in the linear decay part.",
-                      ("After the warm-up the factor falls on a straight line from 1 at step WARMUP to 0 at "
-                       "step TOTAL: find how far along that line step 30 is, then scale the peak rate by it.")))
-lr_at_30 = ...
+def self_check(fn):
+    """lr_at at steps 30, 0, 4, 10, 99 and 120 of the schedule above against PEAK_LR * warmup_linear."""
+    for step in (30, 0, 4, 10, 99, 120):
+        passed, message = on_example(fn, (step, TOTAL, WARMUP, PEAK_LR), PEAK_LR * warmup_linear(step, TOTAL, WARMUP),
+                                     atol=1e-12)
+        if not passed:
+            return False, f"at step {step}: {message}"
+    return True, "values match"
+
+
+ex7 = Exercise("01.7", "Learning rate at a step", Checker(self_check, "a function"),
+               hints=("Two cases: during the warm-up (step < warmup) the factor rises, after it the factor falls.",
+                      ("After the warm-up the factor falls on a straight line from 1 at step warmup to 0 at "
+                       "step total (and stays 0 after): find how far along that line the step is, then scale "
+                       "peak_lr by it. In the warm-up, step 0 already has factor 1/warmup.")),
+               points=1)
+lr_at = ...
 
 # %% tags=["solution"]
-lr_at_30 = PEAK_LR * (TOTAL - 30) / (TOTAL - WARMUP)
+def lr_at(step, total, warmup, peak_lr):
+    if step < warmup:
+        return peak_lr * (step + 1) / warmup
+    return peak_lr * max(0.0, (total - step) / (total - warmup))
+
 
 # %%
-ex7.check(lr_at_30)
+ex7.check(lr_at)
+
+# %% tags=["hidden-test"]
+def grade_lr_at():
+    """01.7 on schedules and steps drawn at grading time against warmup_linear, which is forbidden."""
+    from bmcourse import graded
+    from bmcourse.train import warmup_linear as reference
+
+    rng = graded.fresh_rng()
+    cases = []
+    for _ in range(3):
+        warmup = rng.randint(1, 40)
+        total, peak = warmup + rng.randint(1, 400), 10 ** rng.uniform(-6, -2)
+        for step in (rng.randrange(warmup), warmup, rng.randint(warmup, total), rng.randint(total, total + 50)):
+            cases.append(((step, total, warmup, peak), peak * reference(step, total, warmup)))
+    graded.check_function(lr_at, cases, "01.7 lr_at",
+                          forbid=("bmcourse.train.warmup_linear", "bmcourse.train.loop.warmup_linear"),
+                          why="this exercise asks for the schedule from its definition", rtol=1e-9, atol=0.0)
+
+
+grade_lr_at()
 
 # %% [markdown]
 # ## 7 · Explore: the learning rate on a logistic-regression loss

@@ -5,11 +5,14 @@ Conventions in the sources:
 - cells tagged ``setup`` hold imports and constants; they run first, in order;
 - the cell that builds exercise ``NN.K`` contains ``Exercise("NN.K"`` and is tagged ``exercise``;
   it runs on top of the setup cells and must not need anything else;
-- the cell right after it tagged ``solution`` is the reference answer.
+- the cell right after it tagged ``solution`` is the reference answer;
+- then the check cell (no tag), and, where the exercise is graded, a cell tagged ``hidden-test`` that
+  grades the answer on inputs drawn at grading time (``bmcourse.graded``); it prints nothing.
 """
 from __future__ import annotations
 
 import re
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -50,6 +53,42 @@ def solution_cell(prefix: str, exercise: str) -> str:
     src, tags = cells[_exercise_index(prefix, exercise) + 1]
     assert "solution" in tags, f"the cell after {exercise} must be its solution (tagged 'solution')"
     return src
+
+
+def check_cell(prefix: str, exercise: str) -> str:
+    """The source of the check cell that follows the solution cell (no exercise/solution/hidden-test tag)."""
+    src, tags = _cells(prefix)[_exercise_index(prefix, exercise) + 2]
+    assert not {"exercise", "solution", "hidden-test"} & set(tags), f"the cell after {exercise}'s solution is its check"
+    return src
+
+
+def hidden_test_cell(prefix: str, exercise: str) -> str:
+    """The source of the ``hidden-test`` cell right after the exercise's check cell."""
+    cells = _cells(prefix)
+    index = _exercise_index(prefix, exercise) + 3
+    assert index < len(cells) and "hidden-test" in cells[index][1], \
+        f"the cell after {exercise}'s check must be its hidden test (tagged 'hidden-test')"
+    return cells[index][0]
+
+
+class _Main:
+    """Stands in for ``sys.modules["__main__"]`` while a hidden test runs: ``vars()`` of it is the
+    notebook namespace, as a kernel's user namespace is, so ``graded.forbidden`` also disables a
+    forbidden function that the notebook imported by name."""
+
+    def __init__(self, namespace: dict[str, Any]) -> None:
+        self.__dict__ = namespace
+
+
+def run_hidden_test(prefix: str, exercise_id: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    """Run ``exercise_id``'s hidden-test cell in ``namespace`` (where the answer is defined); it raises
+    AssertionError (or ``graded.ForbiddenCall``) when the answer is wrong or uses a forbidden function."""
+    saved = sys.modules["__main__"]
+    sys.modules["__main__"] = _Main(namespace)
+    try:
+        return run(hidden_test_cell(prefix, exercise_id), namespace)
+    finally:
+        sys.modules["__main__"] = saved
 
 
 def run(source: str, namespace: dict[str, Any]) -> dict[str, Any]:

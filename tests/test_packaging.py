@@ -31,6 +31,8 @@ EXTRAS_FOR: dict[str, tuple[str, ...]] = {
     # executes, syncs and compares notebooks (nbclient, nbformat, jupytext); Binder's environment.yml
     # (pyyaml, packaging) and postBuild, which installs the `notebooks` extra
     "bmcourse.course": ("notebooks",),
+    # the instructor's grading: nbgrader's gradebook, autograder and feedback
+    "bmcourse.course.grading": ("grading",),
 }
 # Imports in an `except ImportError` handler: a fallback the module needs only when the first import
 # fails. Each one is listed here with its reason, so a new one is a decision, not an accident.

@@ -41,7 +41,8 @@ def test_student_copy_hides_every_solution_and_output(path: Path, student_dir: P
     assert not any(s in student_sources for s in solutions)
     # everything else is the instructor's notebook unchanged (same cells, same order)
     assert [c.source for c in student.cells if "solution" not in tags(c)] == \
-           [c.source for c in original.cells if "solution" not in tags(c)]
+           [c.source for c in original.cells if "solution" not in tags(c) and "hidden-test" not in tags(c)]
+    assert not any("hidden-test" in tags(c) for c in student.cells)  # what bmcourse grade runs stays home
 
 
 def checks_only(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, int]:
@@ -93,7 +94,9 @@ def test_keep_outputs_keeps_only_the_cells_that_give_nothing_away(tmp_path: Path
     path = ROOT / "notebooks" / "01_loss_and_gradients.ipynb"
     assert main(["student", str(path), "--out", str(tmp_path), "--keep-outputs"]) == 0
     original = nbformat.read(path, as_version=4)
+    original.cells = [c for c in original.cells if "hidden-test" not in tags(c)]  # left out of student copies
     student = nbformat.read(tmp_path / path.name, as_version=4)
+    assert len(student.cells) == len(original.cells)
     after_solution = False
     for old, new in zip(original.cells, student.cells):
         if old.cell_type != "code":

@@ -1,8 +1,8 @@
 """The student copy of a notebook (``bmcourse student``): solutions replaced, answers' outputs cleared.
 
-A cell tagged ``solution`` gets a placeholder instead of its source; every output goes, or with
-``keep_outputs`` only those that would give an answer away: the exercise, the solution and the check
-right after a solution.
+A cell tagged ``solution`` gets a placeholder instead of its source; a cell tagged ``hidden-test``
+(what ``bmcourse grade`` runs) is left out; every output goes, or with ``keep_outputs`` only those
+that would give an answer away: the exercise, the solution and the check right after a solution.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 SOLUTION_TAG = "solution"
 EXERCISE_TAG = "exercise"
+HIDDEN_TAG = "hidden-test"
 STUDENT_PLACEHOLDER = "# Your solution here: write the code, then run the check cell below.\n"
 
 
@@ -26,11 +27,13 @@ def answer_cells(nb: Any) -> set[int]:
 
 
 def strip_solutions(nb: Any, keep_outputs: bool = False) -> tuple[Any, int]:
-    """Replace the source of cells tagged ``solution`` by a placeholder and clear outputs; returns (nb, count).
+    """Replace the source of cells tagged ``solution`` by a placeholder, drop ``hidden-test`` cells and clear
+    outputs; returns (nb, count).
 
     Every output goes, unless ``keep_outputs``: then only the exercise, solution and check cells lose theirs.
     """
     count = 0
+    nb.cells = [cell for cell in nb.cells if HIDDEN_TAG not in cell.metadata.get("tags", [])]
     answers = answer_cells(nb)
     for index, cell in enumerate(nb.cells):
         if SOLUTION_TAG in cell.metadata.get("tags", []):
