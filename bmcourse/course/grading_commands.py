@@ -28,11 +28,35 @@ def _instructor_notebooks(given: list[str]) -> list[Path]:
     return [p.with_suffix(".ipynb") for p in paths]
 
 
+def gradable(paths: list[Path]) -> tuple[list[Path], list[str]]:
+    """The notebooks whose every exercise has its hidden test, and one line for each one left out."""
+    import nbformat
+
+    from .grading.assign import graded_exercises
+
+    keep, skipped = [], []
+    for path in paths:
+        try:
+            graded_exercises(nbformat.read(path, as_version=4), str(path))
+            keep.append(path)
+        except BmcourseError as error:
+            skipped.append(f"{path.name}: not assigned: {error.problem}")
+    return keep, skipped
+
+
 def cmd_assign(args: argparse.Namespace) -> int:
     """``bmcourse assign``: write the nbgrader course folder and generate the release."""
     from .grading.assign import assign
 
-    made = assign(_instructor_notebooks(args.notebooks), Path(args.out), course_id=args.course_id)
+    notebooks = _instructor_notebooks(args.notebooks)
+    if not args.notebooks:  # every course notebook that can be graded; the others are named, not hidden
+        notebooks, skipped = gradable(notebooks)
+        for line in skipped:
+            print(f"bmcourse: {line}", file=sys.stderr)
+        if not notebooks:
+            raise BmcourseError("no course notebook can be graded yet (no exercise has a hidden test)",
+                                fix="add hidden-test cells (docs/instructors.md, Grading)")
+    made = assign(notebooks, Path(args.out), course_id=args.course_id)
     for name, exercises in made.items():
         points = sum(e.points for e in exercises)
         print(f"{name}: {len(exercises)} graded exercises, {points} points")

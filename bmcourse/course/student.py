@@ -15,9 +15,12 @@ STUDENT_PLACEHOLDER = "# Your solution here: write the code, then run the check 
 
 
 def answer_cells(nb: Any) -> set[int]:
-    """Indices of the cells that give an answer away: exercise, solution and the check right after a solution."""
+    """Indices of the cells that give an answer away: exercise, solution, the check right after a solution,
+    and any cell that prints the exercise tally (``checkpoint(...)``: a stored "7/7 exercises passed")."""
     found: set[int] = set()
     for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and "checkpoint(" in cell.source:
+            found.add(index)
         tags = cell.metadata.get("tags", [])
         if EXERCISE_TAG in tags or SOLUTION_TAG in tags:
             found.add(index)
