@@ -9,9 +9,10 @@
 #    constraints.txt (the `browser` extra). Playwright's own browser download is never used.
 # 3. pytest on tests/browser with BMCOURSE_BROWSER_TEST=1: JupyterLab on 127.0.0.1, notebook 00's
 #    mermaid map drawn as SVG, notebook 02 run up to its tagger widget (a small training run, about
-#    a minute on 2 CPU cores) and the widget tagging a typed sentence. Screenshots (and, on a
-#    failure, JupyterLab's log) go to results/. The run must pass both tests: a skip, a missing
-#    test or no test at all fails it.
+#    a minute on 2 CPU cores) and the widget tagging a typed sentence; then notebook 01 assigned and
+#    graded (bmcourse assign / grade), nbgrader's feedback page and its formgrader in JupyterLab.
+#    Screenshots (and, on a failure, JupyterLab's log) go to results/. The run must pass all four
+#    tests: a skip, a missing test or no test at all fails it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 VENV="${BMCOURSE_VENV:-.venv}"
@@ -65,7 +66,7 @@ if [ "$status" -ne 0 ]; then
   say "pytest failed (exit $status); screenshots and JupyterLab's log are in results/" >&2
   exit "$status"
 fi
-# Both tests must have run and passed: a skip or a deselection never passes silently.
+# All four tests must have run and passed: a skip or a deselection never passes silently.
 "$PY" - "$report" <<'EOF'
 import sys
 import xml.etree.ElementTree as ET
@@ -73,7 +74,7 @@ import xml.etree.ElementTree as ET
 suite = ET.parse(sys.argv[1]).getroot()
 suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
 counts = {key: int(suite.get(key, 0)) for key in ("tests", "failures", "errors", "skipped")}
-if counts["tests"] < 2 or counts["failures"] or counts["errors"] or counts["skipped"]:
-    sys.exit(f"tests/browser/run.sh: expected 2 browser tests to run and pass, got {counts}")
+if counts["tests"] < 4 or counts["failures"] or counts["errors"] or counts["skipped"]:
+    sys.exit(f"tests/browser/run.sh: expected 4 browser tests to run and pass, got {counts}")
 EOF
 say "passed; screenshots in results/"

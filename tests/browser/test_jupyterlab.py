@@ -13,6 +13,11 @@ Playwright serve both tests:
   training included), a sentence is typed into the widget, Tag is pressed, and coloured entity
   ``<mark>`` spans appear, in the DOM and as pixels of the entity colours in a screenshot.
 
+* ``test_grading_feedback_page``: ``bmcourse assign`` and ``bmcourse grade`` on notebook 01 (two
+  fabricated students, one wrong answer), then nbgrader's feedback page shows the score;
+* ``test_formgrader_in_jupyterlab``: JupyterLab started in that course folder opens nbgrader's
+  formgrader from its Nbgrader menu, and it lists the assignment.
+
 Screenshots go to ``results/browser_*.png`` (git-ignored). The notebooks are never saved (autosave is off in
 the test's own settings folder) and the test checks they are unchanged afterwards. On a failure
 the page is screenshotted and JupyterLab's log is copied to ``results/``. The server, its kernels
@@ -21,6 +26,7 @@ and the browser are stopped whatever happens.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import json
 import os
@@ -237,6 +243,14 @@ def _raise_keyboard_interrupt(signum, frame):  # noqa: ARG001
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
     """JupyterLab from the venv on 127.0.0.1:<free port> with a token, root notebooks/, smoke on CPU."""
+    with running_lab(NOTEBOOKS) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def running_lab(root: Path) -> Iterator[Lab]:
+    """JupyterLab from the venv on 127.0.0.1:<free port> with a token, root ``root`` (also its working
+    folder, where nbgrader finds ``nbgrader_config.py``), smoke on CPU, offline; stopped on exit."""
     jupyter = VENV / "bin" / "jupyter"
     if not jupyter.exists():
         pytest.fail(f"no {jupyter}: set up the venv with `bash course.sh test` (or set BMCOURSE_VENV)")
@@ -276,14 +290,14 @@ def lab() -> Iterator[Lab]:
     })
     log = scratch / "jupyterlab.log"
     command = [str(jupyter), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-               "--ServerApp.port_retries=0", f"--ServerApp.root_dir={NOTEBOOKS}",
+               "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}",
                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if os.geteuid() == 0:  # CI and containers run as root
         command.append("--allow-root")
-    checkpoints = NOTEBOOKS / ".ipynb_checkpoints"
+    checkpoints = root / ".ipynb_checkpoints"
     had_checkpoints = checkpoints.exists()
     with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=NOTEBOOKS, env=env, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     atexit.register(stop_lab, proc)  # a last resort if the fixture's finally never runs
     previous_handler = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # `timeout` etc.: clean up
@@ -546,3 +560,70 @@ def test_ner_tagger_widget(page, lab: Lab) -> None:
     save_screenshot(page, "browser_nb02_tagger.png")
     print(f"versions: {lab.versions}")
     assert fingerprint(NB02, NB02.replace(".ipynb", ".py")) == before, f"{NB02} or its .py pair changed on disk"
+
+
+# --- grading: nbgrader's feedback page and its formgrader in JupyterLab ---------------------------
+
+NB01 = NOTEBOOKS / "01_loss_and_gradients.ipynb"
+GRADE_S = 300
+
+
+@pytest.fixture(scope="module")
+def graded_course(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``bmcourse assign`` for notebook 01, then ``bmcourse grade`` of two students (one answer wrong)."""
+    import nbformat
+
+    from bmcourse.course.cli import main
+    from bmcourse.course.grading.assign import grade_id_of
+    from bmcourse.course.grading.bench import fabricate
+
+    root = tmp_path_factory.mktemp("grading")
+    course = root / "course"
+    assert main(["assign", str(NB01), "--out", str(course), "--course-id", "demo"]) == 0
+    subs = fabricate(course, NB01.stem, ["ada", "grace"], root / "submissions")
+    path = subs / "grace" / NB01.name
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id_of("01.2", "answer"):
+            cell.source = "def bce_grad(z, y):\n    return torch.sigmoid(z) - y\n"  # forgot the mean's 1/N
+    nbformat.write(nb, path)
+    assert main(["grade", str(subs), "--course", str(course), "--out", str(root / "grades"), "--jobs", "2"]) == 0
+    return root
+
+
+def test_grading_feedback_page(browser, graded_course: Path) -> None:
+    """nbgrader's feedback page for a student with one wrong answer shows the score and the failed test."""
+    page = browser.new_context(viewport=VIEWPORT).new_page()
+    try:
+        feedback = graded_course / "grades" / "feedback" / "grace" / f"{NB01.stem}.html"
+        page.goto(feedback.as_uri(), wait_until="load")
+        text = page.inner_text("body")
+        assert "Score" in text and "10" in text and "12" in text, text[:500]
+        assert "01.2 bce_grad" in text or "AssertionError" in text, "the failed hidden test is not shown"
+        save_screenshot(page, "browser_feedback.png")
+    finally:
+        page.context.close()
+
+
+def test_formgrader_in_jupyterlab(browser, graded_course: Path) -> None:
+    """JupyterLab started in the course folder opens nbgrader's formgrader, which lists the assignment."""
+    with running_lab(graded_course / "course") as course_lab:
+        page = browser.new_context(viewport=VIEWPORT).new_page()
+        page.set_default_timeout(60_000)
+        try:
+            page.goto(f"{course_lab.url}/lab?token={course_lab.token}", wait_until="domcontentloaded")
+            page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Nbgrader$")).wait_for(state="visible",
+                                                                                          timeout=120_000)
+            page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Nbgrader$")).click()
+            page.locator(".lm-Menu:visible .lm-Menu-itemLabel", has_text="Formgrader").first.click()
+            frame = page.frame_locator("iframe").first
+            frame.locator(f"text={NB01.stem}").first.wait_for(state="visible", timeout=120_000)
+            time.sleep(1)  # let the table finish drawing
+            save_screenshot(page, "browser_formgrader.png")
+        except Exception:
+            RESULTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(RESULTS / "browser_failure_formgrader.png"))
+            print(f"JupyterLab's log:\n{course_lab.log_tail()}")
+            raise
+        finally:
+            page.context.close()

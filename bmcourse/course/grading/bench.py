@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bmcourse import reference
+
 from .assign import SOLUTION_BEGIN, SOLUTION_END, assign
 from .grade import grade
 
@@ -66,4 +68,7 @@ def bench_grade(notebook: Path, submissions: int = 60, jobs: int = 2, singles: i
             "total_single_run_seconds": round(single * submissions, 1),
             "ratio_to_single_runs_over_jobs": round(seconds / ideal, 3), "goal_ratio": 1.3,
             "all_full_marks": all(r.total == r.max_total for r in rows),
-            "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()}}
+            **reference.provenance(model={"name": "none (grading runs no model)"},
+                                   data_source=f"{submissions} fabricated correct submissions of {assignment}",
+                                   command=reference.command_line()),
+            "platform": platform.platform(), "cpu_count": os.cpu_count()}
