@@ -95,6 +95,10 @@ def call(answer: Any, *args: Any, forbid: Sequence[str] = (), why: str = "this e
     """``answer(*args, **kwargs)`` with ``forbid`` made to raise; a missing function fails clearly."""
     if not callable(answer):
         raise AssertionError(f"expected a function, got {type(answer).__name__}: define it in the answer cell")
+    for path in forbid:  # the answer *is* a forbidden function (`name = forbidden_function`): the test holds
+        owner, name = _resolve(path)  # the object itself, which patching its module cannot reach
+        if getattr(owner, name, None) is answer:
+            raise ForbiddenCall(f"your answer is {path}, which this exercise does not allow ({why})")
     with forbidden(*forbid, why=why):
         return answer(*args, **kwargs)
 

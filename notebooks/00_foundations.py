@@ -45,7 +45,20 @@ import torch
 import torch.nn.functional as F
 
 from bmcourse import by_profile, concepts, reference
-from bmcourse.exercises import Checker, Exercise, checkpoint, expect_close, expect_equal
+from bmcourse.exercises import Checker, Exercise, checkpoint, describe, expect_close
+
+
+def on_example(fn, args, expected, **tolerance):
+    """Call the learner's function on an exercise's visible example and compare with the reference:
+    (passed, message). The message says what is wrong (not a function, an error, a shape, how many
+    values differ), never the expected value."""
+    if not callable(fn):
+        return False, f"expected a function, got {describe(fn)}: define it with def and assign nothing else to its name"
+    try:
+        got = fn(*args)
+    except Exception as err:  # the learner's code failed: name the error instead of a traceback
+        return False, f"your function raised {type(err).__name__}: {err}"
+    return expect_close(expected, **tolerance)(got)
 
 # %% [markdown]
 # ## 1 · The course map
@@ -221,25 +234,72 @@ print(f"same-sense pairs are closer than different-sense pairs for {len(separate
 
 # %% [markdown]
 # ### Exercise 1 · Cosine similarity by hand
-# Compute the cosine similarity between the contextual vectors of "bank" in the first
-# (river) and the third (money) sentence above, `u` and `v` below, from its definition: do not
-# call `F.cosine_similarity`. Answer a Python float.
+# Write a function `cosine(u, v)` that returns the cosine similarity of two 1-D tensors of the
+# same length (any length, any scale), as a number (a Python float or a 0-d tensor), from its
+# definition: **do not call** `F.cosine_similarity` (nor `torch.cosine_similarity`,
+# `torch.nn.CosineSimilarity`, PyTorch's cosine embedding loss, scikit-learn's or SciPy's
+# cosine). The check calls it on the contextual vectors of "bank" in the first (river) and the
+# third (money) sentence above, `u` and `v` below; grading calls it on vectors you have not seen,
+# with those functions made to raise an error while it runs.
 
 # %% tags=["exercise"]
 u = contextual_vector("We sat on the bank of the river and watched the boats .", "bank")
 v = contextual_vector("The bank approved my loan application on Friday .", "bank")
-ex1 = Exercise("00.1", "Cosine similarity by hand", expect_close(F.cosine_similarity(u, v, dim=0).item(), rtol=1e-4),
+
+
+def self_check(fn):
+    """cosine(u, v) against PyTorch's cosine similarity of the two vectors."""
+    return on_example(fn, (u.clone(), v.clone()), F.cosine_similarity(u, v, dim=0).item(), rtol=1e-4)
+
+
+ex1 = Exercise("00.1", "Cosine similarity by hand", Checker(self_check, "a function"),
                hints=("Cosine similarity compares directions, not lengths: it is the dot product of the two "
                       "vectors after each is scaled to length 1.",
-                      "cos(u, v) = (u · v) / (‖u‖ ‖v‖); torch.dot gives u · v and torch.linalg.norm the length. "
-                      "Turn the 0-d tensor into a float with .item()."))
+                      "cos(u, v) = (u · v) / (‖u‖ ‖v‖); torch.dot gives u · v and torch.linalg.norm a vector's "
+                      "length. Compute it from your function's two arguments: grading passes other vectors."),
+               points=2)
 cosine = ...
 
 # %% tags=["solution"]
-cosine = (torch.dot(u, v) / (torch.linalg.norm(u) * torch.linalg.norm(v))).item()
+def cosine(u, v):
+    return (torch.dot(u, v) / (torch.linalg.norm(u) * torch.linalg.norm(v))).item()
+
 
 # %%
 ex1.check(cosine)
+
+# %% tags=["hidden-test"]
+def grade_cosine():
+    """00.1 on vectors drawn at grading time (length, scale and angle vary; parallel and opposite
+    pairs too) against F.cosine_similarity, which, like every library cosine, is forbidden."""
+    import torch
+    from torch.nn import functional
+
+    from bmcourse import graded
+
+    rng = graded.fresh_rng()
+    draw = torch.Generator().manual_seed(graded.fresh_seed(rng))
+    cases = []
+    for _ in range(3):
+        size = rng.randint(2, 800)
+        a = torch.randn(size, generator=draw, dtype=torch.float64) * 10 ** rng.uniform(-1, 2)
+        b = torch.randn(size, generator=draw, dtype=torch.float64) * 10 ** rng.uniform(-1, 2)
+        b = b + rng.uniform(-3, 3) * a * b.norm() / a.norm()  # correlated: similarities far from 0
+        cases.append(((a, b), functional.cosine_similarity(a, b, dim=0)))
+    for sign in (1, -1):  # the same direction, and the opposite one
+        b = sign * rng.uniform(0.01, 100) * a
+        cases.append(((a, b), functional.cosine_similarity(a, b, dim=0)))
+    graded.check_function(cosine, cases, "00.1 cosine",
+                          forbid=("torch.nn.functional.cosine_similarity", "torch.cosine_similarity",
+                                  "torch.nn.functional.cosine_embedding_loss", "torch.cosine_embedding_loss",
+                                  "sklearn.metrics.pairwise.cosine_similarity",
+                                  "sklearn.metrics.pairwise.cosine_distances",
+                                  "sklearn.metrics.pairwise.paired_cosine_distances",
+                                  "scipy.spatial.distance.cosine"),
+                          why="this exercise asks for the cosine from its definition")
+
+
+grade_cosine()
 
 # %% [markdown]
 # ## 3 · From token vectors to a sentence vector
@@ -306,29 +366,42 @@ print(f"{found} of {len(SENTENCES)} sentences have their topic partner as neares
 # ### Exercise 2 · Masked max pooling
 # Another common pooling takes, per dimension, the **maximum** over the real tokens. Write
 # `max_pool(hidden, mask)`: `hidden` has shape (batch, tokens, dim), `mask` (batch, tokens) holds
-# 1 for real tokens and 0 for padding; return (batch, dim). Padding must never win the max.
+# 1 for real tokens and 0 for padding; return a tensor of shape (batch, dim). Padding must never
+# win the max, wherever it is: at the end of a row, or at its start (tokenizers that pad on the
+# left). Every row has at least one real token. The check calls it on a small batch; grading
+# calls it on batches of other sizes and padding patterns.
 
 # %% tags=["exercise"]
 def _check_max_pool(fn) -> tuple[bool, str]:
+    """max_pool on a batch built around its answer: every real value is negative, padding is large."""
+    if not callable(fn):
+        return False, f"expected a function, got {describe(fn)}: define it with def and assign nothing else to its name"
     gen = torch.Generator().manual_seed(1)
-    hidden = torch.randn(3, 5, 4, generator=gen) - 3.0  # every real value is negative ...
-    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]])
-    hidden[mask == 0] = 100.0                            # ... and padding is large and positive
-    want = torch.stack([hidden[b, :int(mask[b].sum())].amax(dim=0) for b in range(3)])
-    got = fn(hidden.clone(), mask.clone())
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [0, 0, 1, 1, 1], [1, 0, 0, 0, 0]])  # row 2: left padding
+    want = torch.randn(4, 4, generator=gen) - 3.0                    # the answer, chosen first ...
+    hidden = want.unsqueeze(1) - 0.1 - torch.rand(4, 5, 4, generator=gen)  # ... every token below it ...
+    top = torch.multinomial(mask.float(), 4, replacement=True, generator=gen)  # ... but one real token per dim
+    hidden.scatter_(1, top.unsqueeze(1), want.unsqueeze(1))          # ... that equals it
+    hidden[mask == 0] = 100.0                                        # and padding is large and positive
+    try:
+        got = fn(hidden.clone(), mask.clone())
+    except Exception as err:  # the learner's code failed: name the error instead of a traceback
+        return False, f"your function raised {type(err).__name__}: {err}"
     if not isinstance(got, torch.Tensor) or got.shape != want.shape:
-        return False, f"expected a tensor of shape {tuple(want.shape)}, got {getattr(got, 'shape', type(got).__name__)}"
+        return False, f"expected a tensor of shape {tuple(want.shape)}, got {describe(got)}"
     if (got >= 99).any():
         return False, "a padding position won the max: padding must be excluded before taking the maximum"
-    if torch.allclose(got, torch.zeros_like(got)) or not torch.allclose(got, want):
+    if not torch.allclose(got, want):
         return False, "the values differ from the maximum over the real tokens"
     return True, "max over real tokens only"
 
 
 ex2 = Exercise("00.2", "Masked max pooling", Checker(_check_max_pool, "a function"),
-               hints=("Setting padding to 0 is not enough: when every real value is negative, 0 would win.",
+               hints=("Setting padding to 0 is not enough: when every real value is negative, 0 would win. "
+                      "Nor is keeping the first mask.sum() tokens of a row: padding can come first.",
                       "Give padding positions a value that can never be the maximum (−∞, via masked_fill on "
-                      "mask == 0 broadcast over the last dimension), then take amax over the token dimension."))
+                      "mask == 0 broadcast over the last dimension), then take amax over the token dimension."),
+               points=2)
 max_pool = ...
 
 # %% tags=["solution"]
@@ -337,6 +410,37 @@ def max_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 # %%
 ex2.check(max_pool)
+
+# %% tags=["hidden-test"]
+def grade_max_pool():
+    """00.2 on batches drawn at grading time (batch, tokens, dim, dtype and the padding pattern vary:
+    at the end, at the start, in between), padding larger than every real value."""
+    import torch
+
+    from bmcourse import graded
+
+    rng = graded.fresh_rng()
+    draw = torch.Generator().manual_seed(graded.fresh_seed(rng))
+    for dtype, shift in ((torch.float32, 5.0), (torch.float64, 0.0), (torch.float32, 2.0)):
+        batch, tokens, dim = rng.randint(3, 6), rng.randint(3, 12), rng.randint(1, 16)
+        hidden = torch.randn(batch, tokens, dim, generator=draw, dtype=dtype) - shift
+        mask = (torch.rand(batch, tokens, generator=draw) < 0.6).long()
+        mask[0] = 1  # a row without padding
+        mask[1] = 0
+        mask[1, rng.randint(1, tokens - 1):] = 1  # a left-padded row
+        mask[2] = 0
+        mask[2, :rng.randint(1, tokens - 1)] = 1  # a right-padded row
+        for row in range(3, batch):
+            mask[row, rng.randrange(tokens)] = 1  # every row has a real token
+        hidden[mask == 0] = 1000 + 1000 * torch.rand(int((mask == 0).sum()), dim, generator=draw, dtype=dtype)
+        want = torch.stack([hidden[row][mask[row] == 1].amax(dim=0) for row in range(batch)])
+        got = graded.call(max_pool, hidden.clone(), mask.clone())
+        if not isinstance(got, torch.Tensor):
+            raise AssertionError(f"00.2 max_pool: expected a tensor, got {type(got).__name__}")
+        graded.assert_close(got, want, "00.2 max_pool")
+
+
+grade_max_pool()
 
 # %% [markdown]
 # ## 4 · Probing: what the frozen features already know (SST-2 sentiment)
@@ -434,21 +538,57 @@ print(f"best layer: {best_layer} ({layer_accuracy[best_layer]:.3f}); "
 # %% [markdown]
 # ### Exercise 3 · What does a probe train?
 # The token-level probe of the next section reads the encoder's 384-dimensional vectors and
-# predicts one of CoNLL-2003's 9 tags. How many parameters does such a linear probe train
-# (a weight per feature and class, plus a bias per class)? Answer an `int`.
+# predicts one of CoNLL-2003's 9 tags. Write a function `probe_parameters(hidden_size, num_labels)`
+# that returns how many parameters a linear probe from `hidden_size` features to `num_labels`
+# classes trains (a weight per feature and class, plus a bias per class), as an `int`. Work it out
+# from the two sizes: **do not build** a layer or any other `torch.nn` module to count its
+# parameters, nor call `count_parameters` or fit a `LogisticRegression`. The check asks about the
+# next section's probe; grading asks about other sizes, with those made to raise an error.
 
 # %% tags=["exercise"]
-ex3 = Exercise("00.3", "Parameters of a token probe",
-               expect_equal(sum(p.numel() for p in torch.nn.Linear(encoder.config.hidden_size, 9).parameters())),
+def self_check(fn):
+    """probe_parameters for the next section's probe against the parameters of a torch.nn.Linear that size."""
+    layer = torch.nn.Linear(encoder.config.hidden_size, 9)
+    return on_example(fn, (encoder.config.hidden_size, 9), sum(p.numel() for p in layer.parameters()),
+                      rtol=0, atol=0)
+
+
+ex3 = Exercise("00.3", "Parameters of a token probe", Checker(self_check, "a function"),
                hints=("A linear layer from d features to k classes is a d×k weight matrix plus k biases.",
-                      "Here d is encoder.config.hidden_size and k the number of tags: d·k + k."))
+                      "Count the entries of the weight matrix and of the bias vector and add them, with d and k "
+                      "taken from the function's arguments (not 384 and 9)."),
+               points=1)
 probe_parameters = ...
 
 # %% tags=["solution"]
-probe_parameters = encoder.config.hidden_size * 9 + 9
+def probe_parameters(hidden_size, num_labels):
+    return hidden_size * num_labels + num_labels
+
 
 # %%
 ex3.check(probe_parameters)
+
+# %% tags=["hidden-test"]
+def grade_probe_parameters():
+    """00.3 for sizes drawn at grading time against a torch.nn.Linear of that size (on the meta device:
+    no memory); building any torch module, count_parameters and LogisticRegression.fit are forbidden."""
+    import torch
+
+    from bmcourse import graded
+
+    rng = graded.fresh_rng()
+    cases = []
+    for _ in range(4):
+        features, classes = rng.randint(2, 4096), rng.randint(3, 60)
+        layer = torch.nn.Linear(features, classes, device="meta")
+        cases.append(((features, classes), sum(p.numel() for p in layer.parameters())))
+    graded.check_function(probe_parameters, cases, "00.3 probe_parameters",
+                          forbid=("torch.nn.Module.__init__", "bmcourse.models.count_parameters",
+                                  "sklearn.linear_model.LogisticRegression.fit"),
+                          why="this exercise asks you to count from the sizes", rtol=0, atol=0)
+
+
+grade_probe_parameters()
 
 # %% [markdown]
 # ## 5 · A token-level probe: named entities from frozen features
@@ -586,32 +726,77 @@ print(f"reference: best layer {ref_best_layer} ({ref_layers[ref_best_layer]:.3f}
       f"({ref_accuracy['bag of words + logistic regression']:.3f})")
 
 # %% [markdown]
-# ### Exercise 4 · Read the reference
-# From the shipped reference results (`ref`), by how many accuracy points (a float, e.g. 0.05)
-# does the frozen-encoder probe beat the bag-of-words model on the real SST-2? Negative if it
-# loses. Read it from the data rather than typing the number.
+# ### Exercise 4 · Read a results table
+# `ref["sentiment"]["rows"]` above is a results table: a list of rows, one per method, each a dict
+# with the method's name (`"method"`), its `"accuracy"` and more. Write a function
+# `probe_gain(rows)` that returns, for such a table, by how many accuracy points (a float, e.g.
+# 0.05) the frozen-encoder probe (`"frozen encoder + linear probe"`) beats the bag-of-words model
+# (`"bag of words + logistic regression"`): negative if it loses. Read the accuracies from `rows`
+# by the methods' names. The check calls it on the shipped reference's table; grading calls it on
+# other tables: other accuracies, the rows in another order, other methods among them.
 
 # %% tags=["exercise"]
 ref = reference.load("foundations_reference")
 
 
-def _reference_gap() -> float:
-    accuracy = {row["method"]: row["accuracy"] for row in ref["sentiment"]["rows"]}
-    return accuracy["frozen encoder + linear probe"] - accuracy["bag of words + logistic regression"]
+def self_check(fn):
+    """probe_gain on the shipped reference's rows, as they are and reversed, against the gap between
+    the two methods' accuracies."""
+    accuracy = pd.DataFrame(ref["sentiment"]["rows"]).set_index("method")["accuracy"]
+    gap = accuracy["frozen encoder + linear probe"] - accuracy["bag of words + logistic regression"]
+    for order in (1, -1):
+        passed, message = on_example(fn, ([dict(row) for row in ref["sentiment"]["rows"][::order]],), gap)
+        if not passed:
+            return passed, message + (" (with the rows in reverse order)" if order == -1 else "")
+    return True, "the gap between the two rows"
 
 
-ex4 = Exercise("00.4", "Probe versus bag of words on the real data", expect_close(_reference_gap(), atol=1e-3),
-               hints=("ref['sentiment']['rows'] is a list of rows, one per method, each with its accuracy.",
-                      "Find the two rows by their 'method' names and subtract: probe accuracy minus "
-                      "bag-of-words accuracy."))
+ex4 = Exercise("00.4", "Probe versus bag of words from a results table", Checker(self_check, "a function"),
+               hints=("rows is a list of dicts, one per method; its order is not fixed, so look each method up "
+                      "by its 'method' name rather than by its position.",
+                      "Find the row whose 'method' is the probe and the one whose 'method' is the bag of words "
+                      "(a loop, or a dict from method name to accuracy), then subtract: probe accuracy minus "
+                      "bag-of-words accuracy."),
+               points=1)
 probe_gain = ...
 
 # %% tags=["solution"]
-accuracy_by_method = {row["method"]: row["accuracy"] for row in ref["sentiment"]["rows"]}
-probe_gain = accuracy_by_method["frozen encoder + linear probe"] - accuracy_by_method["bag of words + logistic regression"]
+def probe_gain(rows):
+    by_method = {}
+    for row in rows:
+        by_method[row["method"]] = row["accuracy"]
+    probe = by_method["frozen encoder + linear probe"]
+    return probe - by_method["bag of words + logistic regression"]
+
 
 # %%
 ex4.check(probe_gain)
+
+# %% tags=["hidden-test"]
+def grade_probe_gain():
+    """00.4 on results tables fabricated at grading time: other accuracies (the probe ahead and behind),
+    the rows shuffled, other methods among them; no data is loaded."""
+    from bmcourse import graded
+
+    rng = graded.fresh_rng()
+    probe, bag = "frozen encoder + linear probe", "bag of words + logistic regression"
+    others = ["majority class", "frozen encoder + MLP probe", "bag of words + naive Bayes",
+              "fine-tuned encoder", "tf-idf + linear SVM"]
+    cases = []
+    for ahead in (True, False, rng.random() < 0.5):
+        methods = [probe, bag, *rng.sample(others, rng.randint(0, len(others)))]
+        rng.shuffle(methods)
+        high, low = sorted(round(rng.uniform(0.4, 0.97), 4) for _ in range(2))[::-1]
+        rows = [{"method": method, "accuracy": round(rng.uniform(0.4, 0.97), 4),
+                 "train_seconds": round(rng.uniform(0.01, 60.0), 2)} for method in methods]
+        for row in rows:
+            if row["method"] in (probe, bag):
+                row["accuracy"] = high if (row["method"] == probe) == ahead else low
+        cases.append(((rows,), high - low if ahead else low - high))
+    graded.check_function(probe_gain, cases, "00.4 probe_gain")
+
+
+grade_probe_gain()
 
 # %% [markdown]
 # ## 7 · Glossary (EN / 中文)

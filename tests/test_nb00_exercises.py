@@ -1,55 +1,352 @@
-"""Notebook 00's exercises, run from the notebook source: the reference answers pass and the
-typical wrong answers fail, with messages that do not give the answer away."""
+"""Notebook 00's exercises, run from the notebook source itself (see ``tests/nbsource.py``).
+
+Each exercise asks for a function. For each: the placeholder is "not answered"; the reference
+solution passes the self-check (the visible example) and the hidden test (fresh inputs drawn at
+grading time, silently); the named wrong answers fail both; an answer that calls the function the
+exercise rules out fails the hidden test with ``ForbiddenCall``; and the "value in view" shortcut
+(a function returning the visible example's answer) passes the self-check but fails the hidden test.
+"""
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import jupytext
 import nbsource
 import pytest
 import torch
+import torch.nn.functional as F
+
+from bmcourse.graded import ForbiddenCall
 
 NB = "00"
+#: exercise -> (the function's name, its points)
+EXERCISES = {"00.1": ("cosine", 2), "00.2": ("max_pool", 2), "00.3": ("probe_parameters", 1),
+             "00.4": ("probe_gain", 1)}
+PROBE, BAG = "frozen encoder + linear probe", "bag of words + logistic regression"
 
 
-@pytest.mark.parametrize("exercise_id, ex, answer", [
-    ("00.1", "ex1", "cosine"), ("00.2", "ex2", "max_pool"), ("00.3", "ex3", "probe_parameters"),
-    ("00.4", "ex4", "probe_gain"),
-])
-def test_placeholder_is_unanswered_and_solution_passes(exercise_id: str, ex: str, answer: str) -> None:
-    nbsource.check_placeholder_then_solution(NB, exercise_id, ex, answer)
+def squash(text: str) -> str:
+    """``text`` without any whitespace, so code compares whatever its spacing."""
+    return re.sub(r"\s+", "", text)
 
 
-def test_00_1_dot_product_and_distance_fail() -> None:
-    ns = nbsource.exercise(NB, "00.1", solved=True)
+def the_exercise(ns: dict, exercise_id: str) -> Any:
+    return next(v for v in ns.values() if getattr(v, "key", None) == exercise_id)
+
+
+@lru_cache(maxsize=None)
+def _setup_and_exercise(exercise_id: str, solved: bool) -> tuple[tuple[str, Any], ...]:
+    """The namespace of the setup and exercise cells (and the solution), run once per exercise: the
+    setup loads the encoder, so each test gets a copy of it instead of running it again."""
+    return tuple(nbsource.exercise(NB, exercise_id, solved=solved).items())
+
+
+def fresh(exercise_id: str, solved: bool = False) -> dict:
+    """A new namespace with the setup and exercise cells run (and the solution if ``solved``); the
+    exercise object in it is a fresh copy (no attempts counted), the rest is shared and never changed."""
+    ns = dict(_setup_and_exercise(exercise_id, solved))
+    name = next(k for k, v in ns.items() if getattr(v, "key", None) == exercise_id)
+    old = ns[name]
+    ns[name] = type(old)(old.key, old.title, old.checker, hints=old.hints, points=old.points)
+    return ns
+
+
+def solved(exercise_id: str) -> dict:
+    """The setup cells, the exercise cell and its solution cell, run from the notebook source."""
+    return fresh(exercise_id, solved=True)
+
+
+def answered(exercise_id: str, answer: Callable | str) -> dict:
+    """The setup and exercise cells, then a learner's answer: a function, or the source of an answer
+    cell (run in the notebook namespace, as a learner's cell is, so names it imports are the notebook's)."""
+    ns = fresh(exercise_id)
+    if isinstance(answer, str):
+        nbsource.run(answer, ns)
+    else:
+        ns[EXERCISES[exercise_id][0]] = answer
+    return ns
+
+
+def self_check(exercise_id: str, answer: Callable | str) -> Any:
+    """The visible check's Result for ``answer``."""
+    ns = answered(exercise_id, answer)
+    return the_exercise(ns, exercise_id).check(ns[EXERCISES[exercise_id][0]])
+
+
+def hidden(exercise_id: str, answer: Callable | str) -> None:
+    """Run the hidden test on ``answer``; raises when it fails."""
+    nbsource.run_hidden_test(NB, exercise_id, answered(exercise_id, answer))
+
+
+def fails_hidden(exercise_id: str, answer: Callable | str, forbidden: bool = False) -> str:
+    """The hidden test fails on ``answer`` (with ForbiddenCall if ``forbidden``; else with an
+    AssertionError, or with the error a wrong answer raises on other inputs); returns its message."""
+    with pytest.raises(ForbiddenCall if forbidden else Exception) as failure:
+        hidden(exercise_id, answer)
+    if not forbidden:
+        assert not isinstance(failure.value, ForbiddenCall), failure.value
+    return str(failure.value)
+
+
+def passes_self_check_fails_hidden(exercise_id: str, answer: Callable | str, forbidden: bool) -> None:
+    """The learner sees ✅ for ``answer`` while working, but grading gives it nothing."""
+    assert self_check(exercise_id, answer).passed
+    fails_hidden(exercise_id, answer, forbidden=forbidden)
+
+
+def fails_both(exercise_id: str, answer: Callable | str) -> Any:
+    result = self_check(exercise_id, answer)
+    assert not result.passed
+    fails_hidden(exercise_id, answer)
+    return result
+
+
+def visible_answer(exercise_id: str) -> Any:
+    """What the reference solution returns on the exercise's visible example (a learner can compute it)."""
+    ns = solved(exercise_id)
+    fn = ns[EXERCISES[exercise_id][0]]
+    if exercise_id == "00.1":
+        return fn(ns["u"], ns["v"])
+    if exercise_id == "00.3":
+        return fn(ns["encoder"].config.hidden_size, 9)
+    if exercise_id == "00.4":
+        return fn(ns["ref"]["sentiment"]["rows"])
+    raise KeyError(exercise_id)
+
+
+# ---------------------------------------------------------------- every exercise
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_exercise_cell_runs_alone_keeps_the_placeholder_and_sets_the_points(exercise_id: str) -> None:
+    name, points = EXERCISES[exercise_id]
+    exercise = the_exercise(nbsource.exercise(NB, exercise_id), exercise_id)
+    assert exercise.attempts == 0 and len(exercise.hints) >= 2 and exercise.points == points
+    assert exercise.checker.expects == "a function"
+    assert re.search(rf"^{name} = \.\.\.$", nbsource.exercise_cell(NB, exercise_id), flags=re.MULTILINE)
+    assert re.search(rf"^def {name}\(", nbsource.solution_cell(NB, exercise_id), flags=re.MULTILINE)
+    assert squash(nbsource.check_cell(NB, exercise_id)) == f"ex{exercise_id[-1]}.check({name})"
+    assert f"def grade_{name}():" in nbsource.hidden_test_cell(NB, exercise_id)
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_placeholder_is_not_answered_and_the_reference_passes(exercise_id: str) -> None:
+    ex, name = f"ex{exercise_id[-1]}", EXERCISES[exercise_id][0]
+    nbsource.check_placeholder_then_solution(NB, exercise_id, ex, name)
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_the_reference_passes_the_hidden_test_silently(exercise_id: str, capsys: pytest.CaptureFixture[str]) -> None:
+    ns = solved(exercise_id)
+    capsys.readouterr()  # what the setup cells printed (the encoder's size)
+    before, rng_state = dict(ns), torch.get_rng_state()
+    for _ in range(5):  # fresh inputs each time
+        nbsource.run_hidden_test(NB, exercise_id, ns)
+    assert capsys.readouterr() == ("", "")  # nbval compares stored outputs: a hidden test prints nothing
+    assert torch.equal(torch.get_rng_state(), rng_state)  # later cells' random draws are unchanged
+    # it binds one name (its own function) and rebinds none: the notebook's `u`, `v`, `ref`... are safe
+    assert set(ns) - set(before) == {f"grade_{EXERCISES[exercise_id][0]}"}
+    assert all(ns[key] is value for key, value in before.items())
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_the_hidden_test_needs_no_encoder_no_data_and_no_training(exercise_id: str) -> None:
+    source = nbsource.hidden_test_cell(NB, exercise_id)
+    for needed in ("encoder.", "encoder(", "tokenizer", "load_", "reference.", ".fit(", "contextual_vector",
+                   "sentence_features", "word_features", "ref["):
+        assert needed not in source, f"{exercise_id}'s hidden test uses {needed}"
+    ns = {"__name__": "bare", EXERCISES[exercise_id][0]: solved(exercise_id)[EXERCISES[exercise_id][0]]}
+    nbsource.run_hidden_test(NB, exercise_id, ns)  # nothing but the answer: no setup cell is needed
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_the_placeholder_a_value_and_a_wrong_function_fail_the_hidden_test(exercise_id: str) -> None:
+    name = EXERCISES[exercise_id][0]
+    assert "expected a function" in fails_hidden(exercise_id, "")  # the placeholder `name = ...` left as it is
+    assert "expected a function" in fails_hidden(exercise_id, f"{name} = 0.25")
+    assert "expected" in fails_hidden(exercise_id, lambda *args: ...)
+    with pytest.raises(ZeroDivisionError):  # an error in the answer fails the test cell (nbgrader: 0 points)
+        hidden(exercise_id, lambda *args: 1 / 0)
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_the_self_check_explains_a_value_or_an_error_without_a_traceback(exercise_id: str) -> None:
+    not_a_function = self_check(exercise_id, f"{EXERCISES[exercise_id][0]} = 0.25")
+    assert not not_a_function.passed and "expected a function, got a float" in not_a_function.message
+    raising = self_check(exercise_id, lambda *args: 1 / 0)
+    assert not raising.passed and "your function raised ZeroDivisionError" in raising.message
+    wrong_kind = self_check(exercise_id, lambda *args: "0.1")
+    assert not wrong_kind.passed and "expected" in wrong_kind.message
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_hints_explain_without_giving_the_solution_line(exercise_id: str) -> None:
+    exercise = the_exercise(nbsource.exercise(NB, exercise_id), exercise_id)
+    hints = squash(" ".join(exercise.hints))
+    for line in nbsource.solution_cell(NB, exercise_id).splitlines():
+        code = line.split("=", 1)[-1] if "=" in line and "==" not in line else line
+        code = code.strip().removeprefix("return ")
+        if len(squash(code)) > 12:
+            assert squash(code) not in hints, f"{exercise_id}: a hint contains the solution code {code.strip()!r}"
+
+
+def test_no_solution_or_hidden_test_line_appears_in_another_cell() -> None:
+    """``bmcourse assign`` refuses a release in which a line (over 24 characters) of a solution or a
+    hidden test appears: none may also be written in a cell the learner gets."""
+    nb = jupytext.read(nbsource.NOTEBOOKS / "00_foundations.py", fmt="py:percent")
+    secret = [i for i, c in enumerate(nb.cells) if {"solution", "hidden-test"} & set(c.metadata.get("tags", ()))]
+    assert len(secret) == 2 * len(EXERCISES)
+    for index in secret:
+        for line in nb.cells[index].source.splitlines():
+            if len(line.strip()) > 24:
+                elsewhere = [i for i, c in enumerate(nb.cells) if i not in secret and line.strip() in c.source]
+                assert not elsewhere, f"{line.strip()!r} is also in cell {elsewhere}"
+
+
+# ---------------------------------------------------------------- 00.1
+
+
+def cos_in_float(a, b):
+    return float(torch.dot(a, b) / (a.norm() * b.norm()))
+
+
+def test_cosine_dot_product_distance_and_one_norm_fail() -> None:
+    ns = solved("00.1")
     u, v = ns["u"], ns["v"]
-    assert u.norm().item() > 1.5  # raw vectors: a plain dot product is far from the cosine
-    for wrong in (torch.dot(u, v).item(), torch.dist(u, v).item(), 1 - ns["cosine"], 1.0):
-        result = ns["ex1"].check(wrong)
-        assert not result.passed and f"{ns['cosine']:.4f}" not in result.message
+    assert min(u.norm().item(), v.norm().item()) > 1.5  # raw vectors: a plain dot product is far from the cosine
+    shown = f"{visible_answer('00.1'):.4f}"
+    for wrong in (lambda a, b: torch.dot(a, b).item(),  # not normalised
+                  lambda a, b: torch.dist(a, b).item(),  # a distance
+                  lambda a, b: 1 - cos_in_float(a, b),  # the cosine distance
+                  lambda a, b: float(torch.dot(a, b) / a.norm() ** 2),  # one vector's length twice
+                  lambda a, b: float(torch.dot(a, b) / (a.norm() + b.norm())),  # lengths added
+                  lambda a, b: 1.0):
+        result = fails_both("00.1", wrong)
+        assert shown not in result.message
+    assert self_check("00.1", lambda a, b: torch.dot(a, b) / (a.norm() * b.norm())).passed  # a 0-d tensor is fine
+    hidden("00.1", lambda a, b: torch.dot(a, b) / (a.norm() * b.norm()))
+    hidden("00.1", lambda a, b: (F.normalize(a, dim=0) * F.normalize(b, dim=0)).sum())  # normalising is allowed
+    as_1d = fails_both("00.1", lambda a, b: (torch.dot(a, b) / (a.norm() * b.norm())).reshape(1))
+    assert "shape mismatch" in as_1d.message
 
 
-def test_00_2_padding_as_zero_unmasked_and_mean_fail() -> None:
-    ns = nbsource.exercise(NB, "00.2", solved=True)
-    check = ns["ex2"].check
-    zero_filled = lambda h, m: (h * m.unsqueeze(-1)).amax(dim=1)  # noqa: E731  0 wins when all values are negative
+def test_cosine_absolute_value_fails_the_hidden_test() -> None:
+    """|cos| passes the self-check (the two senses of "bank" are at a positive angle) but not opposite vectors."""
+    passes_self_check_fails_hidden("00.1", lambda a, b: abs(cos_in_float(a, b)), forbidden=False)
+
+
+def test_cosine_with_a_library_or_in_view_gets_no_points() -> None:
+    passes_self_check_fails_hidden("00.1", lambda a, b: F.cosine_similarity(a, b, dim=0).item(), forbidden=True)
+    passes_self_check_fails_hidden("00.1", lambda a, b: torch.cosine_similarity(a, b, dim=0), forbidden=True)
+    passes_self_check_fails_hidden("00.1", lambda a, b: torch.nn.CosineSimilarity(dim=0)(a, b), forbidden=True)
+    passes_self_check_fails_hidden("00.1", "cosine = torch.nn.CosineSimilarity(dim=0)", forbidden=True)  # a module
+    passes_self_check_fails_hidden("00.1", "from torch.nn.functional import cosine_similarity as cs\n"
+                                           "cosine = lambda a, b: cs(a, b, dim=0)", forbidden=True)
+    passes_self_check_fails_hidden("00.1", lambda a, b: 1 - F.cosine_embedding_loss(
+        a[None], b[None], torch.ones(1)), forbidden=True)
+    passes_self_check_fails_hidden("00.1", "from sklearn.metrics.pairwise import cosine_similarity\n"
+                                           "cosine = lambda a, b: cosine_similarity(a[None].numpy(), "
+                                           "b[None].numpy())[0, 0]", forbidden=True)
+    passes_self_check_fails_hidden("00.1", "from scipy.spatial import distance\n"
+                                           "cosine = lambda a, b: 1 - distance.cosine(a.numpy(), b.numpy())",
+                                   forbidden=True)
+    shown = visible_answer("00.1")
+    passes_self_check_fails_hidden("00.1", lambda a, b: shown, forbidden=False)  # was: typing the printed number
+
+
+# ---------------------------------------------------------------- 00.2
+
+
+def zero_filled(h, m):  # 0 wins when every real value is negative
+    return (h * m.unsqueeze(-1)).amax(dim=1)
+
+
+def first_tokens(h, m):  # assumes the padding is at the end
+    return torch.stack([h[b, :int(m[b].sum())].amax(dim=0) for b in range(len(h))])
+
+
+def test_max_pool_padding_as_zero_unmasked_mean_and_first_tokens_fail() -> None:
     unmasked = lambda h, m: h.amax(dim=1)  # noqa: E731
     mean = lambda h, m: (h * m.unsqueeze(-1)).sum(1) / m.sum(1, keepdim=True)  # noqa: E731
-    as_list = lambda h, m: ns["max_pool"](h, m).tolist()  # noqa: E731
-    for wrong in (zero_filled, unmasked, mean, as_list):
-        assert not check(wrong).passed
-    assert "padding" in check(unmasked).message
+    as_list = lambda h, m: solved("00.2")["max_pool"](h, m).tolist()  # noqa: E731
+    cls_token = lambda h, m: h[:, 0]  # noqa: E731
+    for wrong in (zero_filled, unmasked, mean, as_list, first_tokens, cls_token):
+        fails_both("00.2", wrong)
+    assert "padding" in self_check("00.2", unmasked).message
+    assert "padding" in self_check("00.2", first_tokens).message
+    assert "shape" in self_check("00.2", lambda h, m: h.amax(dim=2)).message
+    hidden("00.2", lambda h, m: (h - (1 - m).unsqueeze(-1) * 1e9).amax(dim=1))  # another correct answer
+    hidden("00.2", lambda h, m: torch.stack([h[b][m[b] == 1].amax(dim=0) for b in range(len(h))]))
 
 
-def test_00_3_forgetting_the_bias_or_the_classes_fails() -> None:
-    ns = nbsource.exercise(NB, "00.3", solved=True)
-    d = ns["encoder"].config.hidden_size
-    for wrong in (d * 9, d + 1, d * 9 + 1, float(d * 9 + 9) + 0.5):
-        assert not ns["ex3"].check(wrong).passed
-    assert ns["probe_parameters"] == d * 9 + 9
+def test_max_pool_self_check_shows_no_pooling_code() -> None:
+    """The self-check builds its batch around the answer: no line of it computes a masked maximum."""
+    source = nbsource.exercise_cell(NB, "00.2").split("ex2 = Exercise(")[0]
+    assert "def _check_max_pool" in source and "amax" not in source and ".max(" not in source
 
 
-def test_00_4_wrong_sign_and_single_accuracies_fail() -> None:
-    ns = nbsource.exercise(NB, "00.4", solved=True)
-    rows = {r["method"]: r["accuracy"] for r in ns["ref"]["sentiment"]["rows"]}
-    gain = ns["probe_gain"]
-    assert abs(gain) > 0.005  # the check can tell the sign apart
-    for wrong in (-gain, rows["frozen encoder + linear probe"], rows["bag of words + logistic regression"]):
-        assert not ns["ex4"].check(wrong).passed
+# ---------------------------------------------------------------- 00.3
+
+
+def test_probe_parameters_forgetting_the_bias_or_the_classes_fails() -> None:
+    fails_both("00.3", lambda d, k: d * k)  # no bias
+    fails_both("00.3", lambda d, k: d + 1)  # one output
+    fails_both("00.3", lambda d, k: d * k + 1)  # one bias
+    fails_both("00.3", lambda d, k: d * k + k + 0.5)
+    passes_self_check_fails_hidden("00.3", lambda d, k: d * 9 + 9, forbidden=False)  # the 9 tags hard-coded
+    hidden("00.3", lambda d, k: (d + 1) * k)
+    assert self_check("00.3", lambda d, k: float(d * k + k)).passed  # a whole float counts
+
+
+def test_probe_parameters_by_building_a_layer_or_in_view_gets_no_points() -> None:
+    passes_self_check_fails_hidden("00.3", lambda d, k: sum(p.numel() for p in torch.nn.Linear(d, k).parameters()),
+                                   forbidden=True)
+    passes_self_check_fails_hidden("00.3", lambda d, k: sum(p.numel() for p in torch.nn.Conv1d(d, k, 1).parameters()),
+                                   forbidden=True)
+    passes_self_check_fails_hidden("00.3", "probe_parameters = lambda d, k: count_parameters("
+                                           "torch.nn.Linear(d, k, device='meta'))[1]", forbidden=True)
+    passes_self_check_fails_hidden("00.3", "import numpy as np\n"
+                                           "from sklearn.linear_model import LogisticRegression\n"
+                                           "def probe_parameters(d, k):\n"
+                                           "    fit = LogisticRegression(max_iter=5).fit(np.eye(k, d), np.arange(k))\n"
+                                           "    return fit.coef_.size + fit.intercept_.size", forbidden=True)
+    shown = visible_answer("00.3")
+    passes_self_check_fails_hidden("00.3", lambda d, k: shown, forbidden=False)
+
+
+# ---------------------------------------------------------------- 00.4
+
+
+def accuracy_of(rows, method):
+    return next(row["accuracy"] for row in rows if row["method"] == method)
+
+
+def test_probe_gain_wrong_sign_single_accuracies_and_positions_fail() -> None:
+    ns = solved("00.4")
+    assert abs(visible_answer("00.4")) > 0.005  # the checks can tell the sign apart
+    fails_both("00.4", lambda rows: accuracy_of(rows, BAG) - accuracy_of(rows, PROBE))  # sign flipped
+    fails_both("00.4", lambda rows: accuracy_of(rows, PROBE))
+    fails_both("00.4", lambda rows: accuracy_of(rows, BAG))
+    fails_both("00.4", lambda rows: accuracy_of(rows, PROBE) - accuracy_of(rows, "majority class"))
+    by_position = self_check("00.4", lambda rows: rows[2]["accuracy"] - rows[1]["accuracy"])  # the shipped order
+    assert not by_position.passed and "reverse order" in by_position.message
+    fails_hidden("00.4", lambda rows: rows[2]["accuracy"] - rows[1]["accuracy"])
+    as_text = self_check("00.4", lambda rows: str(accuracy_of(rows, PROBE) - accuracy_of(rows, BAG)))
+    assert not as_text.passed and "expected" in as_text.message
+    hidden("00.4", lambda rows: accuracy_of(rows, PROBE) - accuracy_of(rows, BAG))
+    assert ns["ref"]["sentiment"]["rows"][2]["method"] == PROBE  # the self-check left the shipped table alone
+
+
+def test_probe_gain_in_view_or_read_from_the_reference_gets_no_points() -> None:
+    shown = visible_answer("00.4")
+    passes_self_check_fails_hidden("00.4", lambda rows: shown, forbidden=False)  # was: typing the printed number
+    passes_self_check_fails_hidden("00.4", "probe_gain = lambda rows: ("
+                                           "{r['method']: r['accuracy'] for r in ref['sentiment']['rows']}"
+                                           "['frozen encoder + linear probe'] - "
+                                           "{r['method']: r['accuracy'] for r in ref['sentiment']['rows']}"
+                                           "['bag of words + logistic regression'])", forbidden=False)
+    largest_minus_smallest = lambda rows: max(r["accuracy"] for r in rows) - min(r["accuracy"] for r in rows)  # noqa: E731
+    fails_hidden("00.4", largest_minus_smallest)
