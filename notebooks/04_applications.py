@@ -52,7 +52,7 @@ from transformers import AutoTokenizer
 
 from bmcourse import apps, by_profile, metrics, plots, reference
 from bmcourse import transfer as tr
-from bmcourse.exercises import Checker, Exercise, checkpoint, expect_close, expect_equal
+from bmcourse.exercises import Checker, Exercise, checkpoint, describe, expect_close, expect_equal
 from bmcourse.models import resolve_model
 from bmcourse.tagging import spans
 
@@ -63,6 +63,23 @@ ACCURACY_TARGET = 0.97  # automatic answers must be right this often; the rest g
 SIZES = by_profile(smoke=(3,), full=(5, 10, 25))  # training examples per intent, section 3
 SIZE_BUDGET = by_profile(smoke=150, full=3000)  # sentences each of those fine-tunings sees
 SOURCE_RECIPE = by_profile(smoke=tr.SourceRecipe(epochs=2, lr=5e-4), full=tr.SourceRecipe())
+
+
+def on_examples(fn, cases):
+    """Call the learner's function on an exercise's visible examples, each ``(args, check)`` with
+    ``check`` an ``expect_*`` checker built from the reference: (passed, message). The message says
+    which example is wrong and how (not a function, an error, a length, a shape), never the expected value."""
+    if not callable(fn):
+        return False, f"expected a function, got {describe(fn)}: define it with def and assign nothing else to its name"
+    for number, (args, check) in enumerate(cases, 1):
+        try:
+            got = fn(*args)
+        except Exception as err:  # the learner's code failed: name the error instead of a traceback
+            return False, f"example {number}: your function raised {type(err).__name__}: {err}"
+        passed, message = check(got)
+        if not passed:
+            return False, f"example {number}: {message}"
+    return True, "values match"
 
 # %% [markdown]
 # ## 1 · Customer-service intent routing
@@ -202,10 +219,15 @@ fig = plots.plot_coverage({"validation": apps.coverage_curve(dev_conf, dev_corre
 
 # %% [markdown]
 # ### Exercise 1 · Pick the threshold
-# Write `threshold_for(confidence, correct, target)`: given one confidence and one right/wrong
-# flag per request (lists), return the **lowest** threshold (so the most requests are answered)
-# such that the requests with confidence ≥ threshold are right at least `target` of the time.
-# Thresholds worth trying are the confidences themselves. Return `None` when no threshold works.
+# Write a function `threshold_for(confidence, correct, target)`: given one confidence and one
+# right/wrong flag per request (two lists of the same length, any length) and an accuracy target,
+# it returns the **lowest** threshold (so the most requests are answered automatically) such that
+# the requests with confidence ≥ threshold are right at least `target` of the time (an accuracy
+# equal to the target is enough). Thresholds worth trying are the confidences themselves. It
+# returns `None` when no threshold works. Write the search yourself, **without**
+# `apps.pick_threshold` or `apps.coverage_curve` (the course's versions, used above). The check
+# calls it on the four cases in `ex1_cases` below; grading calls it on other requests and targets,
+# with ties, a target met exactly and targets no threshold reaches.
 
 # %% tags=["exercise"]
 ex1_cases = [([0.99, 0.9, 0.9, 0.8, 0.6, 0.3], [True, True, False, True, True, False], 0.8),
@@ -214,19 +236,22 @@ ex1_cases = [([0.99, 0.9, 0.9, 0.8, 0.6, 0.3], [True, True, False, True, True, F
              ([0.55, 0.95, 0.75, 0.65, 0.85], [True, True, False, True, True], 0.75)]
 
 
-def _threshold_expected(conf, ok, target):
-    row = apps.pick_threshold(conf, ok, target)
-    return None if row is None else row["threshold"]
+def self_check(fn):
+    """threshold_for on each case of ex1_cases against the threshold apps.pick_threshold chooses."""
+    none = Checker(lambda got: (got is None, "not the expected answer (a threshold, or None when none works)"))
+    picks = [apps.pick_threshold(*case) for case in ex1_cases]
+    return on_examples(fn, [((list(conf), list(ok), target),
+                             none if pick is None else expect_close(pick["threshold"], rtol=1e-6, atol=1e-9))
+                            for (conf, ok, target), pick in zip(ex1_cases, picks)])
 
 
-ex1 = Exercise("04.1", "The handoff threshold",
-               Checker(lambda fn: expect_equal([_threshold_expected(*case) for case in ex1_cases])(
-                   [fn(*case) for case in ex1_cases]), "a function"),
-               hints=("Sort the requests by confidence, highest first, and walk down: at each step you know "
-                      "how many of the answered requests are right.",
-                      "Requests with the same confidence are answered together: only test a threshold "
-                      "after the last request with that confidence. Keep the last threshold that met "
-                      "the target."))
+ex1 = Exercise("04.1", "The handoff threshold", Checker(self_check, "a function"),
+               hints=("Sort the requests by confidence, highest first, and walk down the list: at each step "
+                      "you know how many requests would be answered and how many of them are right.",
+                      ("Requests with the same confidence are answered together: test a threshold only after "
+                       "the last request with that confidence. Walking down, remember the last threshold that "
+                       "met the target (lower means more requests answered); if none did, the answer is None.")),
+               points=2)
 threshold_for = ...
 
 
@@ -245,6 +270,58 @@ def threshold_for(confidence, correct, target):
 
 # %%
 ex1.check(threshold_for)
+
+# %% tags=["hidden-test"]
+def grade_threshold_for():
+    """04.1 on requests drawn at grading time (ties, a target met exactly, a tie that meets the target
+    only half-way, no threshold at all, random ones) against apps.pick_threshold, which is forbidden
+    with apps.coverage_curve while the answer runs."""
+    from bmcourse import apps, graded
+
+    rng = graded.fresh_rng()
+    drawn = []
+    # ties, and a target met exactly: 16 requests (a whole-number share of 16 is exact in any float
+    # precision), the target their overall accuracy, so only the lowest confidence reaches it
+    conf = [rng.randint(3, 9) / 10 for _ in range(16)]
+    ok = [True, False] + [rng.random() < 0.7 for _ in range(14)]
+    drawn.append((conf, ok, sum(ok) / 16))
+    # a tie that meets the target only while half of it is counted: a sure block, the tie, wrong ones
+    sure = rng.sample(range(91, 100), rng.randint(2, 5))
+    right, wrong = rng.randint(1, 3), rng.randint(2, 4)
+    tie = rng.randint(60, 85) / 100
+    pairs = [(s / 100, True) for s in sure] + [(tie, True)] * right + [(tie, False)] * wrong
+    pairs += [(rng.randint(20, 55) / 100, False) for _ in range(rng.randint(1, 6))]
+    rng.shuffle(pairs)
+    low = (len(sure) + right) / (len(sure) + right + wrong)
+    drawn.append(([c for c, _ in pairs], [k for _, k in pairs], rng.uniform(low + 0.02, 0.98)))
+    # no threshold works: the most confident request is wrong and the target is 1
+    conf = [rng.randint(20, 90) / 100 for _ in range(rng.randint(2, 9))]
+    ok = [rng.random() < 0.8 for _ in conf]
+    ok[conf.index(max(conf))] = False
+    drawn.append((conf, ok, 1.0))
+    # random requests; the target stays clear of every accuracy a threshold gives
+    for _ in range(2):
+        conf = [rng.randint(20, 100) / 100 for _ in range(rng.randint(5, 40))]
+        ok = [rng.random() < c for c in conf]
+        reached = [row["accuracy"] for row in apps.coverage_curve(conf, ok)]
+        target = rng.uniform(0.6, 0.95)
+        while min(abs(target - a) for a in reached) < 1e-4:
+            target = rng.uniform(0.6, 0.95)
+        drawn.append((conf, ok, target))
+    expected = [apps.pick_threshold(*case) for case in drawn]
+    for (conf, ok, target), want in zip(drawn, expected):
+        got = graded.call(threshold_for, list(conf), list(ok), target,
+                          forbid=("bmcourse.apps.pick_threshold", "bmcourse.apps.intent.pick_threshold",
+                                  "bmcourse.apps.coverage_curve", "bmcourse.apps.intent.coverage_curve"),
+                          why="this exercise asks you to write the threshold search yourself")
+        if want is None:
+            assert got is None, "04.1 threshold_for: a threshold where none works, on inputs you have not seen"
+        else:
+            assert got is not None, "04.1 threshold_for: None where a threshold works, on inputs you have not seen"
+            graded.assert_close(got, want["threshold"], "04.1 threshold_for")
+
+
+grade_threshold_for()
 
 # %% [markdown]
 # ## 2 · Financial sentiment monitoring
@@ -310,20 +387,34 @@ for name, scores in (("classifier", monitor), ("true labels", perfect)):
 
 # %% [markdown]
 # ### Exercise 2 · Write the alert rule
-# Write `alert_rule(negative, window, threshold)`: given one True/False per headline (predicted
-# negative or not), return one True/False per headline: alert when the share of negatives among
-# the last `window` headlines (fewer at the start of the stream) is at least `threshold`.
+# Write a function `alert_rule(negative, window, threshold)`: given one True/False per headline
+# (predicted negative or not; a list of any length), a window size and a threshold, it returns a
+# list with one True/False per headline: True (alert) when the share of negatives among the last
+# `window` headlines, the current one included (fewer at the start of the stream), is at least
+# `threshold`. Compute the shares yourself, **without** `apps.rolling_share` (the course's
+# version, used above). The check calls it on the three streams in `ex2_cases` below; grading on
+# other streams, windows and thresholds, some of them met exactly.
 
 # %% tags=["exercise"]
 ex2_cases = [([True, False, True, True, False, False, True], 2, 0.5),
              ([False] * 5 + [True] * 4 + [False] * 6, 4, 0.75),
              ([True, True, False], 5, 0.6)]
-ex2 = Exercise("04.2", "The alert rule",
-               Checker(lambda fn: expect_equal([[s >= t for s in apps.rolling_share(f, w)] for f, w, t in ex2_cases])(
-                   [list(fn(f, w, t)) for f, w, t in ex2_cases]), "a function"),
-               hints=("At headline i the window is headlines max(0, i - window + 1) .. i.",
-                      "Divide by the number of headlines actually in the window, not by `window`, "
-                      "at the start of the stream."))
+
+
+def self_check(fn):
+    """alert_rule on each stream of ex2_cases against the rolling share apps.rolling_share gives."""
+    return on_examples(fn, [((list(flags), window, threshold),
+                             expect_equal([share >= threshold for share in apps.rolling_share(flags, window)]))
+                            for flags, window, threshold in ex2_cases])
+
+
+ex2 = Exercise("04.2", "The alert rule", Checker(self_check, "a function"),
+               hints=("At headline i the window holds the headlines from max(0, i − window + 1) to i: at most "
+                      "`window` of them, the current one included.",
+                      ("The share is the number of negatives in that window divided by the number of headlines "
+                       "actually in it, which is fewer than `window` at the start of the stream; the headline "
+                       "alerts when its share is at least the threshold (equal is enough).")),
+               points=1)
 alert_rule = ...
 
 
@@ -339,6 +430,40 @@ def alert_rule(negative, window, threshold):
 
 # %%
 ex2.check(alert_rule)
+
+# %% tags=["hidden-test"]
+def grade_alert_rule():
+    """04.2 on streams drawn at grading time (a share exactly at the threshold, a window longer than the
+    stream, a window of 1, random ones) against apps.rolling_share, which is forbidden while the answer runs."""
+    from bmcourse import apps, graded
+
+    rng = graded.fresh_rng()
+    drawn = []
+    # a window of 2, 4 or 8 (its shares are exact in any float precision) and a threshold of at least
+    # 2/window that a full window meets exactly; the stream opens with a negative headline
+    window, met = rng.choice((2, 4, 8)), []
+    while not met:
+        flags = [True] + [rng.random() < 0.5 for _ in range(rng.randint(3 * window, 60))]
+        met = [s for s in apps.rolling_share(flags, window)[window - 1:] if s >= 2 / window]
+    drawn.append((flags, window, rng.choice(met)))
+    # a window longer than the stream, a window of 1, and random streams: thresholds clear of every share
+    for window, length in ((rng.randint(5, 12), None), (1, rng.randint(5, 30)),
+                           (rng.randint(2, 15), rng.randint(1, 80)), (rng.randint(2, 15), rng.randint(20, 80))):
+        length = length or rng.randint(2, window - 1)
+        flags = [True] + [rng.random() < rng.uniform(0.2, 0.8) for _ in range(length - 1)]
+        shares = {k / m for m in range(1, window + 1) for k in range(m + 1)}
+        threshold = rng.uniform(0.3, 0.95)
+        while min(abs(threshold - s) for s in shares) < 1e-4:
+            threshold = rng.uniform(0.3, 0.95)
+        drawn.append((flags, window, threshold))
+    cases = [((list(flags), window, threshold), [s >= threshold for s in apps.rolling_share(flags, window)])
+             for flags, window, threshold in drawn]
+    graded.check_function(alert_rule, cases, "04.2 alert_rule",
+                          forbid=("bmcourse.apps.rolling_share", "bmcourse.apps.sentiment.rolling_share"),
+                          why="this exercise asks you to compute the rolling share yourself", rtol=0.0, atol=0.0)
+
+
+grade_alert_rule()
 
 # %% [markdown]
 # ## 3 · Semantic recommendation and search
@@ -439,19 +564,32 @@ widgets.search_box(similar_questions, ["my card has not arrived yet", "I was cha
 
 # %% [markdown]
 # ### Exercise 3 · Recall@k by hand
-# Write `recall_at(k, query_intents, neighbour_intents)`: `query_intents` holds each query's
-# intent, `neighbour_intents` one list per query with its neighbours' intents, nearest first.
-# Return the share of queries with at least one of the first `k` neighbours in the query's
-# intent.
+# Write a function `recall_at(k, query_intents, neighbour_intents)`: `query_intents` is a list
+# with each query's intent, `neighbour_intents` a list with one list per query of its neighbours'
+# intents, nearest first. It returns the share of queries (a number between 0 and 1) that have at
+# least one of their first `k` neighbours in the query's intent. Count it yourself, **without**
+# `apps.recall_at_k` (the course's version, used above). The check calls it on the five queries
+# below (`ex3_queries`, `ex3_neighbours`) for k = 1, 2 and 3; grading on other queries, lists and k.
 
 # %% tags=["exercise"]
 ex3_queries = [3, 1, 4, 1, 5]
 ex3_neighbours = [[3, 2, 2], [2, 1, 0], [0, 0, 0], [1, 1, 2], [2, 5, 5]]
-ex3 = Exercise("04.3", "Recall@k",
-               Checker(lambda fn: expect_close([apps.recall_at_k(ex3_queries, ex3_neighbours, k) for k in (1, 2, 3)])(
-                   [fn(k, ex3_queries, ex3_neighbours) for k in (1, 2, 3)]), "a function"),
-               hints=("A query counts once, however many of its neighbours share its intent.",
-                      "Only the first k neighbours of each list count; divide by the number of queries."))
+
+
+def self_check(fn):
+    """recall_at on the five queries for k = 1, 2, 3 against apps.recall_at_k."""
+    return on_examples(fn, [((k, list(ex3_queries), [list(row) for row in ex3_neighbours]),
+                             expect_close(apps.recall_at_k(ex3_queries, ex3_neighbours, k)))
+                            for k in (1, 2, 3)])
+
+
+ex3 = Exercise("04.3", "Recall@k", Checker(self_check, "a function"),
+               hints=("A query counts once, however many of its neighbours share its intent: for each query "
+                      "the question is yes or no.",
+                      ("Look only at the first k entries of each query's neighbour list and ask whether the "
+                       "query's intent is among them; the recall is the number of yes answers divided by the "
+                       "number of queries (not by k, and not by the number of neighbours).")),
+               points=1)
 recall_at = ...
 
 
@@ -464,6 +602,33 @@ def recall_at(k, query_intents, neighbour_intents):
 
 # %%
 ex3.check(recall_at)
+
+# %% tags=["hidden-test"]
+def grade_recall_at():
+    """04.3 on queries drawn at grading time (k from 1 to the list length, an intent twice among the first
+    k, one only after them) against apps.recall_at_k, which is forbidden while the answer runs."""
+    from bmcourse import apps, graded
+
+    rng = graded.fresh_rng()
+    cases = []
+    for _ in range(2):
+        length = rng.randint(3, 10)
+        queries = [rng.randrange(6) for _ in range(rng.randint(6, 25))]
+        rows = [[rng.randrange(6) for _ in range(length)] for _ in queries]
+        k = rng.randint(2, length - 1)
+        twice, once, late = rng.sample(range(len(queries)), 3)
+        for query, hits in ((twice, 2), (once, 1), (late, 0)):
+            others = [intent for intent in range(6) if intent != queries[query]]
+            rows[query][:k] = [queries[query]] * hits + [rng.choice(others) for _ in range(k - hits)]
+        rows[late][k] = queries[late]  # right after the first k: it must not count
+        for size in (k, 1, length):
+            cases.append(((size, list(queries), [list(row) for row in rows]), apps.recall_at_k(queries, rows, size)))
+    graded.check_function(recall_at, cases, "04.3 recall_at",
+                          forbid=("bmcourse.apps.recall_at_k", "bmcourse.apps.search.recall_at_k"),
+                          why="this exercise asks you to count the hits yourself")
+
+
+grade_recall_at()
 
 # %% [markdown]
 # ## 4 · PII redaction with the NER tagger
@@ -519,9 +684,14 @@ for case in apps.missed_and_spurious(list(gold_texts), gold_spans, [r.entities f
 # ### Exercise 4 · From sub-word predictions to character offsets
 # A tagger predicts per **sub-word**, but redaction needs **character** ranges in the input.
 # The tokenizer gives each sub-word its character range (`offset_mapping`; special tokens get
-# `(0, 0)`). Write `char_entities(offsets, subword_tags)`: `subword_tags[i]` is the IOB2 tag of
-# sub-word `i` (`None` for special tokens), where a word's continuation sub-words carry `I-` of
-# the word's type. Return a list of `(type, start, end)` per entity, merging its sub-words.
+# `(0, 0)`). Write a function `char_entities(offsets, subword_tags)`: `offsets[i]` is the
+# `(start, end)` of sub-word `i` and `subword_tags[i]` its IOB2 tag (`None` for special tokens),
+# where a word's continuation sub-words carry `I-` of the word's type. It returns a list with one
+# `(type, start, end)` per entity, its sub-words merged: from the start of its first sub-word to
+# the end of its last. Merge the tags yourself, **without** `spans` (`bmcourse.tagging.spans`,
+# imported above), the redaction helpers of `apps` or seqeval's `get_entities`: they find the
+# entities for you. The check calls it on the sentence below, cut by the course's tokenizer;
+# grading on other sentences cut in other places.
 
 # %% tags=["exercise"]
 ex4_text = "Hi, Ada Lovelace flew from Chiclayo to Zürich with Air-Europa."
@@ -536,13 +706,22 @@ ex4_subword_tags = [None if w is None else
 # offsets of words given separately count from each word's start: shift them into the text
 ex4_offsets = [(0, 0) if w is None else (ex4_words[w][1] + s, ex4_words[w][1] + e)
                for w, (s, e) in zip(ex4_word_ids, ex4_encoding["offset_mapping"])]
-ex4_expected = [(s.type, ex4_words[s.start][1], ex4_words[s.end - 1][2]) for s in spans(ex4_word_tags)]
-ex4 = Exercise("04.4", "Sub-word spans into character offsets",
-               Checker(lambda fn: expect_equal(ex4_expected)([tuple(x) for x in fn(ex4_offsets, ex4_subword_tags)]),
-                       "a function"),
-               hints=("Skip the special tokens; a B- tag opens an entity at its sub-word's start, an I- tag of "
-                      "the same type extends the open entity to its sub-word's end.",
-                      "An O tag, or a B- tag, closes the open entity; do not forget one still open at the end."))
+
+
+def self_check(fn):
+    """char_entities on the sentence's sub-words against the entities of its word tags (tagging.spans),
+    each from its first word's start to its last word's end."""
+    entities = [(s.type, ex4_words[s.start][1], ex4_words[s.end - 1][2]) for s in spans(ex4_word_tags)]
+    return on_examples(fn, [(([tuple(o) for o in ex4_offsets], list(ex4_subword_tags)), expect_equal(entities))])
+
+
+ex4 = Exercise("04.4", "Sub-word spans into character offsets", Checker(self_check, "a function"),
+               hints=("Skip the special tokens (tag None); a B- tag opens an entity at its sub-word's start, "
+                      "an I- tag of the same type extends the open entity to its sub-word's end.",
+                      ("An O tag, or a B- tag (even of the same type), closes the open entity and keeps it; a "
+                       "B- tag then opens the next one. Do not forget an entity still open after the last "
+                       "sub-word.")),
+               points=3)
 char_entities = ...
 
 
@@ -566,6 +745,56 @@ def char_entities(offsets, subword_tags):
 
 # %%
 ex4.check(char_entities)
+
+# %% tags=["hidden-test"]
+def grade_char_entities():
+    """04.4 on made-up sentences drawn at grading time (words cut into 1 to 3 sub-words, two entities of one
+    type side by side, one on the last word) against the entities of their word tags; tagging.spans (in
+    every module that imports it) and seqeval's get_entities are forbidden while the answer runs."""
+    from bmcourse import graded, tagging
+
+    rng = graded.fresh_rng()
+    kinds = ("PER", "LOC", "ORG", "MISC")
+    cases = []
+    for _ in range(3):
+        pieces = [(rng.choice(kinds), rng.randint(1, 3)) if rng.random() < 0.5 else (None, 1)
+                  for _ in range(rng.randint(2, 7))]
+        kind, at = rng.choice(kinds), rng.randint(0, len(pieces))
+        pieces[at:at] = [(kind, rng.randint(1, 2)), (kind, rng.randint(1, 2))]  # side by side: two entities
+        pieces.append((rng.choice(kinds), rng.randint(1, 3)))  # an entity on the last word
+        word_tags = []
+        for kind, size in pieces:
+            word_tags += ["O"] if kind is None else [f"B-{kind}"] + [f"I-{kind}"] * (size - 1)
+        offsets, tags, words, start = [(0, 0)], [None], [], rng.randint(0, 3)
+        for number, tag in enumerate(word_tags):
+            length = rng.randint(2 if number == len(word_tags) - 1 else 1, 9)
+            words.append((start, start + length))
+            cuts = sorted(rng.sample(range(start + 1, start + length), min(length - 1, rng.randint(0, 2))))
+            if number == len(word_tags) - 1 and not cuts:
+                cuts = [start + 1]  # the last word in two sub-words at least
+            for piece, (a, b) in enumerate(zip([start, *cuts], [*cuts, start + length])):
+                offsets.append((a, b))
+                tags.append(tag if piece == 0 or tag == "O" else "I-" + tag[2:])
+            start += length + rng.randint(1, 2)
+        offsets.append((0, 0))
+        tags.append(None)
+        entities = [(s.type, words[s.start][0], words[s.end - 1][1]) for s in tagging.spans(word_tags)]
+        cases.append((offsets, tags, entities))
+    where = ("tagging", "apps.redact", "metrics", "plots.entities", "transfer.fewshot", "widgets", "deploy.robust")
+    for offsets, tags, entities in cases:
+        got = graded.call(char_entities, list(offsets), list(tags),
+                          forbid=(*(f"bmcourse.{module}.spans" for module in where),
+                                  "seqeval.metrics.sequence_labeling.get_entities"),
+                          why="this exercise asks you to merge the sub-words yourself")
+        try:
+            got = [tuple(entity) for entity in got]
+        except TypeError:
+            raise AssertionError(f"04.4 char_entities: expected a list of (type, start, end), got "
+                                 f"{type(got).__name__}") from None
+        assert got == entities, "04.4 char_entities: wrong entities on sentences you have not seen"
+
+
+grade_char_entities()
 
 # %% [markdown]
 # ## 5 · Reference results on the real data

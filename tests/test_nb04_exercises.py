@@ -1,96 +1,403 @@
-"""Notebook 04's exercises, run from the notebook source: the reference answers pass and the
-typical wrong answers fail, with messages that do not give the answer away."""
+"""Notebook 04's exercises, run from the notebook source itself (see ``tests/nbsource.py``).
+
+Each exercise asks for a function. For each: the placeholder is "not answered"; the reference
+solution passes the self-check (the visible example) and the hidden test (fresh inputs drawn at
+grading time, silently, with no model, data or training); the named wrong answers fail both; an
+answer that calls the course's own function for the job fails the hidden test with ``ForbiddenCall``;
+and the "value in view" shortcut (a function returning the visible example's answers) passes the
+self-check but fails the hidden test.
+"""
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from typing import Any
+
+import jupytext
 import nbsource
+import numpy as np
 import pytest
+import torch
+
+from bmcourse.graded import ForbiddenCall
 
 NB = "04"
+#: exercise -> (the function's name, its points)
+EXERCISES = {"04.1": ("threshold_for", 2), "04.2": ("alert_rule", 1), "04.3": ("recall_at", 1),
+             "04.4": ("char_entities", 3)}
+#: how often a wrong answer is graded: each run draws new inputs, and every one of them must fail
+RUNS = 20
 
 
-@pytest.mark.parametrize("exercise_id, ex, answer", [
-    ("04.1", "ex1", "threshold_for"), ("04.2", "ex2", "alert_rule"), ("04.3", "ex3", "recall_at"),
-    ("04.4", "ex4", "char_entities"),
-])
-def test_placeholder_is_unanswered_and_solution_passes(exercise_id: str, ex: str, answer: str) -> None:
-    nbsource.check_placeholder_then_solution(NB, exercise_id, ex, answer)
+def squash(text: str) -> str:
+    """``text`` without any whitespace, so code compares whatever its spacing."""
+    return re.sub(r"\s+", "", text)
 
 
-def test_04_1_highest_threshold_ignoring_ties_or_strict_target_fails() -> None:
-    ns = nbsource.exercise(NB, "04.1", solved=True)
-    check = ns["ex1"].check
-
-    def first_that_meets(conf, ok, target):  # the highest threshold, not the most coverage
-        pairs = sorted(zip(conf, ok), reverse=True)
-        right = 0
-        for i, (c, good) in enumerate(pairs):
-            right += good
-            if right / (i + 1) >= target:
-                return c
-        return None
-
-    def ignores_ties(conf, ok, target):  # tests a threshold in the middle of a tie
-        pairs = sorted(zip(conf, ok), key=lambda p: (-p[0], not p[1]))
-        best, right = None, 0
-        for i, (c, good) in enumerate(pairs):
-            right += good
-            if right / (i + 1) >= target:
-                best = c
-        return best
-
-    def strict(conf, ok, target):  # > instead of >=
-        return ns["threshold_for"](conf, ok, target + 1e-9)
-
-    for wrong in (first_that_meets, ignores_ties, strict):
-        result = check(wrong)
-        assert not result.passed, wrong.__name__
+def the_exercise(ns: dict, exercise_id: str) -> Any:
+    return next(v for v in ns.values() if getattr(v, "key", None) == exercise_id)
 
 
-def test_04_2_full_window_denominator_or_strict_threshold_fails() -> None:
-    ns = nbsource.exercise(NB, "04.2", solved=True)
-    check = ns["ex2"].check
-
-    def full_window(neg, window, threshold):
-        return [sum(neg[max(0, i - window + 1):i + 1]) / window >= threshold for i in range(len(neg))]
-
-    def strict(neg, window, threshold):
-        return [sum(neg[max(0, i - window + 1):i + 1]) / len(neg[max(0, i - window + 1):i + 1]) > threshold
-                for i in range(len(neg))]
-
-    def off_by_one(neg, window, threshold):  # the window ends one headline early
-        out = []
-        for i in range(len(neg)):
-            recent = neg[max(0, i - window):i] or [False]
-            out.append(sum(recent) / len(recent) >= threshold)
-        return out
-
-    for wrong in (full_window, strict, off_by_one):
-        assert not check(wrong).passed, wrong.__name__
+def solved(exercise_id: str) -> dict:
+    """The setup cells, the exercise cell and its solution cell, run from the notebook source."""
+    return nbsource.exercise(NB, exercise_id, solved=True)
 
 
-def test_04_3_counting_every_hit_or_all_neighbours_fails() -> None:
-    ns = nbsource.exercise(NB, "04.3", solved=True)
-    check = ns["ex3"].check
+def answered(exercise_id: str, answer: Callable | str) -> dict:
+    """The setup and exercise cells, then a learner's answer: a function, or the source of an answer
+    cell (run in the notebook namespace, as a learner's cell is, so names it imports are the notebook's)."""
+    ns = nbsource.exercise(NB, exercise_id)
+    if isinstance(answer, str):
+        nbsource.run(answer, ns)
+    else:
+        ns[EXERCISES[exercise_id][0]] = answer
+    return ns
+
+
+def self_check(exercise_id: str, answer: Callable | str) -> Any:
+    """The visible check's Result for ``answer``."""
+    ns = answered(exercise_id, answer)
+    return the_exercise(ns, exercise_id).check(ns[EXERCISES[exercise_id][0]])
+
+
+def hidden(exercise_id: str, answer: Callable | str) -> None:
+    """Run the hidden test on ``answer``; raises when it fails."""
+    nbsource.run_hidden_test(NB, exercise_id, answered(exercise_id, answer))
+
+
+def fails_hidden(exercise_id: str, answer: Callable | str, forbidden: bool = False, runs: int = RUNS) -> str:
+    """The hidden test fails on ``answer`` on each of ``runs`` fresh draws (with ForbiddenCall if
+    ``forbidden``; else with an AssertionError, or with the error a wrong answer raises on inputs it
+    does not handle, which fails the graded cell as well); returns the last message."""
+    ns = answered(exercise_id, answer)
+    for _ in range(runs):
+        with pytest.raises(ForbiddenCall if forbidden else Exception) as failure:
+            nbsource.run_hidden_test(NB, exercise_id, ns)
+        if not forbidden:
+            assert not isinstance(failure.value, ForbiddenCall), failure.value
+    return str(failure.value)
+
+
+def passes_self_check_fails_hidden(exercise_id: str, answer: Callable | str, forbidden: bool) -> None:
+    """The learner sees ✅ for ``answer`` while working, but grading gives it nothing."""
+    assert self_check(exercise_id, answer).passed
+    fails_hidden(exercise_id, answer, forbidden=forbidden)
+
+
+def fails_both(exercise_id: str, answer: Callable | str) -> Any:
+    result = self_check(exercise_id, answer)
+    assert not result.passed
+    fails_hidden(exercise_id, answer)
+    return result
+
+
+def passes_both(exercise_id: str, answer: Callable | str) -> None:
+    """Another correct way to write it: right while working and when graded, on many draws."""
+    assert self_check(exercise_id, answer).passed
+    ns = answered(exercise_id, answer)
+    for _ in range(RUNS):
+        nbsource.run_hidden_test(NB, exercise_id, ns)
+
+
+# ---------------------------------------------------------------- every exercise
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_exercise_cell_runs_alone_keeps_the_placeholder_and_sets_the_points(exercise_id: str) -> None:
+    name, points = EXERCISES[exercise_id]
+    ns = nbsource.exercise(NB, exercise_id)
+    exercise = the_exercise(ns, exercise_id)
+    assert exercise.attempts == 0 and len(exercise.hints) >= 2 and exercise.points == points
+    assert exercise.checker.expects == "a function"
+    assert re.search(rf"^{name} = \.\.\.$", nbsource.exercise_cell(NB, exercise_id), flags=re.MULTILINE)
+    assert re.search(rf"^def {name}\(", nbsource.solution_cell(NB, exercise_id), flags=re.MULTILINE)
+    assert squash(nbsource.check_cell(NB, exercise_id)) == f"ex{exercise_id[-1]}.check({name})"
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_placeholder_is_not_answered_and_the_reference_passes(exercise_id: str) -> None:
+    ex, name = f"ex{exercise_id[-1]}", EXERCISES[exercise_id][0]
+    nbsource.check_placeholder_then_solution(NB, exercise_id, ex, name)
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_the_reference_passes_the_hidden_test_silently(exercise_id: str, capsys: pytest.CaptureFixture[str]) -> None:
+    ns = solved(exercise_id)
+    before, rng_state = dict(ns), torch.get_rng_state()
+    for _ in range(5 * RUNS):  # fresh inputs each time
+        nbsource.run_hidden_test(NB, exercise_id, ns)
+    assert capsys.readouterr() == ("", "")  # nbval compares stored outputs: a hidden test prints nothing
+    assert torch.equal(torch.get_rng_state(), rng_state)  # later cells' random draws are unchanged
+    # it binds one name (its own function) and rebinds none: the notebook's `apps`, `spans`, `ex1_cases`... are safe
+    assert len(set(ns) - set(before)) == 1 and all(ns[key] is value for key, value in before.items())
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_the_hidden_test_needs_no_model_data_or_training(exercise_id: str) -> None:
+    source = nbsource.hidden_test_cell(NB, exercise_id)
+    for heavy in ("load_", "fit(", "from_pretrained", "Tagger", "sentence_embeddings", "class_logits", "torch"):
+        assert heavy not in source, f"{exercise_id}'s hidden test uses {heavy}"
+    assert "graded.fresh_rng()" in source and "forbid=" in source
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_the_placeholder_a_value_and_a_wrong_function_fail_the_hidden_test(exercise_id: str) -> None:
+    assert "expected a function" in fails_hidden(exercise_id, "", runs=1)  # the placeholder `name = ...` left as it is
+    assert "expected a function" in fails_hidden(exercise_id, f"{EXERCISES[exercise_id][0]} = 0.25", runs=1)
+    fails_hidden(exercise_id, lambda *args: ..., runs=1)
+    with pytest.raises(ZeroDivisionError):  # an error in the answer fails the test cell (nbgrader: 0 points)
+        hidden(exercise_id, lambda *args: 1 / 0)
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_the_self_check_explains_a_value_or_an_error_without_a_traceback(exercise_id: str) -> None:
+    not_a_function = self_check(exercise_id, f"{EXERCISES[exercise_id][0]} = 0.25")
+    assert not not_a_function.passed and "expected a function, got a float" in not_a_function.message
+    raising = self_check(exercise_id, lambda *args: 1 / 0)
+    assert not raising.passed and "your function raised ZeroDivisionError" in raising.message
+    wrong_kind = self_check(exercise_id, lambda *args: "0.1")
+    assert not wrong_kind.passed and ("expected" in wrong_kind.message or "not the expected" in wrong_kind.message)
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_last_hint_explains_without_giving_the_solution_line(exercise_id: str) -> None:
+    ns = nbsource.exercise(NB, exercise_id)
+    exercise = the_exercise(ns, exercise_id)
+    hints = squash(" ".join(exercise.hints))
+    for line in nbsource.solution_cell(NB, exercise_id).splitlines():
+        code = line.split("=", 1)[-1] if "=" in line and "==" not in line else line
+        code = code.removeprefix("    return ")
+        if len(squash(code)) > 12:
+            assert squash(code) not in hints, f"{exercise_id}: a hint contains the solution code {code.strip()!r}"
+
+
+def test_no_solution_or_hidden_test_line_appears_in_another_cell() -> None:
+    """``bmcourse assign`` refuses a release in which a line (over 24 characters) of a solution or a
+    hidden test appears: none may also be written in a cell the learner gets."""
+    nb = jupytext.read(nbsource.NOTEBOOKS / "04_applications.py", fmt="py:percent")
+    secret = [i for i, c in enumerate(nb.cells) if {"solution", "hidden-test"} & set(c.metadata.get("tags", ()))]
+    assert len(secret) == 2 * len(EXERCISES)
+    for index in secret:
+        for line in nb.cells[index].source.splitlines():
+            if len(line.strip()) > 24:
+                elsewhere = [i for i, c in enumerate(nb.cells) if i not in secret and line.strip() in c.source]
+                assert not elsewhere, f"{line.strip()!r} is also in cell {elsewhere}"
+
+
+# ---------------------------------------------------------------- 04.1
+
+
+def first_that_meets(conf, ok, target):  # the highest threshold that meets the target, not the most coverage
+    pairs = sorted(zip(conf, ok), reverse=True)
+    right = 0
+    for i, (c, good) in enumerate(pairs):
+        right += good
+        if right / (i + 1) >= target:
+            return c
+    return None
+
+
+def ignores_ties(conf, ok, target):  # tests a threshold in the middle of a tie
+    pairs = sorted(zip(conf, ok), key=lambda p: (-p[0], not p[1]))
+    best, right = None, 0
+    for i, (c, good) in enumerate(pairs):
+        right += good
+        if right / (i + 1) >= target:
+            best = c
+    return best
+
+
+def strict(conf, ok, target):  # accuracy > target instead of >=
+    pairs = sorted(zip(conf, ok), reverse=True)
+    best, right = None, 0
+    for i, (c, good) in enumerate(pairs):
+        right += good
+        if (i + 1 == len(pairs) or pairs[i + 1][0] < c) and right / (i + 1) > target:
+            best = c
+    return best
+
+
+def by_brute_force(conf, ok, target):  # each distinct confidence tried, in float32 tensors: also right
+    conf_t, ok_t = torch.tensor(conf), torch.tensor(ok)
+    good = [c for c in conf_t.unique().tolist() if ok_t[conf_t >= c].float().mean().item() >= target]
+    return min(good) if good else None
+
+
+def test_threshold_wrong_answers_fail() -> None:
+    ex1 = nbsource.exercise(NB, "04.1")["ex1"]
+    result = ex1.check(strict)
+    assert not result.passed and "Hint 1/2" in result.message and "example 1" in result.message
+    assert "0.6" not in result.message  # the expected threshold of example 1 is never shown
+    for wrong in (first_that_meets, strict, lambda c, ok, t: min(c), lambda c, ok, t: max(c)):
+        fails_both("04.1", wrong)
+    fails_both("04.1", ignores_ties)
+    fails_both("04.1", lambda c, ok, t: by_brute_force(c, ok, t) or 0.0)  # 0 instead of None
+    passes_both("04.1", by_brute_force)
+    assert ex1.check(solved("04.1")["threshold_for"]).passed
+
+
+def test_threshold_with_the_course_functions_or_in_view_gets_no_points() -> None:
+    passes_self_check_fails_hidden("04.1", "def threshold_for(c, ok, t):\n"
+                                           "    row = apps.pick_threshold(c, ok, t)\n"
+                                           "    return row and row['threshold']", forbidden=True)
+    passes_self_check_fails_hidden("04.1", "from bmcourse.apps.intent import pick_threshold\n"
+                                           "threshold_for = lambda c, ok, t: (pick_threshold(c, ok, t) or {}).get("
+                                           "'threshold')", forbidden=True)
+    passes_self_check_fails_hidden("04.1", "threshold_for = lambda c, ok, t: next((r['threshold'] for r in "
+                                           "apps.coverage_curve(c, ok) if r['accuracy'] >= t), None)", forbidden=True)
+    ns = solved("04.1")
+    shown = {(tuple(c), tuple(ok), t): ns["threshold_for"](c, ok, t) for c, ok, t in ns["ex1_cases"]}
+    passes_self_check_fails_hidden("04.1", lambda c, ok, t: shown.get((tuple(c), tuple(ok), t), 0.5),
+                                   forbidden=False)
+
+
+# ---------------------------------------------------------------- 04.2
+
+
+def full_window(neg, window, threshold):  # divides by `window` at the start of the stream too
+    return [sum(neg[max(0, i - window + 1):i + 1]) / window >= threshold for i in range(len(neg))]
+
+
+def strict_share(neg, window, threshold):  # > instead of >=
+    return [sum(neg[max(0, i - window + 1):i + 1]) / len(neg[max(0, i - window + 1):i + 1]) > threshold
+            for i in range(len(neg))]
+
+
+def off_by_one(neg, window, threshold):  # the window ends one headline early
+    out = []
+    for i in range(len(neg)):
+        recent = neg[max(0, i - window):i] or [False]
+        out.append(sum(recent) / len(recent) >= threshold)
+    return out
+
+
+def with_numpy(neg, window, threshold):  # cumulative sums in an array: also right
+    counts = np.concatenate([[0], np.cumsum(np.asarray(neg, dtype=int))])
+    ends = np.arange(1, len(neg) + 1)
+    starts = np.maximum(0, ends - window)
+    return (counts[ends] - counts[starts]) / (ends - starts) >= threshold
+
+
+def test_alert_rule_wrong_answers_fail() -> None:
+    ex2 = nbsource.exercise(NB, "04.2")["ex2"]
+    result = ex2.check(full_window)
+    assert not result.passed and "example 3" in result.message and "Hint 1/2" in result.message
+    for wrong in (full_window, strict_share, off_by_one, lambda neg, w, t: list(neg)):
+        fails_both("04.2", wrong)
+    shares = fails_both("04.2", lambda neg, w, t: [sum(neg[max(0, i - w + 1):i + 1]) / len(neg[max(0, i - w + 1):i + 1])
+                                                    for i in range(len(neg))])  # the shares, not the alerts
+    assert "first difference" in shares.message
+    passes_both("04.2", with_numpy)  # an array of numpy bools is fine
+    passes_both("04.2", lambda neg, w, t: torch.tensor(with_numpy(neg, w, t)))  # and a tensor
+    assert ex2.check(solved("04.2")["alert_rule"]).passed
+
+
+def test_alert_rule_with_rolling_share_or_in_view_gets_no_points() -> None:
+    passes_self_check_fails_hidden("04.2", "alert_rule = lambda neg, w, t: [s >= t for s in apps.rolling_share(neg, w)]",
+                                   forbidden=True)
+    passes_self_check_fails_hidden("04.2", "from bmcourse.apps.sentiment import rolling_share\n"
+                                           "alert_rule = lambda neg, w, t: [s >= t for s in rolling_share(neg, w)]",
+                                   forbidden=True)
+    ns = solved("04.2")
+    shown = {(tuple(f), w, t): ns["alert_rule"](f, w, t) for f, w, t in ns["ex2_cases"]}
+    passes_self_check_fails_hidden("04.2", lambda neg, w, t: shown.get((tuple(neg), w, t), [False] * len(neg)),
+                                   forbidden=False)
+
+
+# ---------------------------------------------------------------- 04.3
+
+
+def test_recall_wrong_answers_fail() -> None:
+    ex3 = nbsource.exercise(NB, "04.3")["ex3"]
     every_hit = lambda k, q, n: sum(row[:k].count(x) for x, row in zip(q, n)) / len(q)  # noqa: E731
     all_neighbours = lambda k, q, n: sum(x in row for x, row in zip(q, n)) / len(q)  # noqa: E731
     per_neighbour = lambda k, q, n: sum(row[:k].count(x) for x, row in zip(q, n)) / (k * len(q))  # noqa: E731
+    result = ex3.check(all_neighbours)
+    assert not result.passed and "example 1" in result.message and "0.4" not in result.message
     for wrong in (every_hit, all_neighbours, per_neighbour):
-        result = check(wrong)
-        assert not result.passed
+        fails_both("04.3", wrong)
+    fails_both("04.3", lambda k, q, n: sum(x in row[:k + 1] for x, row in zip(q, n)) / len(q))  # one neighbour too many
+    fixed_size = lambda k, q, n: sum(x in row[:k] for x, row in zip(q, n)) / 5  # noqa: E731 - the visible 5 queries
+    passes_self_check_fails_hidden("04.3", fixed_size, forbidden=False)
+    as_tensor = lambda k, q, n: (torch.tensor(n)[:, :k] == torch.tensor(q)[:, None]).any(1).float().mean()  # noqa: E731
+    passes_both("04.3", as_tensor)  # a 0-d float32 tensor is a number too
+    assert ex3.check(solved("04.3")["recall_at"]).passed
 
 
-def test_04_4_one_span_per_subword_or_dropping_the_last_entity_fails() -> None:
+def test_recall_with_recall_at_k_or_in_view_gets_no_points() -> None:
+    passes_self_check_fails_hidden("04.3", "recall_at = lambda k, q, n: apps.recall_at_k(q, n, k)", forbidden=True)
+    passes_self_check_fails_hidden("04.3", "import bmcourse.apps.search\n"
+                                           "recall_at = lambda k, q, n: bmcourse.apps.search.recall_at_k(q, n, k)",
+                                   forbidden=True)
+    ns = solved("04.3")
+    shown = {k: ns["recall_at"](k, ns["ex3_queries"], ns["ex3_neighbours"]) for k in (1, 2, 3)}
+    passes_self_check_fails_hidden("04.3", lambda k, q, n: shown.get(k, 0.5), forbidden=False)
+
+
+# ---------------------------------------------------------------- 04.4
+
+
+def per_subword(offsets, tags):  # one entity per sub-word, nothing merged
+    return [(t[2:], s, e) for (s, e), t in zip(offsets, tags) if t not in (None, "O")]
+
+
+def word_starts_only(offsets, tags):  # ends at the first sub-word of the entity
+    return [(t[2:], s, e) for (s, e), t in zip(offsets, tags) if t and t.startswith("B-")]
+
+
+def merges_same_type(offsets, tags):  # a B- right after an entity of its type continues it
+    found, current = [], None
+    for (start, end), tag in zip(offsets, tags):
+        if tag is None:
+            continue
+        if tag != "O" and current and current[0] == tag[2:]:
+            current[2] = end
+            continue
+        if current:
+            found.append(tuple(current))
+        current = [tag[2:], start, end] if tag != "O" else None
+    return found + [tuple(current)] if current else found
+
+
+def test_char_entities_wrong_answers_fail() -> None:
     ns = nbsource.exercise(NB, "04.4", solved=True)
-    check = ns["ex4"].check
-    per_subword = lambda offsets, tags: [(t[2:], s, e) for (s, e), t in zip(offsets, tags)  # noqa: E731
-                                         if t not in (None, "O")]
+    ex4, reference = ns["ex4"], ns["char_entities"]
+    result = ex4.check(per_subword)
+    assert not result.passed and "Hint 1/2" in result.message and "Lovelace" not in result.message
+    drops_last = lambda offsets, tags: reference(offsets, tags)[:-1]  # noqa: E731 - forgot the entity open at the end
+    ends_early = lambda o, t: [(k, s, e - 1) for k, s, e in reference(o, t)]  # noqa: E731 - end inclusive
+    for wrong in (per_subword, word_starts_only, drops_last, ends_early):
+        fails_both("04.4", wrong)
+    passes_self_check_fails_hidden("04.4", merges_same_type, forbidden=False)  # the example has no such pair
+    passes_both("04.4", lambda o, t: [list(entity) for entity in reference(o, t)])  # lists for tuples are fine
+    assert ex4.check(reference).passed
 
-    def drops_last(offsets, tags):
-        return ns["char_entities"](offsets, tags)[:-1]
 
-    def word_starts_only(offsets, tags):  # ends at the first sub-word of the entity
-        return [(t[2:], s, e) for (s, e), t in zip(offsets, tags) if t and t.startswith("B-")]
+def by_spans(offsets, tags):
+    from bmcourse.tagging import spans
 
-    for wrong in (per_subword, drops_last, word_starts_only):
-        assert not check(wrong).passed
-    assert len(ns["ex4_expected"]) == 4 and ns["ex4_expected"][1][0] == "LOC"
+    kept = [(offset, tag) for offset, tag in zip(offsets, tags) if tag is not None]
+    return [(s.type, kept[s.start][0][0], kept[s.end - 1][0][1]) for s in spans([tag for _, tag in kept])]
+
+
+def test_char_entities_with_the_course_helpers_or_in_view_gets_no_points() -> None:
+    passes_self_check_fails_hidden("04.4", by_spans, forbidden=True)
+    passes_self_check_fails_hidden("04.4", "def char_entities(offsets, tags):\n"  # the notebook's own `spans`
+                                           "    kept = [(o, t) for o, t in zip(offsets, tags) if t is not None]\n"
+                                           "    return [(s.type, kept[s.start][0][0], kept[s.end - 1][0][1])\n"
+                                           "            for s in spans([t for _, t in kept])]", forbidden=True)
+    passes_self_check_fails_hidden("04.4", "from bmcourse.apps.redact import _entities\n"
+                                           "def char_entities(offsets, tags):\n"
+                                           "    kept = [(o, t) for o, t in zip(offsets, tags) if t is not None]\n"
+                                           "    words = [('', s, e) for (s, e), _ in kept]\n"
+                                           "    return [e[:3] for e in _entities('', words, [t for _, t in kept])]",
+                                   forbidden=True)
+    passes_self_check_fails_hidden("04.4", "from seqeval.metrics.sequence_labeling import get_entities\n"
+                                           "def char_entities(offsets, tags):\n"
+                                           "    kept = [(o, t) for o, t in zip(offsets, tags) if t is not None]\n"
+                                           "    return [(k, kept[s][0][0], kept[e][0][1])\n"
+                                           "            for k, s, e in get_entities([t for _, t in kept])]",
+                                   forbidden=True)
+    ns = solved("04.4")
+    shown = ns["char_entities"](ns["ex4_offsets"], ns["ex4_subword_tags"])
+    passes_self_check_fails_hidden("04.4", lambda offsets, tags: shown, forbidden=False)
