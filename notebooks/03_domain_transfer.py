@@ -46,11 +46,17 @@ settings = bmcourse.setup(seed=0)
 # the same **budget**: it sees `BUDGET` training sentences (at most 10 passes over a tiny set),
 # so strategies and sizes are compared at equal compute. The cell also holds the imports the
 # exercises need (the tests run each exercise on top of it alone).
+#
+# **How the exercises work.** Each of the six exercises asks you to write a *function*. Its check
+# cell calls your function on the example shown next to it and says right or wrong, with a hint,
+# but never the expected value. When the notebook is graded, your function is called on inputs
+# made up at grading time (other tags, parameter names, configurations and result rows), with
+# the package function the exercise rules out made to raise an error while it runs.
 
 # %% tags=["setup"]
 from bmcourse import by_profile, reference
 from bmcourse import transfer as tr
-from bmcourse.exercises import Checker, Exercise, checkpoint, expect_close, expect_equal
+from bmcourse.exercises import Checker, Exercise, checkpoint, describe, expect_close, expect_equal
 from bmcourse.models import load_token_classifier
 from bmcourse.transfer import epochs_for
 
@@ -62,6 +68,19 @@ SEEDS = by_profile(smoke=2, full=3)
 AUGMENT_UP_TO = by_profile(smoke=5, full=25)  # mention replacement at these small sizes
 REPLAY = 0.5  # replayed source sentences per target sentence
 REF = reference.load("bench_transfer_cpu")  # the shipped full run on four real targets
+
+
+def on_example(fn, args, check):
+    """Call the learner's function on an exercise's visible example and judge what it returns with
+    `check` (an expect_* checker holding the reference): (passed, message). The message says what is
+    wrong (not a function, an error, a length, which keys), never the expected value."""
+    if not callable(fn):
+        return False, f"expected a function, got {describe(fn)}: define it with def and assign nothing else to its name"
+    try:
+        got = fn(*args)
+    except Exception as err:  # the learner's code failed: name the error instead of a traceback
+        return False, f"your function raised {type(err).__name__}: {err}"
+    return check(got)
 
 # %% [markdown]
 # ## 1 · The source tagger, and what it knows about politics for free
@@ -115,21 +134,38 @@ for name, z in REF["zero_shot"].items():
 
 # %% [markdown]
 # ### Exercise 1 · Map target tags into source tags
-# Write `to_source_tags(tags, mapping)`: given one sentence's IOB2 tags in target types and a
-# dict `{target type: source type}`, return the tags in source types. An entity whose type is
-# not in the dict becomes `O` (all of its words), and the output must stay valid IOB2.
+# Write a function `to_source_tags(tags, mapping)`: given one sentence's IOB2 tags in target types
+# (a list of strings) and a dict `{target type: source type}`, it returns the list of tags in
+# source types. An entity whose type is not in the dict becomes `O` (all of its words), and the
+# output must stay valid IOB2. A type name may itself contain a hyphen (WNUT-17 has
+# `creative-work`). Write it yourself, **without `tr.map_tags`** (the package's version, which
+# `zero_shot` used above). The check calls it on the sentences below; grading calls it on other
+# types, mappings and sentences.
 
 # %% tags=["exercise"]
 ex1_mapping = {"politician": "PER", "country": "LOC", "politicalparty": "ORG"}
 ex1_sentences = [["B-politician", "I-politician", "O", "B-country"],
                  ["B-election", "I-election", "O", "B-politicalparty", "I-politicalparty"],
-                 ["O", "B-event", "B-country", "I-country"]]
-ex1 = Exercise("03.1", "Target tags into source tags",
-               Checker(lambda fn: expect_equal([tr.map_tags(s, ex1_mapping) for s in ex1_sentences])(
-                   [fn(s, ex1_mapping) for s in ex1_sentences]), "a function"),
-               hints=("A tag is O, or a prefix (B- or I-) and a type: split it, look the type up.",
-                      "Keep the prefix when the type is in the mapping; otherwise the whole tag becomes O. "
-                      "bmcourse.tagging.split_tag splits a tag."))
+                 ["O", "B-event", "B-country", "I-country"],
+                 ["B-creative-work", "I-creative-work", "O", "B-politician"]]
+
+
+def self_check(fn):
+    """to_source_tags on each sentence above against the package's tr.map_tags."""
+    for number, sentence in enumerate(ex1_sentences, start=1):
+        passed, message = on_example(fn, (list(sentence), dict(ex1_mapping)),
+                                     expect_equal(tr.map_tags(sentence, ex1_mapping)))
+        if not passed:
+            return False, f"on sentence {number}: {message}"
+    return True, "values match"
+
+
+ex1 = Exercise("03.1", "Target tags into source tags", Checker(self_check, "a function"),
+               hints=("A tag is O, or a prefix (B- or I-) and a type: split it into the two, then look the type up.",
+                      ("Keep the prefix when the type is in the mapping and write the source type after it; "
+                       "otherwise the tag becomes O. Split at the first hyphen only, so that a type such as "
+                       "creative-work stays whole (str.partition, or bmcourse.tagging.split_tag, does that).")),
+               points=2)
 to_source_tags = ...
 
 
@@ -145,6 +181,45 @@ def to_source_tags(tags, mapping):
 
 # %%
 ex1.check(to_source_tags)
+
+# %% tags=["hidden-test"]
+def grade_to_source_tags():
+    """03.1 on type names, mappings and sentences made up at grading time against the package's map_tags,
+    which is forbidden while the answer runs."""
+    from bmcourse import graded
+    from bmcourse.transfer.source import map_tags as reference
+
+    rng = graded.fresh_rng()
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    for _ in range(3):
+        kinds = []
+        while len(kinds) < 6:  # six distinct made-up type names
+            kind = "".join(rng.choices(letters, k=rng.randint(3, 9)))
+            kinds += [kind] if kind not in kinds else []
+        kinds[0] = f"{kinds[0]}-{kinds[1]}"  # a type with a hyphen in its name, as WNUT-17's creative-work
+        sources = ("PER", "ORG", "LOC", "MISC", "".join(rng.choices(letters.upper(), k=4)))
+        mapping = {kind: rng.choice(sources) for kind in rng.sample(kinds, rng.randint(2, len(kinds) - 2))}
+        sentences = [[]]
+        for kind in rng.sample(kinds, len(kinds)):  # every type once, each entity two words long
+            sentences[0] += [f"B-{kind}", f"I-{kind}"] + ["O"] * rng.randint(0, 1)
+        for _ in range(4):
+            tags = []
+            for _ in range(rng.randint(1, 8)):
+                kind = rng.choice(kinds)
+                tags += ["O"] if rng.random() < 0.3 else [f"B-{kind}"] + [f"I-{kind}"] * rng.randint(0, 3)
+            sentences.append(tags)
+        for tags in sentences:
+            want = reference(tags, mapping)
+            got = graded.call(to_source_tags, list(tags), dict(mapping),
+                              forbid=("bmcourse.transfer.map_tags", "bmcourse.transfer.source.map_tags"),
+                              why="this exercise asks you to write the mapping yourself")
+            if not isinstance(got, (list, tuple)):
+                raise AssertionError(f"03.1 to_source_tags: expected a list of tags, got {type(got).__name__}")
+            if list(got) != want:
+                raise AssertionError("03.1 to_source_tags: wrong tags on sentences you have not seen")
+
+
+grade_to_source_tags()
 
 # %% [markdown]
 # ## 2 · Five strategies: what each one trains
@@ -192,51 +267,151 @@ print("the package uses the chosen rates:", lr_sweep["chosen"] == tr.STRATEGY_LR
 
 # %% [markdown]
 # ### Exercise 2 · BitFit's parameters
-# Write `bitfit_names(model)`: the names (from `model.named_parameters()`) of the parameters
-# BitFit trains, in the model's order.
+# Write a function `bitfit_names(names)`: given a model's parameter names in the model's order (as
+# `model.named_parameters()` lists them), it returns the list of the names BitFit trains, in the
+# same order. Decide from the names alone, **without `tr.bitfit_parameters`** (or
+# `tr.apply_strategy`, which uses it). The check calls it on the names of a freshly loaded tagger
+# (`ex2_names` below); grading calls it on the names of other models whose task head is also
+# called `classifier`.
 
 # %% tags=["exercise"]
 ex2_model, _ = load_token_classifier(["O", "B-X", "I-X"])
-ex2 = Exercise("03.2", "BitFit's parameter selection",
-               Checker(lambda fn: expect_equal(tr.bitfit_parameters(ex2_model))(list(fn(ex2_model))), "a function"),
+ex2_names = [name for name, _ in ex2_model.named_parameters()]
+
+
+def self_check(fn):
+    """bitfit_names(ex2_names) against the package's selection on the same model."""
+    return on_example(fn, (list(ex2_names),), expect_equal(tr.bitfit_parameters(ex2_model)))
+
+
+ex2 = Exercise("03.2", "BitFit's parameter selection", Checker(self_check, "a function"),
                hints=("BitFit trains the bias terms everywhere, plus what no pre-trained weight exists for.",
-                      "Parameter names end in .weight or .bias; the new head's names start with 'classifier'."))
+                      ("Parameter names end in .weight or .bias; the new head's names start with 'classifier'. "
+                       "Keep a name when either is true, and keep the order you were given.")),
+               points=1)
 bitfit_names = ...
 
 
 # %% tags=["solution"]
-def bitfit_names(model):
-    """Every bias, and the task head."""
-    return [name for name, _ in model.named_parameters() if name.endswith(".bias") or name.startswith("classifier")]
+def bitfit_names(names):
+    """Every bias, and the task head, in the model's order."""
+    return [name for name in names if name.endswith(".bias") or name.startswith("classifier")]
 
 
 # %%
 ex2.check(bitfit_names)
 
+# %% tags=["hidden-test"]
+def grade_bitfit_names():
+    """03.2 on the parameter names of made-up models (other prefixes, layer counts, layers without a bias)
+    against the package's bitfit_parameters, which is forbidden while the answer runs."""
+    from types import SimpleNamespace
+
+    from bmcourse import graded
+    from bmcourse.transfer.strategies import bitfit_parameters as reference
+
+    rng = graded.fresh_rng()
+    for _ in range(3):
+        base = rng.choice(("roberta", "electra", "deberta", "encoder", f"m{rng.randint(0, 999)}"))  # not the tagger's
+        blocks = ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+                  "attention.output.LayerNorm", "intermediate.dense", "output.dense", "output.LayerNorm"]
+        unbiased = set(rng.sample(blocks, rng.randint(0, 3)))  # some models leave out a few biases
+        names = [f"{base}.embeddings.{kind}_embeddings.weight" for kind in ("word", "position", "token_type")]
+        names += [f"{base}.embeddings.LayerNorm.weight", f"{base}.embeddings.LayerNorm.bias"]
+        for layer in range(rng.randint(1, 4)):
+            for block in blocks:
+                names.append(f"{base}.encoder.layer.{layer}.{block}.weight")
+                names += [] if block in unbiased else [f"{base}.encoder.layer.{layer}.{block}.bias"]
+        names += [f"{base}.pooler.dense.weight", f"{base}.pooler.dense.bias"] if rng.random() < 0.5 else []
+        names += ["classifier.weight", "classifier.bias"]
+        want = reference(SimpleNamespace(named_parameters=lambda names=names: ((name, None) for name in names)))
+        got = graded.call(bitfit_names, list(names),
+                          forbid=("bmcourse.transfer.bitfit_parameters", "bmcourse.transfer.strategies.bitfit_parameters",
+                                  "bmcourse.transfer.apply_strategy", "bmcourse.transfer.strategies.apply_strategy"),
+                          why="this exercise asks you to select the parameters yourself")
+        if not isinstance(got, (list, tuple)):
+            raise AssertionError(f"03.2 bitfit_names: expected a list of names, got {type(got).__name__}")
+        if list(got) != want:
+            raise AssertionError("03.2 bitfit_names: wrong selection from parameter names you have not seen")
+
+
+grade_bitfit_names()
+
 # %% [markdown]
 # ### Exercise 3 · LoRA's parameters by hand
 # LoRA replaces the update of a `d × d` weight by `B·A`, with `A` of shape `r × d` and `B` of
-# shape `d × r`. Here it is applied to the query and value matrices of every layer, with rank
-# `r = tr.LORA_RANK`, and the new head (`d → labels`, with a bias) is trained as well. Compute
-# `lora_params`, the number of trainable parameters, from the model's configuration only.
+# shape `d × r`. Here it is applied to the query and value matrices of every layer, and the new
+# head (`d → labels`, with a bias) is trained as well. Write a function `lora_params(config, rank)`
+# that returns the number of trainable parameters of a model with configuration `config` (it has
+# `hidden_size`, `num_hidden_layers` and `num_labels`) when LoRA has rank `rank`. Count **by
+# hand**, from those numbers: without building a model or a layer (no `torch.nn` module, no
+# `peft`, no `tr.apply_strategy` or `tr.trainable_share`). The check calls it on the tagger's
+# configuration `ex3_config` with `r = tr.LORA_RANK`, against the count on the real model;
+# grading calls it on other configurations and ranks.
 
 # %% tags=["exercise"]
 ex3_model, _ = load_token_classifier(["O", "B-X", "I-X", "B-Y", "I-Y"])
 ex3_config = ex3_model.config  # hidden_size, num_hidden_layers, num_labels: all you need
 _ex3_counted = tr.trainable_share(tr.apply_strategy(ex3_model, "lora"))[0]  # the check counts on the real model
-ex3 = Exercise("03.3", "LoRA's trainable parameters",
-               Checker(lambda n: expect_equal(_ex3_counted)(n), "a whole number"),
+
+
+def self_check(fn):
+    """lora_params(ex3_config, tr.LORA_RANK) against the trainable parameters counted on the real model."""
+    return on_example(fn, (ex3_config, tr.LORA_RANK), expect_equal(_ex3_counted))
+
+
+ex3 = Exercise("03.3", "LoRA's trainable parameters", Checker(self_check, "a function"),
                hints=("Per adapted matrix: A has r·d numbers and B has d·r. How many matrices per layer, "
                       "how many layers?",
-                      "The head is a linear layer from d to the number of labels: weights and biases."))
+                      ("The head is a linear layer from d to the number of labels: weights and biases. Take d, "
+                       "the layers, the labels and r from the arguments, not from the example.")),
+               points=2)
 lora_params = ...
 
+
 # %% tags=["solution"]
-d, r = ex3_config.hidden_size, tr.LORA_RANK
-lora_params = ex3_config.num_hidden_layers * 2 * (2 * d * r) + (d * ex3_config.num_labels + ex3_config.num_labels)
+def lora_params(config, rank):
+    d, labels = config.hidden_size, config.num_labels
+    adapters = config.num_hidden_layers * 2 * (rank * d + d * rank)  # A and B beside query and value
+    return adapters + d * labels + labels  # the head's weights and biases
+
 
 # %%
 ex3.check(lora_params)
+
+# %% tags=["hidden-test"]
+def grade_lora_params():
+    """03.3 on configurations and ranks drawn at grading time, against the trainable parameters counted
+    with the package's LoRA on a tiny model of that configuration; building any model or layer (and the
+    package's counting) is forbidden while the answer runs."""
+    import warnings
+
+    import torch
+    from transformers import BertConfig, BertForTokenClassification
+
+    from bmcourse import graded
+    from bmcourse.transfer import strategies
+
+    rng = graded.fresh_rng()
+    cases = []
+    for _ in range(3):
+        heads, rank = rng.randint(1, 4), rng.randint(1, 12)
+        config = BertConfig(hidden_size=heads * rng.randint(2, 8), num_attention_heads=heads,
+                            num_hidden_layers=rng.randint(1, 4), intermediate_size=rng.randint(2, 16),
+                            vocab_size=rng.randint(5, 30), max_position_embeddings=8, num_labels=rng.randint(2, 9))
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():  # later cells' draws stay the same
+            warnings.simplefilter("ignore")
+            tiny = strategies.apply_strategy(BertForTokenClassification(config), "lora", rank=rank)
+            cases.append(((config, rank), strategies.trainable_share(tiny)[0]))
+    graded.check_function(lora_params, cases, "03.3 lora_params",
+                          forbid=("torch.nn.Module.__init__", "bmcourse.transfer.apply_strategy",
+                                  "bmcourse.transfer.strategies.apply_strategy", "bmcourse.transfer.strategies.lora_model",
+                                  "bmcourse.transfer.trainable_share", "bmcourse.transfer.strategies.trainable_share"),
+                          why="this exercise asks you to count from the configuration, without building a model",
+                          rtol=0.0, atol=0.0)
+
+
+grade_lora_params()
 
 # %% [markdown]
 # ## 3 · The strategies at the same budget
@@ -347,25 +522,61 @@ print(f"{within} of {2 * len(ref_gaps)} (strategy, target, init) pairs are withi
 
 # %% [markdown]
 # ### Exercise 4 · Points per trained parameter
-# From the reference rows (`REF["rows"]`), compute `lora_gap`: a dict `{target: F1 of full
-# minus F1 of lora}` for `init="source"`.
+# Write a function `lora_gap(rows)`: given result rows like `REF["rows"]` (one dict per run, with
+# at least `target`, `strategy`, `init` and `test_f1`, in any order), it returns a dict
+# `{target: F1 of full minus F1 of lora}` over the runs with `init="source"`, one entry per target
+# in the rows. The check calls it on `REF["rows"]` (section 3's table printed the same gaps);
+# grading calls it on made-up rows: other targets, scores and order.
 
 # %% tags=["exercise"]
-_ex4_rows = {(r["target"], r["strategy"]): r["test_f1"] for r in REF["rows"] if r["init"] == "source"}
-ex4 = Exercise("03.4", "LoRA's gap to full fine-tuning",
-               expect_close({t: _ex4_rows[(t, "full")] - _ex4_rows[(t, "lora")] for t in REF["settings"]["targets"]},
-                            atol=1e-6),
+def self_check(fn):
+    """lora_gap(REF["rows"]) against the gaps of the reference table (full − lora, init=source)."""
+    scores = {(r["target"], r["strategy"], r["init"]): r["test_f1"] for r in REF["rows"]}
+    gaps = {t: scores[(t, "full", "source")] - scores[(t, "lora", "source")] for t in REF["settings"]["targets"]}
+    return on_example(fn, ([dict(r) for r in REF["rows"]],), expect_close(gaps, atol=1e-9))
+
+
+ex4 = Exercise("03.4", "LoRA's gap to full fine-tuning", Checker(self_check, "a function"),
                hints=("Each row has target, strategy, init and test_f1; keep the rows with init 'source'.",
-                      "For each target, find the full row and the lora row and subtract: full minus lora."))
+                      ("For each target, find its full row and its lora row and subtract: full minus lora. "
+                       "Take the targets from the rows you are given, not from REF.")),
+               points=1)
 lora_gap = ...
 
+
 # %% tags=["solution"]
-lora_gap = {t: next(r["test_f1"] for r in REF["rows"] if (r["target"], r["strategy"], r["init"]) == (t, "full", "source"))
-            - next(r["test_f1"] for r in REF["rows"] if (r["target"], r["strategy"], r["init"]) == (t, "lora", "source"))
-            for t in REF["settings"]["targets"]}
+def lora_gap(rows):
+    """F1 of full minus F1 of lora per target, for the runs that start from the source tagger."""
+    f1 = {(row["target"], row["strategy"]): row["test_f1"] for row in rows if row["init"] == "source"}
+    return {target: f1[(target, "full")] - f1[(target, "lora")] for target, _ in f1}
+
 
 # %%
 ex4.check(lora_gap)
+
+# %% tags=["hidden-test"]
+def grade_lora_gap():
+    """03.4 on result rows made up at grading time: other targets and scores, extra fields, any order."""
+    from bmcourse import graded
+
+    rng = graded.fresh_rng()
+    for _ in range(3):
+        rows, want = [], {}
+        for _ in range(rng.randint(3, 6)):
+            target = f"target_{rng.getrandbits(32):08x}"
+            f1 = {(strategy, init): rng.random() for strategy in ("linear_probe", "partial", "full", "bitfit", "lora")
+                  for init in ("pretrained", "source")}
+            want[target] = f1[("full", "source")] - f1[("lora", "source")]
+            rows += [{"target": target, "strategy": strategy, "init": init, "test_f1": score,
+                      "train_seconds": rng.uniform(1, 60)} for (strategy, init), score in f1.items()]
+        rng.shuffle(rows)
+        got = graded.call(lora_gap, [dict(row) for row in rows])
+        if not isinstance(got, dict) or set(got) != set(want):
+            raise AssertionError("03.4 lora_gap: expected a dict with one entry per target in the rows")
+        graded.assert_close([got[t] for t in want], [want[t] for t in want], "03.4 lora_gap", rtol=1e-9, atol=1e-12)
+
+
+grade_lora_gap()
 
 # %% [markdown]
 # ## 4 · Few-shot curves
@@ -434,32 +645,91 @@ fig = plots.plot_curve_panels({t: {f"init={init}": by_size for init, by_size in 
 
 # %% [markdown]
 # ### Exercise 5 · Does the news model help with few examples?
-# From `REF["few_shot"]`, compute `source_gain`: a dict `{target: mean over the pairs of
-# (F1 with init=source minus F1 with init=pretrained)}`, pairing runs with the same `n` and
-# `seed`, for `n <= 50` and `augmentation == "none"`.
+# Write a function `source_gain(few)`: given few-shot result rows like `REF["few_shot"]` (one dict
+# per run, with `target`, `n`, `seed`, `init`, `augmentation` and `test_f1`, in any order), it
+# returns a dict `{target: mean over the pairs of (F1 with init=source minus F1 with
+# init=pretrained)}`, one entry per target in the rows. A pair is two runs of the same target,
+# `n` and `seed` (they trained on the same sentences), both with `augmentation == "none"` and
+# `n <= 50`; a run whose partner is missing (a failed run, say) belongs to no pair and is left
+# out. Pair the runs yourself, **without `tr.paired_differences`** (or `tr.mean_and_spread`), which
+# the cells above use. The check calls it on `REF["few_shot"]`; grading calls it on made-up rows.
 
 # %% tags=["exercise"]
-_ex5_expected = {t: tr.mean_and_spread(tr.paired_differences(REF["few_shot"], t, up_to=50))[0]
-                 for t in REF["settings"]["targets"]}
-ex5 = Exercise("03.5", "The source model's few-shot gain",
-               expect_close(_ex5_expected, atol=1e-6),
+def self_check(fn):
+    """source_gain(REF["few_shot"]) against the package's paired differences and their mean, per target."""
+    means = {t: tr.mean_and_spread(tr.paired_differences(REF["few_shot"], t, up_to=50))[0]
+             for t in REF["settings"]["targets"]}
+    return on_example(fn, ([dict(r) for r in REF["few_shot"]],), expect_close(means, atol=1e-9))
+
+
+ex5 = Exercise("03.5", "The source model's few-shot gain", Checker(self_check, "a function"),
                hints=("Pair a source run with the pretrained run of the same target, n and seed: they trained on "
                       "the same sentences.",
-                      "Keep rows with augmentation 'none' and n <= 50; index them by (target, init, n, seed), then "
-                      "average the differences per target."))
+                      ("Keep rows with augmentation 'none' and n <= 50; index them by (target, init, n, seed), then "
+                       "for each source run look up its pretrained partner (skip it when there is none) and average "
+                       "the differences per target.")),
+               points=2)
 source_gain = ...
 
+
 # %% tags=["solution"]
-_runs = {(r["target"], r["init"], r["n"], r["seed"]): r["test_f1"] for r in REF["few_shot"]
-         if r["augmentation"] == "none" and r["n"] <= 50}
-source_gain = {}
-for t in REF["settings"]["targets"]:
-    pairs = [_runs[(t, "source", n, s)] - f1 for (tt, init, n, s), f1 in _runs.items()
-             if tt == t and init == "pretrained"]
-    source_gain[t] = sum(pairs) / len(pairs)
+def source_gain(few):
+    """Mean paired difference (source minus pretrained) per target, n <= 50, no augmentation."""
+    runs = {(r["target"], r["init"], r["n"], r["seed"]): r["test_f1"] for r in few
+            if r["augmentation"] == "none" and r["n"] <= 50}
+    differences = {}
+    for (target, init, n, seed), f1 in runs.items():
+        partner = runs.get((target, "pretrained", n, seed))
+        if init == "source" and partner is not None:
+            differences.setdefault(target, []).append(f1 - partner)
+    return {target: sum(values) / len(values) for target, values in differences.items()}
+
 
 # %%
 ex5.check(source_gain)
+
+# %% tags=["hidden-test"]
+def grade_source_gain():
+    """03.5 on few-shot rows made up at grading time (other targets, sizes on both sides of 50, seeds,
+    augmented runs, runs whose partner is missing, any order) against the package's pairing, which is
+    forbidden while the answer runs."""
+    import statistics
+
+    from bmcourse import graded
+    from bmcourse.transfer import fewshot
+
+    rng = graded.fresh_rng()
+    for _ in range(3):
+        rows = []
+        for _ in range(rng.randint(3, 5)):
+            target, own = f"target_{rng.getrandbits(32):08x}", []
+            sizes = (rng.choice((5, 10)), rng.choice((20, 25, 40)), 50, rng.choice((51, 100, 200, 3394)))
+            for n in sizes:
+                for seed in range(rng.randint(2, 4)):
+                    settings = [("pretrained", "none"), ("source", "none")]
+                    settings += [("source", "mention_replacement")] if n <= 25 else []
+                    own += [{"target": target, "n": n, "seed": seed, "init": init, "augmentation": augmentation,
+                             "test_f1": rng.random(), "train_seconds": rng.uniform(1, 30)}
+                            for init, augmentation in settings]
+            pairs = sorted({(row["n"], row["seed"]) for row in own if row["n"] <= 50})
+            for n, seed in rng.sample(pairs, 2):  # two failed runs, in two pairs: their partners are left alone
+                failed = (n, seed, rng.choice(("pretrained", "source")), "none")
+                own = [row for row in own if (row["n"], row["seed"], row["init"], row["augmentation"]) != failed]
+            rows += own
+        rng.shuffle(rows)
+        targets = {row["target"] for row in rows}
+        want = {t: statistics.fmean(fewshot.paired_differences(rows, t, up_to=50)) for t in targets}
+        got = graded.call(source_gain, [dict(row) for row in rows],
+                          forbid=("bmcourse.transfer.paired_differences", "bmcourse.transfer.fewshot.paired_differences",
+                                  "bmcourse.transfer.mean_and_spread", "bmcourse.transfer.fewshot.mean_and_spread"),
+                          why="this exercise asks you to pair the runs yourself")
+        if not isinstance(got, dict) or set(got) != set(want):
+            raise AssertionError("03.5 source_gain: expected a dict with one entry per target in the rows")
+        graded.assert_close([got[t] for t in want], [want[t] for t in want], "03.5 source_gain",
+                            rtol=1e-9, atol=1e-12)
+
+
+grade_source_gain()
 
 # %% [markdown]
 # ## 5 · Forgetting, and replay
@@ -498,25 +768,68 @@ print(format_table([{"target": t, "forgotten": f["before"] - f["after"],
 
 # %% [markdown]
 # ### Exercise 6 · How much does replay win back?
-# Compute `recovered`: a dict `{target: share of the forgotten CoNLL F1 that replay recovers}`
-# from `REF["forgetting"]`, i.e. (after replay − after) / (before − after), for every target
-# that forgot something (before > after).
+# Write a function `recovered(forgetting)`: given forgetting results like `REF["forgetting"]` (a
+# dict `{target: {"before": ..., "after": ..., "after_replay": ..., ...}}` of CoNLL F1 scores), it
+# returns a dict `{target: share of the forgotten CoNLL F1 that replay recovers}`, i.e.
+# (after replay − after) / (before − after), for every target that forgot something
+# (before > after) and for no other. Compute it yourself, **without `tr.replay_recovery`**. The
+# check calls it on `REF["forgetting"]`; grading calls it on made-up results, some of which forgot
+# nothing.
 
 # %% tags=["exercise"]
-_ex6_expected = {t: tr.replay_recovery(f["before"], f["after"], f["after_replay"]) for t, f in REF["forgetting"].items()
-                 if f["before"] > f["after"]}
-ex6 = Exercise("03.6", "Replay's recovered share",
-               expect_close(_ex6_expected, atol=1e-6),
+def self_check(fn):
+    """recovered(REF["forgetting"]) against the package's replay_recovery, per target that forgot something."""
+    shares = {t: tr.replay_recovery(f["before"], f["after"], f["after_replay"]) for t, f in REF["forgetting"].items()}
+    return on_example(fn, ({t: dict(f) for t, f in REF["forgetting"].items()},),
+                      expect_close({t: share for t, share in shares.items() if share is not None}, atol=1e-9))
+
+
+ex6 = Exercise("03.6", "Replay's recovered share", Checker(self_check, "a function"),
                hints=("What was forgotten is before minus after; what replay wins back is measured from 'after'.",
-                      "A share: divide what replay won back by what was forgotten."))
+                      ("A share: divide what replay won back by what was forgotten. Leave out every target "
+                       "whose F1 did not drop: it forgot nothing, so there is no share to compute.")),
+               points=1)
 recovered = ...
 
+
 # %% tags=["solution"]
-recovered = {t: (f["after_replay"] - f["after"]) / (f["before"] - f["after"]) for t, f in REF["forgetting"].items()
-             if f["before"] > f["after"]}
+def recovered(forgetting):
+    """Share of the forgotten source F1 that replay wins back, per target that forgot something."""
+    return {target: (f["after_replay"] - f["after"]) / (f["before"] - f["after"])
+            for target, f in forgetting.items() if f["before"] > f["after"]}
+
 
 # %%
 ex6.check(recovered)
+
+# %% tags=["hidden-test"]
+def grade_recovered():
+    """03.6 on forgetting results made up at grading time (targets that forgot, that kept their F1, that
+    gained) against the package's replay_recovery, which is forbidden while the answer runs."""
+    from bmcourse import graded
+    from bmcourse.transfer.forgetting import replay_recovery as reference
+
+    rng = graded.fresh_rng()
+    for _ in range(3):
+        results = {}
+        for kind in ["forgot"] * rng.randint(2, 4) + ["kept", "gained"]:
+            before = rng.uniform(0.5, 0.95)
+            after = {"forgot": before * rng.uniform(0.0, 0.9), "kept": before, "gained": before + 0.01}[kind]
+            results[f"target_{rng.getrandbits(32):08x}"] = {
+                "before": before, "after": after, "after_replay": rng.uniform(0.0, 1.0), "replay": 0.5,
+                "target_f1": rng.random(), "train_seconds": rng.uniform(1, 30)}
+        results = dict(rng.sample(list(results.items()), len(results)))
+        shares = {t: reference(f["before"], f["after"], f["after_replay"]) for t, f in results.items()}
+        want = {t: share for t, share in shares.items() if share is not None}
+        got = graded.call(recovered, {t: dict(f) for t, f in results.items()},
+                          forbid=("bmcourse.transfer.replay_recovery", "bmcourse.transfer.forgetting.replay_recovery"),
+                          why="this exercise asks you to compute the share yourself")
+        if not isinstance(got, dict) or set(got) != set(want):
+            raise AssertionError("03.6 recovered: expected one entry per target that forgot something, and no other")
+        graded.assert_close([got[t] for t in want], [want[t] for t in want], "03.6 recovered", rtol=1e-9, atol=1e-12)
+
+
+grade_recovered()
 
 # %% [markdown]
 # ## Summary

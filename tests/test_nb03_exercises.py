@@ -1,74 +1,402 @@
-"""Notebook 03's exercises, run from the notebook source: the reference answers pass and the
-typical wrong answers fail, with messages that do not give the answer away."""
+"""Notebook 03's exercises, run from the notebook source itself (see ``tests/nbsource.py``).
+
+Each exercise asks for a function. For each: the placeholder is "not answered"; the reference
+solution passes the self-check (the notebook's visible example) and the hidden test (inputs made up
+at grading time: tags, parameter names, configurations, result rows; silently, with no model,
+data or training); the named wrong answers fail; an answer that calls the package function the
+exercise rules out fails the hidden test with ``ForbiddenCall``; and the "value in view" shortcut
+(a function returning the visible example's answer, or one written for the visible example only)
+passes the self-check but fails the hidden test.
+"""
 from __future__ import annotations
 
+import re
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+import jupytext
 import nbsource
 import pytest
+import torch
+
+from bmcourse import transfer as tr
+from bmcourse.graded import ForbiddenCall
 
 NB = "03"
+# 03.3's exercise cell wraps the real model with peft, as section 2 does (there the warning shows once)
+pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+#: exercise -> (the function's name, its points)
+EXERCISES = {"03.1": ("to_source_tags", 2), "03.2": ("bitfit_names", 1), "03.3": ("lora_params", 2),
+             "03.4": ("lora_gap", 1), "03.5": ("source_gain", 2), "03.6": ("recovered", 1)}
 
 
-@pytest.mark.parametrize("exercise_id, ex, answer", [
-    ("03.1", "ex1", "to_source_tags"), ("03.2", "ex2", "bitfit_names"), ("03.3", "ex3", "lora_params"),
-    ("03.4", "ex4", "lora_gap"), ("03.5", "ex5", "source_gain"), ("03.6", "ex6", "recovered"),
-])
-def test_placeholder_is_unanswered_and_solution_passes(exercise_id: str, ex: str, answer: str) -> None:
-    nbsource.check_placeholder_then_solution(NB, exercise_id, ex, answer)
+def squash(text: str) -> str:
+    """``text`` without any whitespace, so code compares whatever its spacing."""
+    return re.sub(r"\s+", "", text)
 
 
-def test_03_1_keeping_unmapped_entities_or_dropping_prefixes_fails() -> None:
-    ns = nbsource.exercise(NB, "03.1", solved=True)
-    check = ns["ex1"].check
-    keep_unmapped = lambda tags, m: [t if t == "O" else f"{t[:2]}{m.get(t[2:], t[2:])}" for t in tags]  # noqa: E731
+def the_exercise(ns: dict, exercise_id: str) -> Any:
+    return next(v for v in ns.values() if getattr(v, "key", None) == exercise_id)
+
+
+def solved(exercise_id: str) -> dict:
+    """The setup cells, the exercise cell and its solution cell, run from the notebook source."""
+    return nbsource.exercise(NB, exercise_id, solved=True)
+
+
+def answered(exercise_id: str, answer: Callable | str) -> dict:
+    """The setup and exercise cells, then a learner's answer: a function, or the source of an answer
+    cell (run in the notebook namespace, as a learner's cell is, so names it uses are the notebook's)."""
+    ns = nbsource.exercise(NB, exercise_id)
+    if isinstance(answer, str):
+        nbsource.run(answer, ns)
+    else:
+        ns[EXERCISES[exercise_id][0]] = answer
+    return ns
+
+
+def self_check(exercise_id: str, answer: Callable | str) -> Any:
+    """The visible check's Result for ``answer``."""
+    ns = answered(exercise_id, answer)
+    return the_exercise(ns, exercise_id).check(ns[EXERCISES[exercise_id][0]])
+
+
+def hidden(exercise_id: str, answer: Callable | str) -> None:
+    """Run the hidden test on ``answer``; raises when it fails."""
+    nbsource.run_hidden_test(NB, exercise_id, answered(exercise_id, answer))
+
+
+def fails_hidden(exercise_id: str, answer: Callable | str, forbidden: bool = False) -> str:
+    """The hidden test fails on ``answer`` (with ForbiddenCall if ``forbidden``; else with an
+    AssertionError, or with the error a wrong answer raises on made-up inputs, which fails the graded
+    cell as well); returns its message."""
+    with pytest.raises(ForbiddenCall if forbidden else Exception) as failure:
+        hidden(exercise_id, answer)
+    if not forbidden:
+        assert not isinstance(failure.value, ForbiddenCall), failure.value
+    return str(failure.value)
+
+
+def passes_self_check_fails_hidden(exercise_id: str, answer: Callable | str, forbidden: bool) -> None:
+    """The learner sees ✅ for ``answer`` while working, but grading gives it nothing."""
+    assert self_check(exercise_id, answer).passed
+    fails_hidden(exercise_id, answer, forbidden=forbidden)
+
+
+def fails_both(exercise_id: str, answer: Callable | str) -> Any:
+    result = self_check(exercise_id, answer)
+    assert not result.passed
+    fails_hidden(exercise_id, answer)
+    return result
+
+
+def visible_answer(exercise_id: str) -> Any:
+    """What the reference solution returns on the exercise's visible example (a learner can compute it)."""
+    ns = solved(exercise_id)
+    if exercise_id == "03.1":
+        return {tuple(s): ns["to_source_tags"](s, ns["ex1_mapping"]) for s in ns["ex1_sentences"]}
+    args = {"03.2": lambda: (ns["ex2_names"],), "03.3": lambda: (ns["ex3_config"], tr.LORA_RANK),
+            "03.4": lambda: (ns["REF"]["rows"],), "03.5": lambda: (ns["REF"]["few_shot"],),
+            "03.6": lambda: (ns["REF"]["forgetting"],)}[exercise_id]()
+    return ns[EXERCISES[exercise_id][0]](*args)
+
+
+# ---------------------------------------------------------------- every exercise
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_exercise_cell_runs_alone_keeps_the_placeholder_and_sets_the_points(exercise_id: str) -> None:
+    name, points = EXERCISES[exercise_id]
+    ns = nbsource.exercise(NB, exercise_id)
+    exercise = the_exercise(ns, exercise_id)
+    assert exercise.attempts == 0 and len(exercise.hints) >= 2 and exercise.points == points
+    assert exercise.checker.expects == "a function"
+    assert re.search(rf"^{name} = \.\.\.$", nbsource.exercise_cell(NB, exercise_id), flags=re.MULTILINE)
+    assert re.search(rf"^def {name}\(", nbsource.solution_cell(NB, exercise_id), flags=re.MULTILINE)
+    assert squash(nbsource.check_cell(NB, exercise_id)) == f"ex{exercise_id[-1]}.check({name})"
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_placeholder_is_not_answered_and_the_reference_passes(exercise_id: str) -> None:
+    ex, name = f"ex{exercise_id[-1]}", EXERCISES[exercise_id][0]
+    nbsource.check_placeholder_then_solution(NB, exercise_id, ex, name)
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_the_reference_passes_the_hidden_test_silently(exercise_id: str, capsys: pytest.CaptureFixture[str]) -> None:
+    ns = solved(exercise_id)
+    before, rng_state = dict(ns), torch.get_rng_state()
+    for _ in range(5):  # fresh inputs each time
+        nbsource.run_hidden_test(NB, exercise_id, ns)
+    assert capsys.readouterr() == ("", "")  # nbval compares stored outputs: a hidden test prints nothing
+    assert torch.equal(torch.get_rng_state(), rng_state)  # later cells' random draws are unchanged (03.3's tiny model)
+    # it binds one name (its own function) and rebinds none: the notebook's REF, ex2_model... are safe
+    assert len(set(ns) - set(before)) == 1 and all(ns[key] is value for key, value in before.items())
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_grading_needs_no_model_no_data_and_no_training(exercise_id: str) -> None:
+    source = nbsource.hidden_test_cell(NB, exercise_id)
+    for heavy in ("load_token_classifier", "from_pretrained", "load_ner", "source_tagger", "adapt(", "forgetting(",
+                  "few_shot(", "reference.load", "REF", "ex2_model", "ex3_model"):
+        assert heavy not in source, f"{exercise_id}'s hidden test uses {heavy}"
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_the_placeholder_a_value_and_a_wrong_function_fail_the_hidden_test(exercise_id: str) -> None:
+    assert "expected a function" in fails_hidden(exercise_id, "")  # the placeholder `name = ...` left as it is
+    assert "expected a function" in fails_hidden(exercise_id, f"{EXERCISES[exercise_id][0]} = 0.25")
+    assert "expected" in fails_hidden(exercise_id, lambda *args: ...)
+    with pytest.raises(ZeroDivisionError):  # an error in the answer fails the test cell (nbgrader: 0 points)
+        hidden(exercise_id, lambda *args: 1 / 0)
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_the_self_check_explains_a_value_or_an_error_without_a_traceback(exercise_id: str) -> None:
+    not_a_function = self_check(exercise_id, f"{EXERCISES[exercise_id][0]} = 0.25")
+    assert not not_a_function.passed and "expected a function, got a float" in not_a_function.message
+    raising = self_check(exercise_id, lambda *args: 1 / 0)
+    assert not raising.passed and "your function raised ZeroDivisionError" in raising.message
+    wrong_kind = self_check(exercise_id, lambda *args: "0.1")
+    assert not wrong_kind.passed and "expected" in wrong_kind.message
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_the_value_in_view_passes_the_self_check_but_not_the_hidden_test(exercise_id: str) -> None:
+    shown = visible_answer(exercise_id)
+    if exercise_id == "03.1":  # a table of the visible sentences' answers
+        passes_self_check_fails_hidden(exercise_id, lambda tags, mapping: shown[tuple(tags)], forbidden=False)
+    else:
+        passes_self_check_fails_hidden(exercise_id, lambda *args: shown, forbidden=False)
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_last_hint_explains_without_giving_the_solution_line(exercise_id: str) -> None:
+    ns = nbsource.exercise(NB, exercise_id)
+    exercise = the_exercise(ns, exercise_id)
+    hints = squash(" ".join(exercise.hints))
+    for line in nbsource.solution_cell(NB, exercise_id).splitlines():
+        code = line.split("=", 1)[-1] if "=" in line and "==" not in line else line
+        code = code.removeprefix("    return ")
+        if len(squash(code)) > 12:
+            assert squash(code) not in hints, f"{exercise_id}: a hint contains the solution code {code.strip()!r}"
+
+
+def test_no_solution_or_hidden_test_line_appears_in_another_cell() -> None:
+    """``bmcourse assign`` refuses a release in which a line (over 24 characters) of a solution or a
+    hidden test appears: none may also be written in a cell the learner gets."""
+    nb = jupytext.read(nbsource.NOTEBOOKS / "03_domain_transfer.py", fmt="py:percent")
+    secret = [i for i, c in enumerate(nb.cells) if {"solution", "hidden-test"} & set(c.metadata.get("tags", ()))]
+    assert len(secret) == 2 * len(EXERCISES)
+    for index in secret:
+        for line in nb.cells[index].source.splitlines():
+            if len(line.strip()) > 24:
+                elsewhere = [i for i, c in enumerate(nb.cells) if i not in secret and line.strip() in c.source]
+                assert not elsewhere, f"{line.strip()!r} is also in cell {elsewhere}"
+
+
+# ---------------------------------------------------------------- 03.1
+
+
+def keep_unmapped(tags, mapping):
+    return [t if t == "O" else f"{t[:2]}{mapping.get(t[2:], t[2:])}" for t in tags]
+
+
+def test_03_1_unmapped_entities_prefixes_and_hyphenated_types() -> None:
+    ns = nbsource.exercise(NB, "03.1")
     all_begin = lambda tags, m: ["O" if t == "O" or t[2:] not in m else f"B-{m[t[2:]]}" for t in tags]  # noqa: E731
     types_only = lambda tags, m: [m.get(t[2:], "O") if t != "O" else "O" for t in tags]  # noqa: E731
-    for wrong in (keep_unmapped, all_begin, types_only):
-        assert not check(wrong).passed
+    first_word_only = lambda tags, m: ["O" if t == "O" or t[2:] not in m or t[0] == "I" else f"B-{m[t[2:]]}"  # noqa: E731
+                                       for t in tags]
+    for wrong in (keep_unmapped, all_begin, types_only, first_word_only):
+        result = fails_both("03.1", wrong)
+        assert "on sentence" in result.message and "B-PER" not in result.message
+    def split_at_every_hyphen(tags, mapping):
+        out = []
+        for tag in tags:
+            prefix, kind = tag.split("-") if tag != "O" else ("O", None)  # creative-work: too many values to unpack
+            out.append(f"{prefix}-{mapping[kind]}" if kind in mapping else "O")
+        return out
+
+    result = fails_both("03.1", split_at_every_hyphen)
+    assert "on sentence 4" in result.message and "raised ValueError" in result.message
+    assert ns["ex1"].check(solved("03.1")["to_source_tags"]).passed
 
 
-def test_03_2_biases_without_the_head_or_every_parameter_fails() -> None:
-    ns = nbsource.exercise(NB, "03.2", solved=True)
-    check = ns["ex2"].check
-    biases = lambda model: [n for n, _ in model.named_parameters() if n.endswith(".bias")]  # noqa: E731
-    everything = lambda model: [n for n, _ in model.named_parameters()]  # noqa: E731
-    for wrong in (biases, everything):
-        assert not check(wrong).passed
+def test_03_1_map_tags_by_any_name_gets_no_points() -> None:
+    passes_self_check_fails_hidden("03.1", "to_source_tags = tr.map_tags", forbidden=True)  # the function itself
+    passes_self_check_fails_hidden("03.1", "to_source_tags = lambda tags, mapping: tr.map_tags(tags, mapping)",
+                                   forbidden=True)
+    passes_self_check_fails_hidden("03.1", "from bmcourse.transfer.source import map_tags\n\n\n"
+                                           "def to_source_tags(tags, mapping):\n    return map_tags(tags, mapping)\n",
+                                   forbidden=True)
+
+
+# ---------------------------------------------------------------- 03.2
+
+
+def test_03_2_biases_without_the_head_every_parameter_or_another_order_fails() -> None:
+    biases = lambda names: [n for n in names if n.endswith(".bias")]  # noqa: E731
+    head = lambda names: [n for n in names if n.startswith("classifier")]  # noqa: E731
+    for wrong in (biases, head, lambda names: list(names), lambda names: sorted(bitfit(names))):
+        result = fails_both("03.2", wrong)
+        assert "classifier" not in result.message
+    assert self_check("03.2", lambda names: tuple(bitfit(names))).passed  # a tuple is fine too
+    hidden("03.2", lambda names: tuple(bitfit(names)))
+
+
+def bitfit(names):
+    return [n for n in names if n.endswith(".bias") or n.startswith("classifier")]
+
+
+def test_03_2_the_package_selection_gets_no_points() -> None:
+    passes_self_check_fails_hidden("03.2", "bitfit_names = lambda names: tr.bitfit_parameters(ex2_model)",
+                                   forbidden=True)
+    passes_self_check_fails_hidden("03.2", "from types import SimpleNamespace\n"
+                                           "bitfit_names = lambda names: tr.bitfit_parameters(SimpleNamespace("
+                                           "named_parameters=lambda: ((n, None) for n in names)))", forbidden=True)
+    passes_self_check_fails_hidden("03.2", "bitfit_names = lambda names: [n for n, p in tr.apply_strategy("
+                                           "ex2_model, 'bitfit').named_parameters() if p.requires_grad]",
+                                   forbidden=True)
+    shown = set(visible_answer("03.2"))
+    passes_self_check_fails_hidden("03.2", lambda names: [n for n in names if n in shown],
+                                   forbidden=False)  # the visible model's selection, looked up by name
+
+
+# ---------------------------------------------------------------- 03.3
 
 
 def test_03_3_forgetting_the_head_or_a_matrix_fails() -> None:
-    ns = nbsource.exercise(NB, "03.3", solved=True)
-    config, r = ns["ex3_config"], ns["tr"].LORA_RANK
-    d, layers, labels = config.hidden_size, config.num_hidden_layers, config.num_labels
-    head = d * labels + labels
-    for wrong in (layers * 2 * 2 * d * r, layers * 2 * d * r + head, layers * 2 * d * r * 2 + d * labels,
-                  layers * 4 * 2 * d * r + head):
-        result = ns["ex3"].check(wrong)
-        assert not result.passed and str(ns["lora_params"]) not in result.message
+    counted = visible_answer("03.3")
+
+    def count(matrices=2, head_bias=True, head=True, per_matrix=2):
+        def lora_params(config, rank):
+            d, labels = config.hidden_size, config.num_labels
+            adapters = config.num_hidden_layers * matrices * per_matrix * d * rank
+            return adapters + (d * labels + labels * head_bias) * head
+        return lora_params
+
+    for wrong in (count(head=False), count(matrices=1), count(head_bias=False), count(matrices=4),
+                  count(per_matrix=1)):
+        result = fails_both("03.3", wrong)
+        assert str(counted) not in result.message
+    assert self_check("03.3", lambda config, rank: float(count()(config, rank))).passed  # 1039.0 is fine too
 
 
-def test_03_4_wrong_sign_or_wrong_init_fails() -> None:
-    ns = nbsource.exercise(NB, "03.4", solved=True)
-    gap = ns["lora_gap"]
-    ref = ns["REF"]
-    pretrained = {t: next(r["test_f1"] for r in ref["rows"] if (r["target"], r["strategy"], r["init"]) == (t, "full", "pretrained"))
-                  - next(r["test_f1"] for r in ref["rows"] if (r["target"], r["strategy"], r["init"]) == (t, "lora", "pretrained"))
-                  for t in gap}
-    assert not ns["ex4"].check({t: -g for t, g in gap.items()}).passed
-    assert pretrained != gap and not ns["ex4"].check(pretrained).passed
+def test_03_3_building_a_model_or_a_layer_or_the_visible_numbers_get_no_points() -> None:
+    def by_building(config, rank):
+        from transformers import AutoModelForTokenClassification
+
+        model = AutoModelForTokenClassification.from_config(config)
+        return tr.trainable_share(tr.apply_strategy(model, "lora", rank=rank))[0]
+
+    def by_layers(config, rank):
+        d, labels = config.hidden_size, config.num_labels
+        adapter = sum(p.numel() for layer in (torch.nn.Linear(d, rank, bias=False), torch.nn.Linear(rank, d, bias=False))
+                      for p in layer.parameters())
+        head = sum(p.numel() for p in torch.nn.Linear(d, labels).parameters())
+        return config.num_hidden_layers * 2 * adapter + head
+
+    passes_self_check_fails_hidden("03.3", by_building, forbidden=True)
+    passes_self_check_fails_hidden("03.3", by_layers, forbidden=True)
+    passes_self_check_fails_hidden("03.3", lambda config, rank: 6 * 2 * 2 * 384 * 8 + 384 * 5 + 5, forbidden=False)
+    passes_self_check_fails_hidden("03.3", lambda config, rank: 6 * 2 * 2 * 384 * rank + 384 * 5 + 5, forbidden=False)
 
 
-def test_03_5_wrong_sign_or_all_sizes_fails() -> None:
-    ns = nbsource.exercise(NB, "03.5", solved=True)
-    gain, tr, ref = ns["source_gain"], ns["tr"], ns["REF"]
-    every_size = {t: tr.mean_and_spread(tr.paired_differences(ref["few_shot"], t, up_to=10**9))[0] for t in gain}
-    assert not ns["ex5"].check({t: -g for t, g in gain.items()}).passed
-    assert not ns["ex5"].check(every_size).passed
+# ---------------------------------------------------------------- 03.4
 
 
-def test_03_6_absolute_points_or_the_complement_fails() -> None:
-    ns = nbsource.exercise(NB, "03.6", solved=True)
-    forget = ns["REF"]["forgetting"]
-    points = {t: f["after_replay"] - f["after"] for t, f in forget.items() if f["before"] > f["after"]}
-    complement = {t: 1 - share for t, share in ns["recovered"].items()}
-    for wrong in (points, complement):
-        assert not ns["ex6"].check(wrong).passed
+def gap(rows, init="source", first="full", second="lora"):
+    f1 = {(r["target"], r["strategy"]): r["test_f1"] for r in rows if r["init"] == init}
+    return {t: f1[(t, first)] - f1[(t, second)] for t, _ in f1}
+
+
+def test_03_4_wrong_sign_wrong_init_or_ignoring_init_fails() -> None:
+    ns = nbsource.exercise(NB, "03.4")
+    fails_both("03.4", lambda rows: gap(rows, second="full", first="lora"))
+    fails_both("03.4", lambda rows: gap(rows, init="pretrained"))
+    fails_both("03.4", lambda rows: gap(rows, second="bitfit"))
+    ignores_init = lambda rows: gap([dict(r, init="source") for r in rows])  # noqa: E731
+    fails_hidden("03.4", ignores_init)  # the last row of each strategy wins, whatever its init
+    result = ns["ex4"].check(lambda rows: gap(rows, init="pretrained"))
+    assert not result.passed and not re.search(r"\d\.\d\d", result.message)  # names targets, never a value
+
+
+def test_03_4_targets_of_the_reference_only_get_no_points() -> None:
+    passes_self_check_fails_hidden("03.4", lambda rows: {t: gap(rows)[t] for t in tr_targets()}, forbidden=False)
+
+
+def tr_targets() -> list[str]:
+    return list(solved("03.4")["REF"]["settings"]["targets"])
+
+
+# ---------------------------------------------------------------- 03.5
+
+
+def gains(few, up_to=50, augmentation="none"):
+    """Mean paired difference per target of (source, ``augmentation``) minus (pretrained, none), n <= ``up_to``
+    (written here: the hidden test forbids the package's pairing)."""
+    runs = {(r["target"], r["init"], r["augmentation"], r["n"], r["seed"]): r["test_f1"] for r in few if r["n"] <= up_to}
+    pairs: dict[str, list[float]] = {}
+    for (target, init, aug, n, seed), f1 in runs.items():
+        if (init, aug) == ("source", augmentation) and (target, "pretrained", "none", n, seed) in runs:
+            pairs.setdefault(target, []).append(f1 - runs[(target, "pretrained", "none", n, seed)])
+    return {t: statistics.fmean(pairs[t]) for t in {r["target"] for r in few}}
+
+
+def test_03_5_wrong_sign_all_sizes_augmented_runs_or_unpaired_means_fail() -> None:
+    fails_both("03.5", lambda few: {t: -g for t, g in gains(few).items()})
+    fails_both("03.5", lambda few: gains(few, up_to=10**9))  # every size, not n <= 50
+    fails_both("03.5", lambda few: gains(few, augmentation="mention_replacement"))
+
+    def difference_of_means(few):  # no pairing: right only when no run lacks its partner, as in REF
+        keep = [r for r in few if r["augmentation"] == "none" and r["n"] <= 50]
+        return {t: statistics.fmean(r["test_f1"] for r in keep if (r["target"], r["init"]) == (t, "source"))
+                - statistics.fmean(r["test_f1"] for r in keep if (r["target"], r["init"]) == (t, "pretrained"))
+                for t in {r["target"] for r in keep}}
+
+    def ignores_augmentation(few):  # a mention-replacement run can take the place of its plain twin
+        return gains([dict(r, augmentation="none") for r in few])
+
+    passes_self_check_fails_hidden("03.5", difference_of_means, forbidden=False)
+    fails_hidden("03.5", ignores_augmentation)
+
+
+def test_03_5_the_package_pairing_or_the_visible_targets_get_no_points() -> None:
+    passes_self_check_fails_hidden("03.5", "source_gain = lambda few: {t: tr.mean_and_spread(tr.paired_differences("
+                                           "few, t, up_to=50))[0] for t in {r['target'] for r in few}}",
+                                   forbidden=True)
+    passes_self_check_fails_hidden("03.5", "from bmcourse.transfer.fewshot import paired_differences\n"
+                                           "import statistics\nsource_gain = lambda few: {t: statistics.fmean("
+                                           "paired_differences(few, t)) for t in {r['target'] for r in few}}",
+                                   forbidden=True)
+    passes_self_check_fails_hidden("03.5", lambda few: {t: gains(few)[t] for t in tr_targets()}, forbidden=False)
+
+
+# ---------------------------------------------------------------- 03.6
+
+
+def shares(forgetting, keep=lambda f: f["before"] > f["after"]):
+    return {t: (f["after_replay"] - f["after"]) / (f["before"] - f["after"]) for t, f in forgetting.items() if keep(f)}
+
+
+def test_03_6_points_the_complement_or_a_missing_filter_fails() -> None:
+    points = lambda forgetting: {t: f["after_replay"] - f["after"] for t, f in forgetting.items()}  # noqa: E731
+    complement = lambda forgetting: {t: 1 - s for t, s in shares(forgetting).items()}  # noqa: E731
+    reversed_ratio = lambda forgetting: {t: 1 / s for t, s in shares(forgetting).items()}  # noqa: E731
+    for wrong in (points, complement, reversed_ratio):
+        result = fails_both("03.6", wrong)
+        assert not re.search(r"\d\.\d\d", result.message)
+    # every reference target forgot something: without the filter the self-check passes, grading does not
+    passes_self_check_fails_hidden("03.6", lambda forgetting: shares(forgetting, keep=lambda f: True), forbidden=False)
+    passes_self_check_fails_hidden("03.6", lambda forgetting: shares(forgetting, keep=lambda f: f["before"] != f["after"]),
+                                   forbidden=False)  # a target that gained F1 forgot nothing
+
+
+def test_03_6_replay_recovery_or_the_visible_targets_get_no_points() -> None:
+    passes_self_check_fails_hidden("03.6", "recovered = lambda forgetting: {t: tr.replay_recovery(f['before'], "
+                                           "f['after'], f['after_replay']) for t, f in forgetting.items() "
+                                           "if f['before'] > f['after']}", forbidden=True)
+    passes_self_check_fails_hidden("03.6", lambda forgetting: {t: shares(forgetting)[t] for t in tr_targets()},
+                                   forbidden=False)
