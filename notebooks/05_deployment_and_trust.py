@@ -58,7 +58,7 @@ import torch
 
 from bmcourse import apps, by_profile, deploy, metrics, plots, reference
 from bmcourse import transfer as tr
-from bmcourse.exercises import Checker, Exercise, checkpoint, expect_close, expect_equal
+from bmcourse.exercises import Checker, Exercise, checkpoint, describe, expect_close, expect_equal
 
 SOURCE_RECIPE = by_profile(smoke=tr.SourceRecipe(epochs=2, lr=5e-4), full=tr.SourceRecipe())
 LATENCY_SENTENCES = by_profile(smoke=20, full=200)  # sentences timed one at a time
@@ -69,6 +69,23 @@ TYPO_RATES = (0.1, 0.2, 0.4)  # share of words that get one character-level typo
 FGM_EPSILON = 1.0  # size of the adversarial step on the word embeddings
 FGM_EPOCHS = by_profile(smoke=1, full=SOURCE_RECIPE.epochs)  # the smoke profile trains for less
 COST_STEPS = by_profile(smoke=5, full=40)  # steps timed with and without FGM, section 4
+
+
+def on_examples(fn, cases):
+    """Call the learner's function on an exercise's visible examples, each ``(args, check)`` with
+    ``check`` an ``expect_*`` checker built from the reference: (passed, message). The message says
+    which example is wrong and how (not a function, an error, a length, a shape), never the expected value."""
+    if not callable(fn):
+        return False, f"expected a function, got {describe(fn)}: define it with def and assign nothing else to its name"
+    for number, (args, check) in enumerate(cases, 1):
+        try:
+            got = fn(*args)
+        except Exception as err:  # the learner's code failed: name the error instead of a traceback
+            return False, f"example {number}: your function raised {type(err).__name__}: {err}"
+        passed, message = check(got)
+        if not passed:
+            return False, f"example {number}: {message}"
+    return True, "values match"
 
 # %% [markdown]
 # ## 1 · Serving the tagger
@@ -186,9 +203,14 @@ print(f"the changed folder was refused: {refused}")
 # ### Exercise 1 · From the pipeline's sub-words to word tags
 # The pipeline without aggregation returns one dict per sub-word with its label (`"entity"`)
 # and the character where it starts (`"start"`), as `deploy.pipeline_word_tags` used above.
-# Here the labels are random, so only the rule matters. Write `words_from_subwords(words, subwords)`:
-# for the sentence `" ".join(words)`, return one tag per word, the label of the sub-word that
-# starts at the word's first character (`"O"` if there is none).
+# Write a function `words_from_subwords(words, subwords)`: for the sentence `" ".join(words)` and
+# its sub-words (in order), it returns a list with one tag per word, the label of the sub-word
+# that starts at the word's first character (`"O"` if none starts there). Write the rule
+# yourself, **without** `deploy.word_tags_from_subwords` (the course's version, which
+# `pipeline_word_tags` calls) and without `bmcourse.tagging.word_starts`. The check calls it on the
+# three sentences below, cut into sub-words by the course's tokenizer and given random labels (so
+# only the rule matters); grading calls it on other sentences cut in other places, some with no
+# sub-word at a word's first character.
 
 # %% tags=["exercise"]
 from transformers import AutoTokenizer
@@ -203,14 +225,22 @@ ex1_subwords = [[{"start": start, "entity": ex1_rng.choice(["O", "B-PER", "I-PER
                  for start, end in ex1_tokenizer(" ".join(words), return_offsets_mapping=True,
                                                  add_special_tokens=False)["offset_mapping"]]
                 for words in ex1_sentences]
-ex1 = Exercise("05.1", "Sub-word labels into word tags",
-               Checker(lambda fn: expect_equal([deploy.word_tags_from_subwords(w, s)
-                                                for w, s in zip(ex1_sentences, ex1_subwords)])(
-                   [fn(w, s) for w, s in zip(ex1_sentences, ex1_subwords)]), "a function"),
+
+
+def self_check(fn):
+    """words_from_subwords on each sentence above against the course's deploy.word_tags_from_subwords."""
+    return on_examples(fn, [((list(words), [dict(sub) for sub in subwords]),
+                             expect_equal(deploy.word_tags_from_subwords(words, subwords)))
+                            for words, subwords in zip(ex1_sentences, ex1_subwords)])
+
+
+ex1 = Exercise("05.1", "Sub-word labels into word tags", Checker(self_check, "a function"),
                hints=("Words are joined by single spaces, so each word starts one character after the end of "
-                      "the previous one: compute those starts first.",
-                      "A word's continuation sub-words (and the pieces after a hyphen or a dot) start later "
-                      "than the word does; only the one whose start equals the word's start counts."))
+                      "the previous one: compute those starts first, from the words' lengths.",
+                      ("A word's continuation sub-words (and the pieces after a hyphen or a dot) start later "
+                       "than the word does; only the one whose start equals the word's start counts. Look the "
+                       "sub-words up by their start (a dict), and give a word without one the tag O.")),
+               points=2)
 words_from_subwords = ...
 
 
@@ -229,6 +259,44 @@ def words_from_subwords(words, subwords):
 
 # %%
 ex1.check(words_from_subwords)
+
+# %% tags=["hidden-test"]
+def grade_words_from_subwords():
+    """05.1 on sentences and sub-word cuts drawn at grading time (some words with no sub-word at their
+    first character) against deploy.word_tags_from_subwords, forbidden with word_starts."""
+    import string
+
+    from bmcourse import graded
+    from bmcourse.deploy import word_tags_from_subwords as reference
+
+    rng = graded.fresh_rng()
+    kinds = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
+    for _ in range(4):
+        words = ["".join(rng.choices(string.ascii_letters + "-.'", k=rng.randint(1, 9)))
+                 for _ in range(rng.randint(3, 9))]
+        words[1] += rng.choice(string.ascii_letters)  # words 1 and 2 are cut: the first piece of word 1
+        words[2] += rng.choice(string.ascii_letters)  # is labelled, word 2 has no piece at its start
+        subwords, at = [], 0
+        for index, word in enumerate(words):
+            cuts = rng.sample(range(1, len(word)), min(len(word) - 1, rng.randint(index in (1, 2), 2)))
+            first = rng.choice(kinds[1:] if index == 1 else kinds)
+            starts = index == 1 or (index != 2 and rng.random() > 0.15)  # else no piece at the word's start
+            for offset in [0, *sorted(cuts)]:
+                if offset or starts:
+                    label = rng.choice([k for k in kinds[1:] if k != first]) if offset else first
+                    subwords.append({"start": at + offset, "entity": label})
+            at += len(word) + 1
+        expected = reference(words, subwords)
+        got = graded.call(words_from_subwords, list(words), [dict(sub) for sub in subwords],
+                          forbid=("bmcourse.deploy.word_tags_from_subwords",
+                                  "bmcourse.deploy.serve.word_tags_from_subwords",
+                                  "bmcourse.tagging.word_starts", "bmcourse.deploy.serve.word_starts"),
+                          why="this exercise asks you to write the word rule yourself")
+        if not isinstance(got, (list, tuple)) or list(got) != expected:
+            raise AssertionError("05.1 words_from_subwords: wrong tags on sentences you have not seen")
+
+
+grade_words_from_subwords()
 
 # %% [markdown]
 # ## 2 · Faster and smaller: ONNX Runtime and int8
@@ -292,12 +360,16 @@ print("fastest variant within 0.5 F1 points:", f"{best.name} ({best.p50_ms:.1f} 
 
 # %% [markdown]
 # ### Exercise 2 · Choose a variant
-# Write `fastest_within(rows, max_loss)`: `rows` are dicts with `name`, `p50_ms` and `test_f1`,
-# the first one the fp32 reference. Return the `name` of the fastest row (lowest `p50_ms`) among
-# the others that lose at most `max_loss` F1 (a fraction, 0.005 = half a point) against the
-# reference, or `None` if none does.
+# Write a function `fastest_within(rows, max_loss)`: `rows` is a list of dicts with `name`,
+# `p50_ms` and `test_f1`, the first one the fp32 reference. It returns the `name` of the fastest
+# row (lowest `p50_ms`) among the others that lose at most `max_loss` F1 (a fraction, 0.005 =
+# half a point) against the reference, or `None` if none does. Write the selection yourself,
+# **without** `deploy.best_within` (the course's version for measured variants, used above). The
+# check calls it on the table below with four budgets; grading on other tables and budgets.
 
 # %% tags=["exercise"]
+from types import SimpleNamespace
+
 ex2_rows = [{"name": "fp32", "p50_ms": 12.0, "test_f1": 0.866},
             {"name": "ort", "p50_ms": 4.0, "test_f1": 0.866},
             {"name": "int8", "p50_ms": 2.5, "test_f1": 0.861},
@@ -306,19 +378,24 @@ ex2_rows = [{"name": "fp32", "p50_ms": 12.0, "test_f1": 0.866},
 ex2_cases = [(ex2_rows, 0.005), (ex2_rows, 0.001), (ex2_rows, 0.1), (ex2_rows[:1] + ex2_rows[4:], 0.005)]
 
 
-def _fastest_expected(rows, max_loss):
-    base = rows[0]["test_f1"]
-    ok = [r for r in rows[1:] if base - r["test_f1"] <= max_loss + 1e-12]
-    return min(ok, key=lambda r: r["p50_ms"])["name"] if ok else None
+def self_check(fn):
+    """fastest_within on each (rows, budget) above against deploy.best_within on the same rows."""
+    def reference(rows, max_loss):
+        best = deploy.best_within([SimpleNamespace(**row) for row in rows], f1_loss=max_loss)
+        return None if best is None else best.name
+
+    return on_examples(fn, [(([dict(row) for row in rows], max_loss), expect_equal(reference(rows, max_loss)))
+                            for rows, max_loss in ex2_cases])
 
 
-ex2 = Exercise("05.2", "The fastest variant within an F1 budget",
-               Checker(lambda fn: expect_equal([_fastest_expected(*case) for case in ex2_cases])(
-                   [fn(*case) for case in ex2_cases]), "a function"),
+ex2 = Exercise("05.2", "The fastest variant within an F1 budget", Checker(self_check, "a function"),
                hints=("The loss is the reference's F1 minus the variant's: a variant that scores higher "
-                      "loses nothing.",
-                      "Leave out the reference itself, keep the variants within the budget (a loss equal "
-                      "to it is allowed), then take the one with the lowest p50."))
+                      "loses nothing. The reference itself is not a candidate.",
+                      ("Keep the variants whose loss is within the budget (a loss equal to it is allowed; F1 "
+                       "values are stored in binary, so 0.866 − 0.861 comes out a hair above 0.005: compare "
+                       "with a tiny tolerance such as 1e-12), then take the one with the lowest p50, or None "
+                       "when none is left.")),
+               points=1)
 fastest_within = ...
 
 
@@ -332,6 +409,45 @@ def fastest_within(rows, max_loss):
 
 # %%
 ex2.check(fastest_within)
+
+# %% tags=["hidden-test"]
+def grade_fastest_within():
+    """05.2 on tables and budgets drawn at grading time (a loss exactly at the budget, the reference
+    fastest, a variant above the reference, none within) against deploy.best_within, which is forbidden."""
+    from types import SimpleNamespace as Measured
+
+    from bmcourse import graded
+    from bmcourse.deploy import best_within as reference
+
+    rng = graded.fresh_rng()
+    for case in ("at the budget", "reference fastest", "above the reference", "none within", "any"):
+        count = rng.randint(3, 7)
+        speeds = [tenths / 8 for tenths in rng.sample(range(4, 800), count)]  # p50 in ms, no ties
+        # F1 and budget in steps of 1/1024: every difference is exact in binary, no tolerance needed
+        base, budget = rng.randint(600, 990) / 1024, rng.randint(1, 12) / 1024
+        losses = [0.0] + [rng.randint(-8, 24) / 1024 for _ in range(count - 1)]
+        fastest = min(range(1, count), key=speeds.__getitem__)
+        if case == "at the budget":
+            losses[fastest] = budget
+        elif case == "reference fastest":
+            top = min(range(count), key=speeds.__getitem__)
+            speeds[0], speeds[top] = speeds[top], speeds[0]
+            losses[rng.randrange(1, count)] = rng.randint(0, int(budget * 1024)) / 1024
+        elif case == "above the reference":
+            losses[fastest] = -budget - rng.randint(1, 8) / 1024
+        elif case == "none within":
+            losses[1:] = [budget + rng.randint(1, 20) / 1024 for _ in range(count - 1)]
+        rows = [{"name": f"variant-{number}", "p50_ms": speed, "test_f1": base - loss}
+                for number, speed, loss in zip(rng.sample(range(100, 1000), count), speeds, losses)]
+        best = reference([Measured(**row) for row in rows], f1_loss=budget)
+        got = graded.call(fastest_within, [dict(row) for row in rows], budget,
+                          forbid=("bmcourse.deploy.best_within", "bmcourse.deploy.onnx.best_within"),
+                          why="this exercise asks you to write the selection yourself")
+        if got != (None if best is None else best.name):
+            raise AssertionError(f"05.2 fastest_within: wrong choice on a table you have not seen ({case})")
+
+
+grade_fastest_within()
 
 # %% [markdown]
 # ## 3 · Why did it say that? Attributions
@@ -446,12 +562,15 @@ fig = plots.plot_token_attributions(ner_tokens, {"grad × input": ner_grad_x_inp
 
 # %% [markdown]
 # ### Exercise 3 · Integrated Gradients by hand
-# Write `ig_by_hand(forward, x, baseline, steps)`: the midpoint rule for IG. For
+# Write a function `ig_by_hand(forward, x, baseline, steps)`: IG with the midpoint rule. For
 # `alpha_k = (k + 0.5) / steps`, k = 0 … steps-1, average the gradients of `forward` at
 # `baseline + alpha_k * (x - baseline)`, multiply by `(x - baseline)` and sum over the last
-# dimension: one number per token (shape `[tokens]`). `forward` maps a `[n, tokens, dim]` tensor
-# to `n` scalars. The check runs it on a small non-linear function and compares with Captum's
-# `riemann_middle` method; then it explains the NER prediction above.
+# dimension: one number per token (shape `[tokens]`). `x` and `baseline` have shape
+# `[1, tokens, dim]`; `forward` maps a `[n, tokens, dim]` tensor to `n` scalars. Take the
+# gradients with autograd, but write the path and the average yourself: **without** Captum and
+# without `deploy.integrated_gradients`. The check runs it on a small non-linear function below
+# and compares with Captum's `riemann_middle` method; then it explains the NER prediction above.
+# Grading calls it on other small functions, inputs, baselines and step counts.
 
 # %% tags=["exercise"]
 def _captum_middle(forward, x, baseline, steps):
@@ -475,15 +594,23 @@ def ex3_forward(embeds):
 
 
 ex3_cases = [(ex3_x, torch.zeros_like(ex3_x), 16), (ex3_x, 0.5 * ex3_x, 7)]
-ex3 = Exercise("05.3", "Integrated Gradients by hand",
-               Checker(lambda fn: expect_close(torch.cat([_captum_middle(ex3_forward, *case) for case in ex3_cases]),
-                                               atol=1e-5)(
-                   torch.cat([torch.as_tensor(fn(ex3_forward, *case)).detach().flatten() for case in ex3_cases])),
-                       "a function"),
+
+
+def self_check(fn):
+    """ig_by_hand(ex3_forward, x, baseline, steps) for each case above against Captum's midpoint rule."""
+    return on_examples(fn, [((ex3_forward, x.clone(), baseline.clone(), steps),
+                             expect_close(_captum_middle(ex3_forward, x, baseline, steps), atol=1e-5))
+                            for x, baseline, steps in ex3_cases])
+
+
+ex3 = Exercise("05.3", "Integrated Gradients by hand", Checker(self_check, "a function"),
                hints=("Build all the interpolated inputs at once (shape [steps, tokens, dim]) with requires_grad, "
-                      "sum the forward outputs and call backward once.",
-                      "The gradient's mean over the steps, times (x - baseline), summed over the embedding "
-                      "dimension, gives one value per token."))
+                      "sum the forward outputs and call backward once: each input's gradient lands in its "
+                      "own slice of the path's .grad.",
+                      ("The gradient's mean over the steps, times (x - baseline), summed over the embedding "
+                       "dimension, gives one value per token; drop the leading dimension of size 1 at the end. "
+                       "Make the alphas with x's dtype, so that a float64 input stays float64.")),
+               points=3)
 ig_by_hand = ...
 
 
@@ -498,6 +625,44 @@ def ig_by_hand(forward, x, baseline, steps):
 
 # %%
 ex3.check(ig_by_hand)
+
+# %% tags=["hidden-test"]
+def grade_ig_by_hand():
+    """05.3 on small functions, inputs, baselines and step counts drawn at grading time against Captum's
+    midpoint rule; Captum and deploy.integrated_gradients are forbidden while the answer runs."""
+    import torch
+    from captum import attr
+
+    from bmcourse import graded
+
+    rng = graded.fresh_rng()
+    draw = torch.Generator().manual_seed(graded.fresh_seed(rng))
+    cases = []
+    for kind in range(3):  # a zero baseline, a scaled-down input, a random point
+        tokens, dim = rng.randint(2, 6), rng.randint(2, 6)
+        mixing = torch.randn(dim, dim, generator=draw, dtype=torch.float64)
+        scoring = torch.randn(dim, generator=draw, dtype=torch.float64)
+
+        def forward(embeds, mixing=mixing, scoring=scoring):  # tokens interact through the softmax
+            hidden = torch.tanh(embeds @ mixing)
+            share = torch.softmax(hidden @ scoring, dim=-1)
+            return (share.unsqueeze(-1) * hidden).sum((-1, -2)) + (embeds ** 2).sum((-1, -2)) / 4
+
+        x = torch.randn(1, tokens, dim, generator=draw, dtype=torch.float64)
+        start = (torch.zeros_like(x), rng.uniform(-0.5, 0.8) * x,
+                 torch.randn(1, tokens, dim, generator=draw, dtype=torch.float64) / 2)[kind]
+        steps = rng.randint(2, 40)
+        expected = attr.IntegratedGradients(forward).attribute(x, baselines=start, n_steps=steps,
+                                                               method="riemann_middle")
+        cases.append(((forward, x.clone(), start.clone(), steps), expected.sum(-1)[0].detach()))
+    graded.check_function(ig_by_hand, cases, "05.3 ig_by_hand",
+                          forbid=("captum.attr.IntegratedGradients.__init__", "captum.attr.IntegratedGradients.attribute",
+                                  "bmcourse.deploy.integrated_gradients", "bmcourse.deploy.explain.integrated_gradients"),
+                          why="this exercise asks for the path integral by hand (autograd for the gradients is fine)",
+                          rtol=1e-5, atol=1e-6)  # Captum weighs the steps in float32: about 1e-7 off
+
+
+grade_ig_by_hand()
 
 # %%
 if callable(ig_by_hand):
@@ -605,19 +770,49 @@ print(f"seconds per step with FGM / without: {cost_ratio:.1f}×; the FGM tagger 
 # F1 in this run, and the reference at the end for the full-data answer.
 #
 # ### Exercise 4 · The FGM step
-# Write `fgm_step(gradient, epsilon)`: the perturbation FGM adds to the embedding table, ε times
-# the gradient divided by the L2 norm of the *whole* gradient tensor.
+# Write a function `fgm_step(gradient, epsilon)`: the perturbation FGM adds to the embedding
+# table, ε times the gradient divided by the L2 norm of the *whole* gradient tensor (a tensor of
+# the gradient's shape, of any shape). Write it from that definition, **without**
+# `bmcourse.train.fgm_delta` (the function `fit` uses). The check calls it on the three gradients
+# below with ε = `FGM_EPSILON` and ε = 0.25 and looks at what FGM asks of the step: the gradient's
+# shape, length ε, the gradient's direction. Grading compares the values on other gradients and ε.
 
 # %% tags=["exercise"]
 ex4_gradients = [torch.tensor([[3.0, 4.0], [0.0, 0.0]]), torch.tensor([[1.0, -2.0, 2.0]]),
                  torch.linspace(-1, 1, 12).view(3, 4)]
-ex4 = Exercise("05.4", "The FGM perturbation",
-               Checker(lambda fn: expect_close(torch.cat([(FGM_EPSILON * g / g.norm()).flatten() for g in ex4_gradients]),
-                                               atol=1e-6)(
-                   torch.cat([torch.as_tensor(fn(g, FGM_EPSILON)).flatten() for g in ex4_gradients])), "a function"),
+
+
+def fgm_properties(gradient, epsilon):
+    """A check of a perturbation by what FGM asks of it, not against values: the gradient's shape,
+    length ε (the L2 norm of the whole tensor) and the gradient's direction."""
+    def check(step):
+        try:
+            step = torch.as_tensor(step).double()
+        except Exception:  # not numbers: say what it is
+            return False, f"expected a tensor of shape {tuple(gradient.shape)}, got {describe(step)}"
+        if step.shape != gradient.shape:
+            return False, f"shape mismatch: your answer has shape {tuple(step.shape)}, expected {tuple(gradient.shape)}"
+        length, along = step.norm(), (step * gradient.double()).sum() / gradient.double().norm()
+        if not abs(float(length) - epsilon) <= 1e-5 * epsilon:
+            return False, "its length (the L2 norm of the whole tensor) is not ε"
+        if not float(along) >= (1 - 1e-5) * float(length):
+            return False, "it does not point along the gradient"
+        return True, "ok"
+
+    return check
+
+
+def self_check(fn):
+    """fgm_step on each gradient above, with ε = FGM_EPSILON and ε = 0.25: shape, length and direction."""
+    return on_examples(fn, [((g.clone(), epsilon), fgm_properties(g, epsilon))
+                            for epsilon in (FGM_EPSILON, 0.25) for g in ex4_gradients])
+
+
+ex4 = Exercise("05.4", "The FGM perturbation", Checker(self_check, "a function"),
                hints=("The step has length ε whatever the size of the gradient: divide by a norm.",
-                      "One norm for the whole table (not one per row), and keep the gradient's sign and "
-                      "direction (not just its sign, that would be FGSM)."))
+                      ("One norm for the whole table (not one per row), and keep the gradient's sign and "
+                       "direction (not just its sign, that would be FGSM). Use the ε you are given.")),
+               points=1)
 fgm_step = ...
 
 
@@ -629,6 +824,30 @@ def fgm_step(gradient, epsilon):
 
 # %%
 ex4.check(fgm_step)
+
+# %% tags=["hidden-test"]
+def grade_fgm_step():
+    """05.4 on gradients (1-d to 3-d, any scale) and ε drawn at grading time against bmcourse.train.fgm_delta,
+    which is forbidden while the answer runs."""
+    import torch
+
+    from bmcourse import graded
+    from bmcourse.train import fgm_delta as reference
+
+    rng = graded.fresh_rng()
+    draw = torch.Generator().manual_seed(graded.fresh_seed(rng))
+    cases = []
+    for shape in ((rng.randint(2, 9),), (rng.randint(2, 6), rng.randint(2, 6)),
+                  (rng.randint(2, 4), rng.randint(2, 4), rng.randint(2, 5))):
+        gradient = 10 ** rng.uniform(-3, 2) * torch.randn(shape, generator=draw, dtype=torch.float64)
+        epsilon = rng.uniform(0.05, 3.0)
+        cases.append(((gradient.clone(), epsilon), reference(gradient, epsilon)))
+    graded.check_function(fgm_step, cases, "05.4 fgm_step",
+                          forbid=("bmcourse.train.fgm_delta", "bmcourse.train.fgm.fgm_delta"),
+                          why="this exercise asks for the perturbation from its definition")
+
+
+grade_fgm_step()
 
 # %% [markdown]
 # ## 5 · Safety and privacy in practice
@@ -646,10 +865,13 @@ print(metrics.format_table(leaks))
 
 # %% [markdown]
 # ### Exercise 5 · The leak rate
-# Write `leaks_in(gold, pred)`: for one sentence's gold and predicted IOB2 tags, return how many
-# gold entities leak, i.e. have at least one word outside every predicted entity (a predicted
-# entity of another type still hides its words). `spans(tags)` from `bmcourse.tagging` gives
-# the entities as `(type, start, end)`.
+# Write a function `leaks_in(gold, pred)`: for one sentence's gold and predicted IOB2 tags (two
+# lists of the same length), it returns how many gold entities leak, i.e. have at least one word
+# outside every predicted entity (a predicted entity of another type still hides its words).
+# `spans(tags)` from `bmcourse.tagging` gives the entities as `(type, start, end)`; use it, but
+# write the leak rule yourself, **without** `deploy.leaked_entities` or `deploy.leak_rate` (the
+# course's versions, used in the table above). The check calls it on the five sentences below;
+# grading on other sentences and tags.
 
 # %% tags=["exercise"]
 from bmcourse.tagging import spans
@@ -660,12 +882,18 @@ ex5_cases = [(["B-PER", "I-PER", "O", "B-LOC"], ["B-PER", "I-PER", "O", "O"]),
              (["O", "B-MISC"], ["O", "O"]), (["O", "O"], ["B-PER", "O"])]
 
 
-ex5 = Exercise("05.5", "Entities that leak",
-               Checker(lambda fn: expect_equal([len(deploy.leaked_entities(*case)) for case in ex5_cases])(
-                   [fn(*case) for case in ex5_cases]), "a function"),
-               hints=("First collect every word position covered by any predicted entity.",
-                      "A gold entity leaks if one of its positions is missing from that set; the predicted "
-                      "type does not matter."))
+def self_check(fn):
+    """leaks_in on each (gold, pred) above against the number of deploy.leaked_entities."""
+    return on_examples(fn, [((list(gold), list(pred)), expect_equal(len(deploy.leaked_entities(gold, pred))))
+                            for gold, pred in ex5_cases])
+
+
+ex5 = Exercise("05.5", "Entities that leak", Checker(self_check, "a function"),
+               hints=("First collect every word position covered by any predicted entity, whatever its type.",
+                      ("A gold entity leaks if one of its positions is missing from that set: a predicted "
+                       "entity that covers only part of it does not hide it, two that cover it together do. "
+                       "Count the gold entities that leak (a number, not the list).")),
+               points=2)
 leaks_in = ...
 
 
@@ -678,6 +906,48 @@ def leaks_in(gold, pred):
 
 # %%
 ex5.check(leaks_in)
+
+# %% tags=["hidden-test"]
+def grade_leaks_in():
+    """05.5 on sentences drawn at grading time, each entity hidden by another type, partly covered, split
+    between two predicted entities, missed, or hidden as it is, against deploy.leaked_entities; it and
+    deploy.leak_rate are forbidden while the answer runs."""
+    from bmcourse import graded
+    from bmcourse.deploy import leaked_entities as reference
+
+    rng = graded.fresh_rng()
+    kinds = ("PER", "ORG", "LOC", "MISC")
+
+    def entity(kind, length):
+        return [f"B-{kind}"] + [f"I-{kind}"] * (length - 1)
+
+    ways = ("other type", "partly", "split", "missed", "same")
+    cases = []
+    for first in (*ways, "none", "none"):
+        gold, pred = [], []
+        for way in [first, *rng.choices(ways, k=rng.randint(0, 3))] if first != "none" else []:
+            gap = rng.randint(0, 2)  # words outside any gold entity, sometimes predicted as one
+            gold += ["O"] * gap
+            pred += entity(rng.choice(kinds), gap) if gap and rng.random() < 0.3 else ["O"] * gap
+            kind, other = rng.sample(kinds, 2)
+            length = rng.randint(2 if way in ("partly", "split") else 1, 4)
+            cut = rng.randint(1, length - 1) if length > 1 else 1
+            gold += entity(kind, length)
+            pred += {"other type": entity(other, length), "missed": ["O"] * length,
+                     "partly": entity(rng.choice(kinds), cut) + ["O"] * (length - cut),
+                     "split": entity(kind, cut) + entity(rng.choice(kinds), length - cut),
+                     "same": entity(kind, length)}[way]
+        if first == "none":  # no gold entity at all; a false alarm or two
+            length = rng.randint(2, 8)
+            gold, pred = ["O"] * length, ["O"] * (length - 1) + entity(rng.choice(kinds), 1)
+        cases.append(((list(gold), list(pred)), len(reference(gold, pred))))
+    graded.check_function(leaks_in, cases, "05.5 leaks_in",
+                          forbid=("bmcourse.deploy.leaked_entities", "bmcourse.deploy.robust.leaked_entities",
+                                  "bmcourse.deploy.leak_rate", "bmcourse.deploy.robust.leak_rate"),
+                          why="this exercise asks you to write the leak rule yourself")
+
+
+grade_leaks_in()
 
 # %% [markdown]
 # ### A checklist, each item tied to a measurement

@@ -1,38 +1,239 @@
-"""Notebook 05's exercises, run from the notebook source: the reference answers pass and the
-typical wrong answers fail, with messages that do not give the answer away."""
+"""Notebook 05's exercises, run from the notebook source itself (see ``tests/nbsource.py``).
+
+Each exercise asks for a function. For each: the placeholder is "not answered"; the reference
+solution passes the self-check (the visible examples) and the hidden test (fresh inputs drawn at
+grading time, silently); the named wrong answers fail both; an answer that calls the function the
+exercise rules out (the package's own version, Captum) fails the hidden test with ``ForbiddenCall``;
+and the "value in view" shortcut (a function returning the visible examples' answers) passes the
+self-check but fails the hidden test. No hidden test needs a model, data, ONNX or training.
+"""
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jupytext
 import nbsource
 import pytest
 import torch
 
+from bmcourse.graded import ForbiddenCall
+
 NB = "05"
+#: exercise -> (the function's name, its points)
+EXERCISES = {"05.1": ("words_from_subwords", 2), "05.2": ("fastest_within", 1), "05.3": ("ig_by_hand", 3),
+             "05.4": ("fgm_step", 1), "05.5": ("leaks_in", 2)}
+#: exercise -> the names of its visible examples' arguments, per example
+VISIBLE = {"05.1": lambda ns: list(zip(ns["ex1_sentences"], ns["ex1_subwords"])),
+           "05.2": lambda ns: ns["ex2_cases"],
+           "05.3": lambda ns: [(ns["ex3_forward"], *case) for case in ns["ex3_cases"]],
+           "05.4": lambda ns: [(g, eps) for eps in (ns["FGM_EPSILON"], 0.25) for g in ns["ex4_gradients"]],
+           "05.5": lambda ns: ns["ex5_cases"]}
 
 
-@pytest.mark.parametrize("exercise_id, ex, answer", [
-    ("05.1", "ex1", "words_from_subwords"), ("05.2", "ex2", "fastest_within"), ("05.3", "ex3", "ig_by_hand"),
-    ("05.4", "ex4", "fgm_step"), ("05.5", "ex5", "leaks_in"),
-])
-def test_placeholder_is_unanswered_and_solution_passes(exercise_id: str, ex: str, answer: str) -> None:
-    nbsource.check_placeholder_then_solution(NB, exercise_id, ex, answer)
+def squash(text: str) -> str:
+    """``text`` without any whitespace, so code compares whatever its spacing."""
+    return re.sub(r"\s+", "", text)
 
 
-def _fails(ns: dict, ex: str, *wrong) -> None:
-    for answer in wrong:
-        assert not ns[ex].check(answer).passed, answer.__name__
+def the_exercise(ns: dict, exercise_id: str) -> Any:
+    return next(v for v in ns.values() if getattr(v, "key", None) == exercise_id)
 
 
-def test_05_1_last_subword_or_subword_index_fails() -> None:
-    ns = nbsource.exercise(NB, "05.1", solved=True)
+def solved(exercise_id: str) -> dict:
+    """The setup cells, the exercise cell and its solution cell, run from the notebook source."""
+    return nbsource.exercise(NB, exercise_id, solved=True)
 
-    def last_subword(words, subwords):  # the last sub-word starting inside the word wins
-        tags, at = [], 0
-        for word in words:
-            inside = [s["entity"] for s in subwords if at <= s["start"] < at + len(word)]
-            tags.append(inside[-1] if inside else "O")
-            at += len(word) + 1
-        return tags
 
+def answered(exercise_id: str, answer: Callable | str) -> dict:
+    """The setup and exercise cells, then a learner's answer: a function, or the source of an answer
+    cell (run in the notebook namespace, as a learner's cell is, so names it imports are the notebook's)."""
+    ns = nbsource.exercise(NB, exercise_id)
+    if isinstance(answer, str):
+        nbsource.run(answer, ns)
+    else:
+        ns[EXERCISES[exercise_id][0]] = answer
+    return ns
+
+
+def self_check(exercise_id: str, answer: Callable | str) -> Any:
+    """The visible check's Result for ``answer``."""
+    ns = answered(exercise_id, answer)
+    return the_exercise(ns, exercise_id).check(ns[EXERCISES[exercise_id][0]])
+
+
+def hidden(exercise_id: str, answer: Callable | str) -> None:
+    """Run the hidden test on ``answer``; raises when it fails."""
+    nbsource.run_hidden_test(NB, exercise_id, answered(exercise_id, answer))
+
+
+def fails_hidden(exercise_id: str, answer: Callable | str, forbidden: bool = False) -> str:
+    """The hidden test fails on ``answer`` (with ForbiddenCall if ``forbidden``; else with an
+    AssertionError, or with the error a wrong answer raises on other inputs); returns its message."""
+    with pytest.raises(ForbiddenCall if forbidden else Exception) as failure:
+        hidden(exercise_id, answer)
+    if not forbidden:
+        assert not isinstance(failure.value, ForbiddenCall), failure.value
+    return str(failure.value)
+
+
+def passes_self_check_fails_hidden(exercise_id: str, answer: Callable | str, forbidden: bool) -> None:
+    """The learner sees ✅ for ``answer`` while working, but grading gives it nothing."""
+    assert self_check(exercise_id, answer).passed
+    fails_hidden(exercise_id, answer, forbidden=forbidden)
+
+
+def fails_both(exercise_id: str, answer: Callable | str, draws: int = 3) -> Any:
+    """``answer`` fails the self-check and the hidden test (on ``draws`` fresh draws, each must fail)."""
+    result = self_check(exercise_id, answer)
+    assert not result.passed, result.message
+    for _ in range(draws):
+        fails_hidden(exercise_id, answer)
+    return result
+
+
+def visible_lookup(exercise_id: str) -> Callable:
+    """The "value in view" shortcut: a function that returns the reference's answer on each visible
+    example (a learner can compute them all once) and anything on other inputs."""
+    ns = solved(exercise_id)
+    reference = ns[EXERCISES[exercise_id][0]]
+    table = [(args, reference(*args)) for args in VISIBLE[exercise_id](ns)]
+
+    def same(a: Any, b: Any) -> bool:
+        if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+            return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape \
+                and torch.equal(a, b)
+        if callable(a) or callable(b):  # the example's function, defined again in the learner's namespace
+            return getattr(a, "__qualname__", a) == getattr(b, "__qualname__", b)
+        return a == b
+
+    def lookup(*args: Any) -> Any:
+        for seen, answer in table:
+            if len(seen) == len(args) and all(same(a, b) for a, b in zip(seen, args)):
+                return answer
+        return table[0][1]
+
+    return lookup
+
+
+# ---------------------------------------------------------------- every exercise
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_exercise_cell_runs_alone_keeps_the_placeholder_and_sets_the_points(exercise_id: str) -> None:
+    name, points = EXERCISES[exercise_id]
+    ns = nbsource.exercise(NB, exercise_id)
+    exercise = the_exercise(ns, exercise_id)
+    assert exercise.attempts == 0 and len(exercise.hints) >= 2 and exercise.points == points
+    assert exercise.checker.expects == "a function"
+    assert re.search(rf"^{name} = \.\.\.$", nbsource.exercise_cell(NB, exercise_id), flags=re.MULTILINE)
+    assert re.search(rf"^def {name}\(", nbsource.solution_cell(NB, exercise_id), flags=re.MULTILINE)
+    assert squash(nbsource.check_cell(NB, exercise_id)) == f"ex{exercise_id[-1]}.check({name})"
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_placeholder_is_not_answered_and_the_reference_passes(exercise_id: str) -> None:
+    ex, name = f"ex{exercise_id[-1]}", EXERCISES[exercise_id][0]
+    nbsource.check_placeholder_then_solution(NB, exercise_id, ex, name)
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_the_reference_passes_the_hidden_test_silently_and_fast(exercise_id: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    ns = solved(exercise_id)
+    before, rng_state = dict(ns), torch.get_rng_state()
+    started = time.perf_counter()
+    for _ in range(20):  # fresh inputs each time
+        nbsource.run_hidden_test(NB, exercise_id, ns)
+    assert time.perf_counter() - started < 20  # no model, data, ONNX or training: well under a second each
+    assert capsys.readouterr() == ("", "")  # nbval compares stored outputs: a hidden test prints nothing
+    assert torch.equal(torch.get_rng_state(), rng_state)  # later cells' random draws are unchanged
+    # it binds one name (its own function) and rebinds none: the notebook's `deploy`, `spans`... are safe
+    assert len(set(ns) - set(before)) == 1 and all(ns[key] is value for key, value in before.items())
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_the_placeholder_a_value_and_a_wrong_function_fail_the_hidden_test(exercise_id: str) -> None:
+    assert "expected a function" in fails_hidden(exercise_id, "")  # the placeholder `name = ...` left as it is
+    assert "expected a function" in fails_hidden(exercise_id, f"{EXERCISES[exercise_id][0]} = 0.25")
+    nothing = fails_hidden(exercise_id, lambda *args: ...)
+    assert ("expected numbers" if exercise_id in ("05.3", "05.4", "05.5") else "you have not seen") in nothing
+    with pytest.raises(ZeroDivisionError):  # an error in the answer fails the test cell (nbgrader: 0 points)
+        hidden(exercise_id, lambda *args: 1 / 0)
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_the_self_check_explains_a_value_or_an_error_without_a_traceback(exercise_id: str) -> None:
+    not_a_function = self_check(exercise_id, f"{EXERCISES[exercise_id][0]} = 0.25")
+    assert not not_a_function.passed and "expected a function, got a float" in not_a_function.message
+    raising = self_check(exercise_id, lambda *args: 1 / 0)
+    assert not raising.passed and "example 1: your function raised ZeroDivisionError" in raising.message
+    wrong_kind = self_check(exercise_id, lambda *args: 0.1 if exercise_id == "05.2" else "0.1")  # 05.2 wants a str
+    assert not wrong_kind.passed and "expected" in wrong_kind.message
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_the_value_in_view_passes_the_self_check_and_gets_no_points(exercise_id: str) -> None:
+    passes_self_check_fails_hidden(exercise_id, visible_lookup(exercise_id), forbidden=False)
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_last_hint_explains_without_giving_the_solution_line(exercise_id: str) -> None:
+    ns = nbsource.exercise(NB, exercise_id)
+    exercise = the_exercise(ns, exercise_id)
+    hints = squash(" ".join(exercise.hints))
+    for line in nbsource.solution_cell(NB, exercise_id).splitlines():
+        code = line.split("=", 1)[-1] if "=" in line and "==" not in line else line
+        code = code.removeprefix("    return ")
+        if len(squash(code)) > 12:
+            assert squash(code) not in hints, f"{exercise_id}: a hint contains the solution code {code.strip()!r}"
+
+
+def test_no_solution_or_hidden_test_line_appears_in_another_cell() -> None:
+    """``bmcourse assign`` refuses a release in which a line (over 24 characters) of a solution or a
+    hidden test appears: none may also be written in a cell the learner gets."""
+    nb = jupytext.read(nbsource.NOTEBOOKS / "05_deployment_and_trust.py", fmt="py:percent")
+    secret = [i for i, c in enumerate(nb.cells) if {"solution", "hidden-test"} & set(c.metadata.get("tags", ()))]
+    assert len(secret) == 2 * len(EXERCISES)
+    for index in secret:
+        for line in nb.cells[index].source.splitlines():
+            if len(line.strip()) > 24:
+                elsewhere = [i for i, c in enumerate(nb.cells) if i not in secret and line.strip() in c.source]
+                assert not elsewhere, f"{line.strip()!r} is also in cell {elsewhere}"
+
+
+def test_no_hidden_test_needs_a_model_data_onnx_or_training() -> None:
+    for exercise_id in EXERCISES:
+        source = nbsource.hidden_test_cell(NB, exercise_id)
+        for heavy in ("tagger_model", "tokenizer", "load_", "fit(", "build_runners", "export_onnx", "conll",
+                      "banking", "ner_", "intent_"):
+            assert heavy not in source, f"{exercise_id}'s hidden test uses {heavy!r}"
+
+
+# ---------------------------------------------------------------- 05.1
+
+
+def last_subword(words, subwords):  # the last sub-word starting inside the word wins
+    tags, at = [], 0
+    for word in words:
+        inside = [s["entity"] for s in subwords if at <= s["start"] < at + len(word)]
+        tags.append(inside[-1] if inside else "O")
+        at += len(word) + 1
+    return tags
+
+
+def first_inside(words, subwords):  # the first sub-word inside the word, even when none starts the word
+    tags, at = [], 0
+    for word in words:
+        inside = [s["entity"] for s in subwords if at <= s["start"] < at + len(word)]
+        tags.append(inside[0] if inside else "O")
+        at += len(word) + 1
+    return tags
+
+
+def test_05_1_wrong_word_rules_fail() -> None:
     def by_position(words, subwords):  # the i-th sub-word for the i-th word
         return [subwords[i]["entity"] if i < len(subwords) else "O" for i in range(len(words))]
 
@@ -44,81 +245,217 @@ def test_05_1_last_subword_or_subword_index_fails() -> None:
         found = {s["start"]: s["entity"] for s in reversed(subwords)}
         return [found.get(start, "O") for start in starts]
 
-    _fails(ns, "ex1", last_subword, by_position, no_space)
+    for wrong in (last_subword, by_position, no_space):
+        fails_both("05.1", wrong)
+    # every visible word has a sub-word at its start, so only grading sees this one fail
+    passes_self_check_fails_hidden("05.1", first_inside, forbidden=False)
+    as_tuple = lambda words, subwords: tuple(solved("05.1")["words_from_subwords"](words, subwords))  # noqa: E731
+    assert self_check("05.1", as_tuple).passed  # a tuple of tags is as good as a list
+    hidden("05.1", as_tuple)
 
 
-def test_05_2_reference_included_or_strict_budget_fails() -> None:
-    ns = nbsource.exercise(NB, "05.2", solved=True)
+def test_05_1_with_the_course_helpers_gets_no_points() -> None:
+    passes_self_check_fails_hidden("05.1", "words_from_subwords = deploy.word_tags_from_subwords", forbidden=True)
+    passes_self_check_fails_hidden("05.1", "from bmcourse.deploy.serve import word_tags_from_subwords as "
+                                           "words_from_subwords", forbidden=True)
+    # bound before grading (a default argument): the helper it calls, word_starts, refuses instead
+    passes_self_check_fails_hidden("05.1", "def words_from_subwords(words, subwords, use=deploy.word_tags_from_subwords):\n"
+                                           "    return use(words, subwords)", forbidden=True)
 
-    def with_reference(rows, max_loss):
+    def with_word_starts(words, subwords):
+        from bmcourse.tagging import word_starts
+
+        found = {s["start"]: s["entity"] for s in reversed(subwords)}
+        return [found.get(start, "O") for start in word_starts(words)]
+
+    passes_self_check_fails_hidden("05.1", with_word_starts, forbidden=True)
+    # the pipeline helper calls the course's rule too
+    passes_self_check_fails_hidden("05.1", "words_from_subwords = lambda words, subwords: "
+                                           "deploy.pipeline_word_tags(lambda texts, **kw: [subwords], [words])[0]",
+                                   forbidden=True)
+
+
+# ---------------------------------------------------------------- 05.2
+
+
+def with_reference(rows, max_loss):  # the reference itself is a candidate
+    base = rows[0]["test_f1"]
+    ok = [r for r in rows if base - r["test_f1"] <= max_loss + 1e-12]
+    return min(ok, key=lambda r: r["p50_ms"])["name"] if ok else None
+
+
+def strict(rows, max_loss):  # a loss equal to the budget excluded
+    base = rows[0]["test_f1"]
+    ok = [r for r in rows[1:] if base - r["test_f1"] < max_loss]
+    return min(ok, key=lambda r: r["p50_ms"])["name"] if ok else None
+
+
+def absolute(rows, max_loss):  # a variant that scores higher is not a loss
+    base = rows[0]["test_f1"]
+    ok = [r for r in rows[1:] if abs(base - r["test_f1"]) <= max_loss + 1e-12]
+    return min(ok, key=lambda r: r["p50_ms"])["name"] if ok else None
+
+
+def test_05_2_reference_included_strict_budget_or_absolute_loss_fails() -> None:
+    for wrong in (with_reference, strict, absolute):
+        fails_both("05.2", wrong)
+    nothing = fails_both("05.2", lambda rows, max_loss: "none")  # a string, not None
+    assert "expected None" in nothing.message or "not equal" in nothing.message
+    fastest_any = lambda rows, max_loss: min(rows[1:], key=lambda r: r["p50_ms"])["name"]  # noqa: E731 - no budget
+    fails_both("05.2", fastest_any)
+
+
+def test_05_2_exact_boundary_needs_no_tolerance_when_graded() -> None:
+    """Graded F1 values are multiples of 1/1024, so `<=` without a tolerance is right there (the visible
+    example needs one, and the hint says so)."""
+    def no_tolerance(rows, max_loss):
         base = rows[0]["test_f1"]
-        ok = [r for r in rows if base - r["test_f1"] <= max_loss]
+        ok = [r for r in rows[1:] if base - r["test_f1"] <= max_loss]
         return min(ok, key=lambda r: r["p50_ms"])["name"] if ok else None
 
-    def strict(rows, max_loss):
-        base = rows[0]["test_f1"]
-        ok = [r for r in rows[1:] if base - r["test_f1"] < max_loss]
-        return min(ok, key=lambda r: r["p50_ms"])["name"] if ok else None
-
-    def absolute(rows, max_loss):  # a variant that scores higher is not a loss
-        base = rows[0]["test_f1"]
-        ok = [r for r in rows[1:] if abs(base - r["test_f1"]) <= max_loss + 1e-12]
-        return min(ok, key=lambda r: r["p50_ms"])["name"] if ok else None
-
-    _fails(ns, "ex2", with_reference, strict, absolute)
+    assert not self_check("05.2", no_tolerance).passed
+    for _ in range(5):
+        hidden("05.2", no_tolerance)
 
 
-def test_05_3_gradient_times_input_or_left_rule_fails() -> None:
-    ns = nbsource.exercise(NB, "05.3", solved=True)
+def test_05_2_with_best_within_gets_no_points() -> None:
+    passes_self_check_fails_hidden(
+        "05.2", "fastest_within = lambda rows, max_loss: getattr(deploy.best_within("
+                "[SimpleNamespace(**r) for r in rows], f1_loss=max_loss), 'name', None)", forbidden=True)
+    passes_self_check_fails_hidden(
+        "05.2", "from bmcourse.deploy.onnx import best_within\n"
+                "fastest_within = lambda rows, max_loss: getattr(best_within("
+                "[SimpleNamespace(**r) for r in rows], max_loss), 'name', None)", forbidden=True)
 
-    def grad_times_input(forward, x, baseline, steps):
-        x = x.clone().requires_grad_(True)
-        forward(x).sum().backward()
-        return (x.grad * (x - baseline)).sum(-1)[0]
 
-    def left_rule(forward, x, baseline, steps):
-        alphas = torch.arange(steps, dtype=x.dtype) / steps
+# ---------------------------------------------------------------- 05.3
+
+
+def grad_times_input(forward, x, baseline, steps):
+    x = x.clone().requires_grad_(True)
+    forward(x).sum().backward()
+    return (x.grad * (x - baseline)).sum(-1)[0]
+
+
+def ig_rule(alphas_of: Callable[[int, torch.dtype], torch.Tensor], times: str = "difference") -> Callable:
+    """IG with the given alphas; ``times="x"`` multiplies by x instead of (x - baseline)."""
+    def ig(forward, x, baseline, steps):
+        alphas = alphas_of(steps, x.dtype)
         path = (baseline + alphas.view(-1, 1, 1) * (x - baseline)).requires_grad_(True)
         forward(path).sum().backward()
-        return ((x - baseline) * path.grad.mean(0, keepdim=True)).sum(-1)[0]
+        return ((x if times == "x" else x - baseline) * path.grad.mean(0, keepdim=True)).sum(-1)[0]
 
-    def times_x(forward, x, baseline, steps):  # multiplies by x instead of (x - baseline)
-        alphas = (torch.arange(steps, dtype=x.dtype) + 0.5) / steps
-        path = (baseline + alphas.view(-1, 1, 1) * (x - baseline)).requires_grad_(True)
-        forward(path).sum().backward()
-        return (x * path.grad.mean(0, keepdim=True)).sum(-1)[0]
-
-    _fails(ns, "ex3", grad_times_input, left_rule, times_x)
+    return ig
 
 
-def test_05_4_per_row_norm_or_sign_fails() -> None:
-    ns = nbsource.exercise(NB, "05.4", solved=True)
-
-    def per_row(gradient, epsilon):
-        return epsilon * gradient / gradient.norm(dim=-1, keepdim=True).clamp(min=1e-12)
-
-    def fgsm(gradient, epsilon):
-        return epsilon * gradient.sign()
-
-    def unnormalised(gradient, epsilon):
-        return epsilon * gradient
-
-    _fails(ns, "ex4", per_row, fgsm, unnormalised)
+def test_05_3_gradient_times_input_other_rules_or_times_x_fail() -> None:
+    left_rule = ig_rule(lambda n, dtype: torch.arange(n, dtype=dtype) / n)
+    right_rule = ig_rule(lambda n, dtype: (torch.arange(n, dtype=dtype) + 1) / n)
+    times_x = ig_rule(lambda n, dtype: (torch.arange(n, dtype=dtype) + 0.5) / n, times="x")
+    for wrong in (grad_times_input, left_rule, right_rule, times_x):
+        fails_both("05.3", wrong)
+    not_summed = ig_rule(lambda n, dtype: (torch.arange(n, dtype=dtype) + 0.5) / n)
+    shape = fails_both("05.3", lambda *args: not_summed(*args).unsqueeze(0))  # [1, tokens], not [tokens]
+    assert "shape mismatch" in shape.message
 
 
-def test_05_5_exact_match_or_same_type_only_fails() -> None:
-    ns = nbsource.exercise(NB, "05.5", solved=True)
-    spans = ns["spans"]
+def test_05_3_midpoint_rule_in_float32_or_in_a_loop_passes() -> None:
+    float32_alphas = ig_rule(lambda n, dtype: (torch.arange(n) + 0.5) / n)  # alphas in float32 on float64 input
+
+    def one_step_at_a_time(forward, x, baseline, steps):
+        total = torch.zeros_like(x)
+        for k in range(steps):
+            point = (baseline + (k + 0.5) / steps * (x - baseline)).requires_grad_(True)
+            total += torch.autograd.grad(forward(point).sum(), point)[0]
+        return ((x - baseline) * total / steps).sum(-1)[0]
+
+    for right in (float32_alphas, one_step_at_a_time):
+        assert self_check("05.3", right).passed
+        hidden("05.3", right)
+
+
+def test_05_3_with_captum_or_the_course_function_gets_no_points() -> None:
+    passes_self_check_fails_hidden("05.3", "ig_by_hand = _captum_middle", forbidden=True)  # the check's reference
+
+    def layer_ig(forward, x, baseline, steps):
+        from captum.attr import IntegratedGradients
+
+        return IntegratedGradients(forward).attribute(x, baselines=baseline, n_steps=steps,
+                                                      method="riemann_middle").sum(-1)[0]
+
+    passes_self_check_fails_hidden("05.3", layer_ig, forbidden=True)
+    # the course's function uses Captum's default method, not the midpoint rule: it fails the check as well
+    course = lambda forward, x, baseline, steps: deploy_ig()(forward, x, baseline, steps)[0]  # noqa: E731
+    assert not self_check("05.3", course).passed
+    fails_hidden("05.3", course, forbidden=True)
+
+
+def deploy_ig() -> Callable:
+    import bmcourse.deploy
+
+    return bmcourse.deploy.integrated_gradients
+
+
+# ---------------------------------------------------------------- 05.4
+
+
+def test_05_4_per_row_norm_sign_unnormalised_or_fixed_epsilon_fails() -> None:
+    per_row = lambda g, eps: eps * g / g.norm(dim=-1, keepdim=True).clamp(min=1e-12)  # noqa: E731
+    fgsm = lambda g, eps: eps * g.sign()  # noqa: E731
+    unnormalised = lambda g, eps: eps * g  # noqa: E731
+    fixed = lambda g, eps: g / g.norm()  # noqa: E731 - ε = FGM_EPSILON = 1 only
+    flipped = lambda g, eps: -eps * g / g.norm()  # noqa: E731 - the descent direction
+    results = {name: fails_both("05.4", wrong) for name, wrong in
+               (("per_row", per_row), ("fgsm", fgsm), ("unnormalised", unnormalised), ("fixed", fixed),
+                ("flipped", flipped))}
+    assert "length" in results["per_row"].message and "along the gradient" in results["flipped"].message
+    shape = fails_both("05.4", lambda g, eps: (eps * g / g.norm()).flatten())
+    assert "shape mismatch" in shape.message
+
+
+def test_05_4_the_self_check_holds_no_formula() -> None:
+    cell = squash(nbsource.exercise_cell(NB, "05.4"))
+    assert "/g.norm()" not in cell and "fgm_delta" not in cell
+
+
+def test_05_4_with_fgm_delta_gets_no_points() -> None:
+    passes_self_check_fails_hidden("05.4", "from bmcourse.train import fgm_delta as fgm_step", forbidden=True)
+    passes_self_check_fails_hidden("05.4", "import bmcourse.train.fgm\n"
+                                           "fgm_step = lambda g, eps: bmcourse.train.fgm.fgm_delta(g, eps)",
+                                   forbidden=True)
+
+
+# ---------------------------------------------------------------- 05.5
+
+
+def test_05_5_exact_match_same_type_or_no_word_hidden_fails() -> None:
+    spans = solved("05.5")["spans"]
 
     def exact_match(gold, pred):  # counts what recall misses, not what stays visible
         return len(set(spans(gold)) - set(spans(pred)))
 
     def same_type(gold, pred):
-        hidden = {(s.type, i) for s in spans(pred) for i in range(s.start, s.end)}
-        return sum(any((s.type, i) not in hidden for i in range(s.start, s.end)) for s in spans(gold))
+        hidden_words = {(s.type, i) for s in spans(pred) for i in range(s.start, s.end)}
+        return sum(any((s.type, i) not in hidden_words for i in range(s.start, s.end)) for s in spans(gold))
 
-    def any_overlap(gold, pred):  # one hidden word is not enough
-        hidden = {i for s in spans(pred) for i in range(s.start, s.end)}
-        return sum(all(i not in hidden for i in range(s.start, s.end)) for s in spans(gold))
+    def no_word_hidden(gold, pred):  # one hidden word is not enough
+        hidden_words = {i for s in spans(pred) for i in range(s.start, s.end)}
+        return sum(all(i not in hidden_words for i in range(s.start, s.end)) for s in spans(gold))
 
-    _fails(ns, "ex5", exact_match, same_type, any_overlap)
+    def the_list(gold, pred):  # the entities, not how many
+        hidden_words = {i for s in spans(pred) for i in range(s.start, s.end)}
+        return [s for s in spans(gold) if any(i not in hidden_words for i in range(s.start, s.end))]
+
+    for wrong in (exact_match, same_type, no_word_hidden, the_list):
+        fails_both("05.5", wrong)
+
+
+def test_05_5_with_the_course_functions_gets_no_points() -> None:
+    passes_self_check_fails_hidden("05.5", "leaks_in = lambda gold, pred: len(deploy.leaked_entities(gold, pred))",
+                                   forbidden=True)
+    passes_self_check_fails_hidden("05.5", "from bmcourse.deploy.robust import leaked_entities\n"
+                                           "leaks_in = lambda gold, pred: len(leaked_entities(gold, pred))",
+                                   forbidden=True)
+    by_rate = ("leaks_in = lambda gold, pred: round(sum(rate * sum(s.type == kind for s in spans(gold)) "
+               "for kind, rate in deploy.leak_rate([gold], [pred]).items()))")
+    passes_self_check_fails_hidden("05.5", by_rate, forbidden=True)
