@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import random
 import sys
+import types
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -74,6 +75,10 @@ def forbidden(*paths: str, why: str = "this exercise asks you to do it by hand")
 
             saved.append((owner, name, stored))
             setattr(owner, name, refuse)
+            if isinstance(original, types.FunctionType) and not original.__code__.co_freevars:
+                # every other reference to it (a default argument, functools.partial, an alias) refuses too
+                saved.append((original, "__code__", original.__code__))
+                original.__code__ = _refusing_code(path, why)
             for space in _user_namespaces():
                 for key, value in list(space.items()):
                     if value is original:
@@ -88,6 +93,17 @@ def forbidden(*paths: str, why: str = "this exercise asks you to do it by hand")
                 delattr(owner, name)
             else:
                 setattr(owner, name, original)
+
+
+def _refusing_code(path: str, why: str) -> types.CodeType:
+    """A code object, free of closures, that raises :class:`ForbiddenCall` naming ``path``."""
+    message = f"your answer calls {path}, which this exercise does not allow ({why})"
+    namespace: dict[str, Any] = {}
+    exec(  # noqa: S102 - our own constant source: the message is a repr'd string literal
+        "def refuse(*args, **kwargs):\n"
+        f"    raise __import__('bmcourse.graded', fromlist=['ForbiddenCall']).ForbiddenCall({message!r})\n",
+        namespace)
+    return namespace["refuse"].__code__
 
 
 def call(answer: Any, *args: Any, forbid: Sequence[str] = (), why: str = "this exercise asks you to do it by hand",
