@@ -108,35 +108,117 @@ fig = plots.plot_length_distribution(lengths, title="Sentence length in words")
 
 # %% [markdown]
 # ### Exercise 1 · Entities per type
-# An entity is a maximal `B-X I-X ...` run. Write `count_entities(tag_sentences)`: for a list
-# of sentences, each a list of IOB2 tags, return a dict `{"PER": ..., "ORG": ..., ...}` with
-# the number of entities of each type. The check runs it on a few hand-made sentences.
+# An entity is a maximal `B-X I-X ...` run. Write a function `count_entities(tag_sentences)`:
+# for a list of sentences, each a list of valid IOB2 tags, it returns a dict with one key per
+# entity type that occurs and the number of entities of that type, e.g. `{"PER": 2, "LOC": 1}`,
+# whatever the types are called (not only CoNLL-2003's four). Count **by hand**: when graded,
+# `bmcourse.tagging.spans`, seqeval and `bmcourse.metrics` are switched off while your function
+# runs. The check runs it on the hand-made sentences below; grading on sentences it draws
+# itself, with other entity types.
+#
+# How every check of this notebook calls your function:
+
+# %% tags=["setup"]
+import copy
+
+from bmcourse.exercises import describe
+
+
+def on_example(fn, args, check):
+    """Call the learner's function on a copy of an exercise's visible example and judge what it returns
+    with `check` (value -> (passed, message)). The message says what is wrong (not a function, an
+    error, a length, a position), never the expected value."""
+    if not callable(fn):
+        return False, f"expected a function, got {describe(fn)}: define it with def and assign nothing else to its name"
+    try:
+        got = fn(*copy.deepcopy(args))
+    except Exception as err:  # the learner's code failed: name the error instead of a traceback
+        return False, f"your function raised {type(err).__name__}: {err}"
+    return check(got)
+
+
+def same_ids(got, want, item):
+    """(passed, message) for a list of label ids: its length, then the first `item` (a sub-word or a
+    word) whose id differs, never a value."""
+    if not isinstance(got, (list, tuple)):
+        return False, f"expected a list of label ids, got {describe(got)}"
+    if len(got) != len(want):
+        return False, f"{len(got)} labels, expected one per {item} ({len(want)})"
+    wrong = [i for i, (g, w) in enumerate(zip(got, want)) if g != w]
+    return (False, f"{item} {wrong[0]} has the wrong label") if wrong else (True, "ok")
+
 
 # %% tags=["exercise"]
-from bmcourse.metrics import per_type_report
-
 ex1_sentences = [["B-PER", "I-PER", "O", "B-LOC"],
                  ["B-ORG", "B-ORG", "I-ORG", "O"],  # two organisations side by side
                  ["O", "B-MISC", "I-MISC", "I-MISC"],
                  ["B-LOC", "I-LOC", "O", "B-PER"]]
-_ex1_counts = {row["type"]: row["support"]  # the gold entity counts of seqeval's per-type report
-               for row in per_type_report(ex1_sentences, ex1_sentences) if not row["type"].endswith(" avg")}
-ex1 = Exercise("02.1", "Entities per type",
-               Checker(lambda fn: expect_equal(_ex1_counts)(fn(ex1_sentences)), "a function"),
+
+
+def self_check(fn):
+    """count_entities(ex1_sentences) against the gold entity counts of seqeval's per-type report."""
+    from bmcourse.metrics import per_type_report
+
+    counts = {row["type"]: row["support"] for row in per_type_report(ex1_sentences, ex1_sentences)
+              if not row["type"].endswith(" avg")}
+    return on_example(fn, (ex1_sentences,), expect_equal(counts))
+
+
+ex1 = Exercise("02.1", "Entities per type", Checker(self_check, "a function"),
                hints=("Count entities, not tagged words: an entity of three words is one entity.",
-                      "Every entity starts at a B- tag; bmcourse.tagging.spans(tags) lists the entities of "
-                      "one sentence with their types. Count the types over all sentences."))
+                      ("In valid IOB2 every entity has exactly one B- tag, its first word, and the type is "
+                       "what follows the B-. Count those tags per type over all sentences (a Counter does "
+                       "it) and return the counts as a dict.")),
+               points=1)
 count_entities = ...
 
 
 # %% tags=["solution"]
 def count_entities(tag_sentences):
-    """Entities of each type over all sentences."""
-    return dict(Counter(span.type for tags in tag_sentences for span in spans(tags)))
+    """Entities of each type over all sentences: each entity starts at exactly one B- tag."""
+    starts = Counter(tag[2:] for tags in tag_sentences for tag in tags if tag.startswith("B-"))
+    return dict(starts)
 
 
 # %%
 ex1.check(count_entities)
+
+
+# %% tags=["hidden-test"]
+def grade_count_entities():
+    """02.1 on valid IOB2 sentences drawn at grading time (other entity types too) against seqeval's
+    counts, with spans, seqeval and bmcourse.metrics switched off while the answer runs."""
+    import copy
+    from collections.abc import Mapping
+
+    from bmcourse import graded
+    from bmcourse.metrics import per_type_report as seqeval_report
+
+    routes = ("bmcourse.tagging.spans", "bmcourse.metrics.spans", "bmcourse.widgets.spans",
+              "bmcourse.plots.entities.spans", "bmcourse.deploy.robust.spans", "bmcourse.apps.redact.spans",
+              "bmcourse.transfer.fewshot.spans", "bmcourse.metrics.per_type_report",
+              "bmcourse.metrics.entity_scores", "seqeval.metrics.sequence_labeling.get_entities",
+              "seqeval.scheme.Entities", "seqeval.scheme.Tokens", "seqeval.metrics.v1.Entities")
+    rng = graded.fresh_rng()
+    kinds = rng.sample(["PER", "ORG", "LOC", "MISC"], 2) + rng.sample(["DATE", "GPE", "EVENT", "NORP"], 2)
+    other = rng.choice(kinds[2:])  # a type that is not CoNLL-2003's
+    sentences = [["O", f"B-{other}", f"I-{other}", f"B-{other}", "O"]]  # one of two words, then another
+    for _ in range(rng.randint(4, 9)):
+        tags = []
+        while len(tags) < 12:
+            kind = rng.choice(kinds)
+            tags += ["O"] if rng.random() < 0.4 else [f"B-{kind}"] + [f"I-{kind}"] * rng.choice((0, 0, 1, 2))
+        sentences.insert(rng.randint(0, len(sentences)), tags[:rng.randint(1, 12)])
+    report = seqeval_report(sentences, sentences)
+    want = {row["type"]: row["support"] for row in report if not row["type"].endswith(" avg")}
+    got = graded.call(count_entities, copy.deepcopy(sentences), forbid=routes,
+                      why="this exercise asks you to count the entities yourself")
+    assert isinstance(got, Mapping), f"02.1 count_entities: expected a dict, got {type(got).__name__}"
+    counts = {kind: n for kind, n in got.items() if n != 0}  # a type counted 0 may be listed or not
+    assert counts == want, "02.1 count_entities: wrong counts on sentences you have not seen"
+
+
+grade_count_entities()
 
 # %% [markdown]
 # The same count on the training split (with the package's `spans`) shows how unevenly the
@@ -235,8 +317,13 @@ pd.DataFrame({"sub-word": subwords, "word id": shown_ids, "label id": aligned,
 # Write the Hugging Face course's convention: `align_all_subwords(word_ids, word_labels,
 # label_names)` gives every sub-word its word's label id, except that the continuation
 # sub-words of a `B-X` word get the id of `I-X`; special tokens (`None`) still get `-100`.
-# `label_names` maps ids to names (`labels` above). The check uses hand-made sentences whose
-# words are split into several sub-words.
+# `label_names` maps ids to names (`labels` above): look the `I-X` id up there, since another
+# dataset may order its labels differently (the id of `I-X` is not always that of `B-X` plus
+# one). Write it yourself: when graded, the package's `align_labels`, `inside_label_ids` and
+# `first_subword_flags` (in `bmcourse.tagging`) are switched off while your function runs, and
+# only the setup cells are run before it, so copy what you need from `align_first_subword`
+# instead of calling it. The check uses hand-made sentences whose words are split into several
+# sub-words; grading uses other sentences and label lists.
 
 # %% tags=["exercise"]
 ex2_labels = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
@@ -247,48 +334,82 @@ ex2_cases = [  # (word_ids, one label id per word)
 ]
 
 
-def _check_all_subwords(fn):
-    """Compare the learner's function with the package's align_labels on the cases above."""
+def self_check(fn):
+    """align_all_subwords on the cases above against the package's align_labels (every sub-word labelled)."""
     from bmcourse.tagging import align_labels, inside_label_ids
 
-    inside = inside_label_ids(ex2_labels)
     for k, (wids, word_labels_) in enumerate(ex2_cases):
-        got = list(fn(wids, word_labels_, ex2_labels))
-        want = align_labels(wids, word_labels_, True, inside)
-        if len(got) != len(want):
-            return False, f"case {k}: {len(got)} labels for {len(wids)} sub-words"
-        wrong = [i for i, (g, w) in enumerate(zip(got, want)) if g != w]
-        if wrong:
-            return False, f"case {k}: first difference at sub-word {wrong[0]} (word id {wids[wrong[0]]})"
+        want = align_labels(wids, word_labels_, True, inside_label_ids(ex2_labels))
+        passed, message = on_example(fn, (wids, word_labels_, ex2_labels),
+                                     lambda got, want=want: same_ids(got, want, "sub-word"))
+        if not passed:
+            return False, f"case {k}: {message}"
     return True, f"matches on {len(ex2_cases)} hand-made sentences"
 
 
-ex2 = Exercise("02.2", "Label every sub-word", Checker(_check_all_subwords, "a function"),
+ex2 = Exercise("02.2", "Label every sub-word", Checker(self_check, "a function"),
                hints=("Start from align_first_subword: only the case of a repeated word id changes.",
-                      "A continuation sub-word belongs to the same entity as its word's first sub-word, "
-                      "so it takes the word's label, except that B-X (which starts an entity) becomes "
-                      "I-X: look the I- name up in label_names."))
+                      ("A continuation sub-word belongs to the same entity as its word's first sub-word, "
+                       "so it takes the word's label, except that B-X (which starts an entity) becomes "
+                       "I-X: take the label's name from label_names, build the I- name from it, and find "
+                       "that name's position in label_names.")),
+               points=2)
 align_all_subwords = ...
 
 
 # %% tags=["solution"]
 def align_all_subwords(word_ids, word_labels, label_names):
     """Every sub-word labelled; continuation sub-words of a B-X word get I-X."""
-    aligned, previous = [], None
-    for word in word_ids:
-        if word is None:
-            aligned.append(-100)
-        elif word != previous:
-            aligned.append(word_labels[word])
+    out, before = [], None
+    for w in word_ids:
+        name = None if w is None else label_names[word_labels[w]]
+        if w is None:
+            out.append(-100)
+        elif w == before and name.startswith("B-"):
+            out.append(label_names.index("I-" + name[2:]))
         else:
-            name = label_names[word_labels[word]]
-            aligned.append(label_names.index("I-" + name[2:]) if name.startswith("B-") else word_labels[word])
-        previous = word
-    return aligned
+            out.append(word_labels[w])
+        before = w
+    return out
 
 
 # %%
 ex2.check(align_all_subwords)
+
+
+# %% tags=["hidden-test"]
+def grade_align_all_subwords():
+    """02.2 on word ids, word labels and label lists (in other orders) drawn at grading time against
+    bmcourse.tagging.align_labels, which is switched off while the answer runs (with its helpers)."""
+    from bmcourse import graded
+    from bmcourse.tagging import align_labels as reference
+    from bmcourse.tagging import inside_label_ids as inside_of
+
+    routes = ("bmcourse.tagging.align_labels", "bmcourse.train.features.align_labels",
+              "bmcourse.tagging.inside_label_ids", "bmcourse.train.features.inside_label_ids",
+              "bmcourse.tagging.first_subword_flags")
+    rng = graded.fresh_rng()
+    cases = []
+    for order in ("by type", "B- first", "shuffled"):
+        kinds = rng.sample(["PER", "ORG", "LOC", "MISC", "DATE", "GPE"], rng.randint(2, 4))
+        names = [f"{p}-{k}" for k in kinds for p in "BI"] if order == "by type" else \
+            [f"B-{k}" for k in kinds] + [f"I-{k}" for k in kinds]
+        if order == "shuffled":
+            rng.shuffle(names)
+        names.insert(rng.randint(0, len(names)), "O")
+        n_words = rng.randint(2, 9)
+        word_labels = [rng.randrange(len(names)) for _ in range(n_words)]
+        word_labels[rng.randrange(n_words)] = names.index(f"B-{kinds[0]}")  # at least one B- word ...
+        pieces = [rng.choice((1, 1, 2, 3)) for _ in range(n_words)]
+        pieces[word_labels.index(names.index(f"B-{kinds[0]}"))] = rng.randint(2, 4)  # ... split in pieces
+        word_ids = [None] + [w for w in range(n_words) for _ in range(pieces[w])] + [None]
+        want = reference(word_ids, word_labels, True, inside_of(names))
+        cases.append(((word_ids, word_labels, names), want))
+    graded.check_function(align_all_subwords, cases, "02.2 align_all_subwords", forbid=routes,
+                          why="this exercise asks you to write the alignment yourself", rtol=0, atol=0)
+
+
+grade_align_all_subwords()
 
 # %% [markdown]
 # The package has both conventions in `bmcourse.tagging.align_labels`. On the example
@@ -338,7 +459,9 @@ fig = plots.plot_length_distribution({"train": subword_lengths}, title="Sentence
 # `attention_mask` and `labels` are lists (of one length per feature). Return a dict with
 # those three keys, each an integer tensor of shape (number of features, longest length),
 # padded as just described. Do not hard-code the pad id: it is 0 in BERT's vocabulary but 1
-# in RoBERTa's, and the check uses 1.
+# in RoBERTa's, and the check uses 1. Write it yourself: when graded, the package's collator
+# (`bmcourse.train.collate`, used further down) is switched off while your function runs, and
+# it is called on other batches with other pad ids.
 
 # %% tags=["exercise"]
 ex6_pad_id = 1
@@ -350,51 +473,95 @@ ex6_features = [
 ]
 
 
-def _check_collate(fn):
-    """Check the learner's batch key by key: shape, integer type, real positions, padding."""
-    width = max(len(f["input_ids"]) for f in ex6_features)
-    padding = {"input_ids": ex6_pad_id, "attention_mask": 0, "labels": IGNORE_INDEX}
-    batch = fn([dict(f) for f in ex6_features], ex6_pad_id)
-    if not isinstance(batch, dict):
-        return False, f"expected a dict of tensors, got {type(batch).__name__}"
-    for key, fill in padding.items():
-        value = batch.get(key)
-        if not isinstance(value, torch.Tensor):
-            return False, f"{key}: expected a tensor, got {type(value).__name__}"
-        if tuple(value.shape) != (len(ex6_features), width):
-            return False, f"{key}: shape {tuple(value.shape)}, expected {(len(ex6_features), width)}"
-        if value.is_floating_point():
-            return False, f"{key}: expected an integer tensor, got {value.dtype}"
-        for row, f in zip(value.tolist(), ex6_features):
-            n = len(f[key])
-            if row[:n] != f[key]:
-                return False, f"{key}: the real (unpadded) positions changed"
-            if row[n:] != [fill] * (width - n):
-                return False, f"{key}: the padding positions hold the wrong value"
-    return True, "all three tensors padded correctly"
+def self_check(fn):
+    """collate_batch(ex6_features, ex6_pad_id) against the package's collator, key by key: shape,
+    integer type, the real positions, then the padding."""
+    from bmcourse.train import collate
+
+    want = collate(copy.deepcopy(ex6_features), pad_id=ex6_pad_id)
+
+    def compare(batch):
+        if not isinstance(batch, dict):
+            return False, f"expected a dict of tensors, got {describe(batch)}"
+        for key, expected in want.items():
+            value = batch.get(key)
+            if not isinstance(value, torch.Tensor):
+                return False, f"{key}: expected a tensor, got {describe(value)}"
+            if value.shape != expected.shape:
+                return False, f"{key}: shape {tuple(value.shape)}, expected {tuple(expected.shape)}"
+            if value.is_floating_point():
+                return False, f"{key}: expected an integer tensor, got {value.dtype}"
+            for row, wanted, f in zip(value.tolist(), expected.tolist(), ex6_features):
+                n = len(f[key])
+                if row[:n] != wanted[:n]:
+                    return False, f"{key}: the real (unpadded) positions changed"
+                if row[n:] != wanted[n:]:
+                    return False, f"{key}: the padding positions hold the wrong value"
+        return True, "all three tensors padded correctly"
+
+    return on_example(fn, (ex6_features, ex6_pad_id), compare)
 
 
-ex6 = Exercise("02.6", "Write the collator", Checker(_check_collate, "a function"),
+ex6 = Exercise("02.6", "Write the collator", Checker(self_check, "a function"),
                hints=("Find the longest feature; every list is extended to that length, then turned "
                       "into a tensor with torch.tensor.",
                       "Each key has its own padding value, chosen so padding is ignored: input_ids take "
                       "pad_id, attention_mask takes 0 (not attended to), labels take -100 (skipped by "
-                      "the loss; 0 would be the real label O)."))
+                      "the loss; 0 would be the real label O)."),
+               points=2)
 collate_batch = ...
 
 
 # %% tags=["solution"]
 def collate_batch(features, pad_id):
     """Pad every feature to the longest one and stack the lists into tensors."""
-    width = max(len(f["input_ids"]) for f in features)
+    longest = max(len(f["input_ids"]) for f in features)
     batch = {}
     for key, fill in (("input_ids", pad_id), ("attention_mask", 0), ("labels", -100)):
-        batch[key] = torch.tensor([list(f[key]) + [fill] * (width - len(f[key])) for f in features])
+        batch[key] = torch.tensor([list(f[key]) + [fill] * (longest - len(f[key])) for f in features])
     return batch
 
 
 # %%
 ex6.check(collate_batch)
+
+
+# %% tags=["hidden-test"]
+def grade_collate_batch():
+    """02.6 on batches and pad ids drawn at grading time against bmcourse.train.collate, which is
+    switched off while the answer runs."""
+    import copy
+    from collections.abc import Mapping
+
+    import torch
+
+    from bmcourse import graded
+    from bmcourse.train import collate as reference
+
+    routes = ("bmcourse.train.collate", "bmcourse.train.features.collate", "bmcourse.train.loop.collate",
+              "bmcourse.train.predict.collate")
+    rng = graded.fresh_rng()
+    for pad_id in (0, rng.randint(2, 50_000)):
+        sizes = [rng.randint(1, 24) for _ in range(rng.randint(2, 6))]
+        sizes[rng.randrange(len(sizes))] = max(sizes) + rng.randint(1, 5)  # at least one feature is padded
+        features = []
+        for n in sizes:
+            labels = [rng.randint(0, 8) for _ in range(n)]
+            labels[0] = labels[-1] = -100  # the special tokens
+            features.append({"input_ids": [rng.randint(100, 30_000) for _ in range(n)],
+                             "attention_mask": [1] * n, "labels": labels})
+        want = reference(copy.deepcopy(features), pad_id=pad_id)
+        got = graded.call(collate_batch, features, pad_id, forbid=routes,
+                          why="this exercise asks you to write the collator yourself")
+        assert isinstance(got, Mapping), f"02.6 collate_batch: expected a dict, got {type(got).__name__}"
+        for key, value in want.items():
+            mine = got.get(key)
+            assert isinstance(mine, torch.Tensor), f"02.6 collate_batch: {key} is not a tensor"
+            assert not (mine.is_floating_point() or mine.is_complex()), f"02.6 collate_batch: {key} is not integer"
+            graded.assert_close(mine, value, f"02.6 collate_batch {key}", rtol=0, atol=0)
+
+
+grade_collate_batch()
 
 # %% [markdown]
 # The package's `bmcourse.train.collate` does the same. Three training sentences of different
@@ -427,20 +594,31 @@ print(f"dynamic padding, length-grouped:  {padding_fraction(grouped, subword_len
 
 # %% [markdown]
 # ### Exercise 3 · The cost of padding to a fixed length
-# The source articles pad every sentence to 128 sub-words. Write `padding_share(lengths,
-# width)`: the share (between 0 and 1) of all positions that are padding when sentences of
-# the given sub-word `lengths` are each padded to `width`. The check uses a few made-up
-# lengths; below, the notebook applies the same idea to the training split.
+# The source articles pad every sentence to 128 sub-words. Write a function
+# `padding_share(lengths, width)`: the share (between 0 and 1) of all positions that are
+# padding when sentences of the given sub-word `lengths` (each at most `width`) are each padded
+# to `width`. Compute it from the lengths: when graded, only the setup cells run before your
+# function, so `padding_fraction` above is not there. The check uses a few made-up lengths;
+# grading uses other lengths, numbers of sentences and widths. Below, the notebook applies the
+# same idea to the training split.
 
 # %% tags=["exercise"]
 ex3_lengths, ex3_width = [5, 12, 9, 30], 32
-_ex3_masks = [[1] * n + [0] * (ex3_width - n) for n in ex3_lengths]
-ex3 = Exercise("02.3", "Padding to a fixed length",
-               Checker(lambda fn: expect_close(sum(m.count(0) for m in _ex3_masks) / sum(map(len, _ex3_masks)),
-                                               rtol=1e-9)(fn(ex3_lengths, ex3_width)), "a function"),
+
+
+def self_check(fn):
+    """padding_share(ex3_lengths, ex3_width) against the share of zeros in the attention masks."""
+    masks = [[1] * n + [0] * (ex3_width - n) for n in ex3_lengths]
+    share = sum(m.count(0) for m in masks) / sum(map(len, masks))
+    return on_example(fn, (ex3_lengths, ex3_width), expect_close(share, rtol=1e-9))
+
+
+ex3 = Exercise("02.3", "Padding to a fixed length", Checker(self_check, "a function"),
                hints=("Padding = positions that are not real sub-words: `width` per sentence minus its length.",
                       "Count all positions (width times the number of sentences) and the real ones (the "
-                      "sum of the lengths): the padding share is what the real ones leave over."))
+                      "sum of the lengths): the padding share is what the real ones leave over, as a "
+                      "share of all positions. Take both counts from the arguments, not from the example."),
+               points=1)
 padding_share = ...
 
 
@@ -452,6 +630,25 @@ def padding_share(lengths, width):
 
 # %%
 ex3.check(padding_share)
+
+
+# %% tags=["hidden-test"]
+def grade_padding_share():
+    """02.3 on lengths and widths drawn at grading time (one sentence, many, none padded) against
+    the share of padded positions counted one by one."""
+    from bmcourse import graded
+
+    rng = graded.fresh_rng()
+    cases = []
+    for count, full in ((rng.randint(2, 40), False), (1, False), (rng.randint(2, 9), True)):
+        width = rng.randint(8, 512)
+        lengths = [width if full else rng.randint(1, width - 1) for _ in range(count)]
+        pad_positions = sum(width - n for n in lengths)
+        cases.append(((lengths, width), pad_positions / (width * count)))
+    graded.check_function(padding_share, cases, "02.3 padding_share", rtol=1e-9, atol=1e-12)
+
+
+grade_padding_share()
 
 # %% [markdown]
 # On the training split, padding every sentence to 128 wastes far more than dynamic padding:
@@ -539,36 +736,129 @@ print(f"entity F1, argmax {metrics.entity_scores(gold, pred)['f1']:.3f} -> "
 # %% [markdown]
 # ### Exercise 4 · Entity F1 by hand
 # Two sentences, gold and predicted. The prediction finds fewer entities than there are, so
-# precision and recall differ. Compute entity-level precision, recall and F1 yourself from the
-# sets of `(sentence, type, start, end)` spans, as a tuple `(p, r, f1)`.
+# precision and recall differ. Write a function `entity_prf(gold, pred)`: for gold and
+# predicted sentences (lists of IOB2 tag lists, sentence by sentence of the same length) it
+# returns the entity-level `(precision, recall, f1)` as a tuple of three numbers, computed
+# **by hand** from the sets of `(sentence, type, start, end)` spans: a predicted span is
+# correct only if the same span is in gold. Read the spans as seqeval's default mode does: an
+# entity starts at `B-X`, or at an `I-X` that does not continue an entity of type X (a stray
+# `I-`, which argmax predictions contain, as above); each following `I-X` extends it. A ratio
+# whose denominator is 0 counts as 0 (a prediction without entities has precision 0). When
+# graded, `bmcourse.tagging.spans`, seqeval and `bmcourse.metrics` are switched off while your
+# function runs. The check uses the sentences below with two predictions, the second with stray
+# `I-` tags; grading uses sentences and predictions drawn at grading time.
 
 # %% tags=["exercise"]
-from bmcourse.metrics import entity_scores
-
 ex4_gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "I-ORG", "I-ORG", "O", "B-MISC"]]
 ex4_pred = [["B-PER", "I-PER", "O", "O"], ["B-ORG", "I-ORG", "O", "O", "B-MISC"]]
-_ex4 = entity_scores(ex4_gold, ex4_pred)
-ex4 = Exercise("02.4", "Entity F1 by hand",
-               expect_close((_ex4["precision"], _ex4["recall"], _ex4["f1"]), rtol=1e-6),
-               hints=("A predicted span is correct only if the same (sentence, type, start, end) is in "
-                      "gold; bmcourse.tagging.spans(tags) lists the spans of one sentence.",
-                      "precision = correct / predicted spans, recall = correct / gold spans, and F1 is "
-                      "their harmonic mean 2pr / (p + r), not a count over words."))
+ex4_pred_stray = [["B-PER", "I-PER", "O", "I-LOC"], ["I-ORG", "I-ORG", "I-ORG", "O", "O"]]  # a model's argmax output
+
+
+def self_check(fn):
+    """entity_prf on (ex4_gold, ex4_pred) and (ex4_gold, ex4_pred_stray) against seqeval's micro scores."""
+    from bmcourse.metrics import entity_scores
+
+    for name, pred_ in (("ex4_pred", ex4_pred), ("ex4_pred_stray", ex4_pred_stray)):
+        scores = entity_scores(ex4_gold, pred_)
+        want = (scores["precision"], scores["recall"], scores["f1"])
+        passed, message = on_example(fn, (ex4_gold, pred_), expect_close(want, rtol=1e-6))
+        if not passed:
+            return False, f"with {name}: {message}"
+    return True, "values match"
+
+
+ex4 = Exercise("02.4", "Entity F1 by hand", Checker(self_check, "a function"),
+               hints=("A predicted span is correct only if the same (sentence, type, start, end) is in gold. "
+                      "First write a small helper that lists one sentence's entities: walk the tags and "
+                      "close the open entity at any tag that does not continue it (O, B-, or an I- of "
+                      "another type); open one at B-X, or at I-X when no X entity is open.",
+                      ("Collect the spans of all sentences, with the sentence's index, in a set for gold and "
+                       "one for the prediction; the correct ones are in both. precision = correct / "
+                       "predicted spans, recall = correct / gold spans (0 if there are none), and F1 is "
+                       "their harmonic mean 2pr / (p + r) (0 if both are 0), not a count over words.")),
+               points=3)
 entity_prf = ...
 
 
 # %% tags=["solution"]
-def span_set(sentences):
-    """All (sentence, type, start, end) entity spans."""
-    return {(i, *span) for i, tags in enumerate(sentences) for span in spans(tags)}
+def entity_prf(gold, pred):
+    """Entity precision, recall and F1 from the (sentence, type, start, end) spans."""
+    def entities(sentences):
+        found = set()
+        for i, tags in enumerate(sentences):
+            kind, start = None, 0
+            for j, tag in enumerate(list(tags) + ["O"]):
+                prefix, _, name = tag.partition("-")
+                if kind is not None and (prefix != "I" or name != kind):
+                    found.add((i, kind, start, j))
+                    kind = None
+                if prefix != "O" and kind is None:
+                    kind, start = name, j
+        return found
 
+    gold_spans, pred_spans = entities(gold), entities(pred)
+    correct = len(gold_spans & pred_spans)
+    precision = correct / len(pred_spans) if pred_spans else 0.0
+    recall = correct / len(gold_spans) if gold_spans else 0.0
+    both = precision + recall
+    return precision, recall, (2 * precision * recall / both if both else 0.0)
 
-correct = len(span_set(ex4_gold) & span_set(ex4_pred))
-p, r = correct / len(span_set(ex4_pred)), correct / len(span_set(ex4_gold))
-entity_prf = (p, r, 2 * p * r / (p + r))
 
 # %%
 ex4.check(entity_prf)
+
+
+# %% tags=["hidden-test"]
+def grade_entity_prf():
+    """02.4 on gold sentences and predictions drawn at grading time (stray I- tags, missed, spurious
+    and mistyped entities, a prediction without entities) against seqeval's micro scores, with spans,
+    seqeval and bmcourse.metrics switched off while the answer runs."""
+    from bmcourse import graded
+    from bmcourse.metrics import entity_scores as seqeval_scores
+    from bmcourse.tagging import spans as spans_of
+
+    routes = ("bmcourse.tagging.spans", "bmcourse.metrics.spans", "bmcourse.widgets.spans",
+              "bmcourse.plots.entities.spans", "bmcourse.deploy.robust.spans", "bmcourse.apps.redact.spans",
+              "bmcourse.transfer.fewshot.spans", "bmcourse.metrics.per_type_report",
+              "bmcourse.metrics.entity_scores", "bmcourse.metrics.ner_report",
+              "bmcourse.metrics.precision_recall_f1", "bmcourse.apps.redact.precision_recall_f1",
+              "bmcourse.apps.intent.precision_recall_f1", "seqeval.metrics.sequence_labeling.get_entities",
+              "seqeval.scheme.Entities", "seqeval.scheme.Tokens", "seqeval.metrics.v1.Entities")
+    rng = graded.fresh_rng()
+    kinds = rng.sample(["PER", "ORG", "LOC", "MISC", "DATE"], 3)
+    while True:
+        gold, pred = [], []
+        for _ in range(rng.randint(3, 7)):
+            tags = []
+            while len(tags) < 10:
+                kind = rng.choice(kinds)
+                tags += ["O"] if rng.random() < 0.4 else [f"B-{kind}"] + [f"I-{kind}"] * rng.choice((0, 1, 2))
+            tags = tags[:rng.randint(3, 10)]
+            guess = [rng.choice(("O", f"B-{rng.choice(kinds)}", f"I-{rng.choice(kinds)}")) if rng.random() < 0.2
+                     else tag for tag in tags]
+            gold.append(tags)
+            pred.append(guess)
+        # one gold entity predicted with a stray I- at its start: still correct in seqeval's default mode
+        found = [(i, span) for i, tags in enumerate(gold) for span in spans_of(tags)]
+        if not found:
+            continue
+        i, (kind, start, end) = rng.choice(found)
+        pred[i][start:end] = [f"I-{kind}"] * (end - start)
+        if start > 0:
+            pred[i][start - 1] = "O"
+        if end < len(pred[i]) and pred[i][end] == f"I-{kind}":
+            pred[i][end] = "O"
+        scores = seqeval_scores(gold, pred)
+        if scores["precision"] != scores["recall"]:
+            break
+    no_entities = [["O"] * len(tags) for tags in gold]
+    cases = [((gold, pred), (scores["precision"], scores["recall"], scores["f1"])),
+             ((gold, no_entities), (0.0, 0.0, 0.0))]
+    graded.check_function(entity_prf, cases, "02.4 entity_prf", forbid=routes,
+                          why="this exercise asks for the entity scores by hand", rtol=1e-9, atol=1e-12)
+
+
+grade_entity_prf()
 
 # %% [markdown]
 # ## 6 · The source recipe's three pitfalls, measured: one hurts, two hide it
@@ -781,8 +1071,11 @@ fig = plots.plot_confusion(types, matrix, title="Entity types (exact boundaries)
 # The model predicts one label per sub-word. Write `first_subword_tags(word_ids, predictions,
 # n_words)` returning one label id per word: the prediction at the word's **first** sub-word.
 # Special tokens (word id `None`) belong to no word; a word without any sub-word (cut off by
-# truncation) gets 0 (`O`). The check uses made-up predictions in which the sub-words of a
-# word disagree, as they do in a real model's output.
+# truncation) gets 0 (`O`). Write it yourself: when graded, the package's `word_predictions`,
+# `first_subword_positions` and `first_subword_flags` (in `bmcourse.tagging`) are switched off
+# while your function runs. The check uses made-up predictions in which the sub-words of a
+# word disagree, as they do in a real model's output; grading uses other sentences and
+# predictions.
 
 # %% tags=["exercise"]
 ex5_cases = [  # (word_ids, one predicted label id per sub-word, n_words)
@@ -792,26 +1085,24 @@ ex5_cases = [  # (word_ids, one predicted label id per sub-word, n_words)
 ]
 
 
-def _check_reader(fn):
-    """Compare with bmcourse.tagging.word_predictions on the made-up cases above."""
+def self_check(fn):
+    """first_subword_tags on the made-up cases above against bmcourse.tagging.word_predictions."""
     from bmcourse.tagging import word_predictions
 
     for k, (wids, preds, n_words) in enumerate(ex5_cases):
-        got = list(fn(wids, preds, n_words))
         want = word_predictions(wids, preds, n_words=n_words)
-        if len(got) != n_words:
-            return False, f"case {k}: {len(got)} labels for {n_words} words"
-        wrong = [i for i, (g, w) in enumerate(zip(got, want)) if g != w]
-        if wrong:
-            return False, f"case {k}: word {wrong[0]} has the wrong label"
+        passed, message = on_example(fn, (wids, preds, n_words), lambda got, want=want: same_ids(got, want, "word"))
+        if not passed:
+            return False, f"case {k}: {message}"
     return True, f"matches on {len(ex5_cases)} made-up sentences"
 
 
-ex5 = Exercise("02.5", "Sub-words back to words", Checker(_check_reader, "a function"),
+ex5 = Exercise("02.5", "Sub-words back to words", Checker(self_check, "a function"),
                hints=("Walk word_ids and predictions together; a word id of None is a special token.",
                       "Training put each word's label on its first sub-word, so that is where to read it: "
                       "keep the first prediction seen for each word id, ignore the later sub-words of the "
-                      "same word, and give words never seen the label 0."))
+                      "same word, and give words never seen the label 0."),
+               points=1)
 first_subword_tags = ...
 
 
@@ -827,6 +1118,39 @@ def first_subword_tags(word_ids, predictions, n_words):
 
 # %%
 ex5.check(first_subword_tags)
+
+
+# %% tags=["hidden-test"]
+def grade_first_subword_tags():
+    """02.5 on word ids and sub-word predictions drawn at grading time (words split in pieces that
+    disagree, words cut off) against bmcourse.tagging.word_predictions, which is switched off while
+    the answer runs (with the first-sub-word helpers)."""
+    from bmcourse import graded
+    from bmcourse.tagging import word_predictions as reference
+
+    routes = ("bmcourse.tagging.word_predictions", "bmcourse.train.predict.word_predictions",
+              "bmcourse.tagging.first_subword_positions", "bmcourse.train.predict.first_subword_positions",
+              "bmcourse.tagging.first_subword_flags")
+    rng = graded.fresh_rng()
+    cases = []
+    for kept in ("all words", "cut off", "all words"):
+        n_words = rng.randint(3, 12)
+        pieces = [rng.choice((1, 1, 2, 3, 4)) for _ in range(n_words)]
+        split = rng.randrange(n_words - 1)
+        pieces[split] = rng.randint(2, 4)  # a word split in pieces whose predictions disagree
+        last = rng.randint(split, n_words - 2) if kept == "cut off" else n_words - 1  # truncation drops words
+        word_ids = [w for w in range(last + 1) for _ in range(pieces[w])]
+        word_ids = [None] + word_ids + [None]
+        predictions = [rng.randrange(9) for _ in word_ids]
+        first = word_ids.index(split)
+        for piece in range(first + 1, first + pieces[split]):
+            predictions[piece] = (predictions[first] + rng.randint(1, 8)) % 9
+        cases.append(((word_ids, predictions, n_words), reference(word_ids, predictions, n_words=n_words)))
+    graded.check_function(first_subword_tags, cases, "02.5 first_subword_tags", forbid=routes,
+                          why="this exercise asks you to read the words back yourself", rtol=0, atol=0)
+
+
+grade_first_subword_tags()
 
 # %% [markdown]
 # ## 8 · Use the model: tag new text, save and reload
