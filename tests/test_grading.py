@@ -199,10 +199,28 @@ def test_a_zip_that_escapes_its_folder_is_refused(course: Path, tmp_path: Path, 
 
 
 def test_a_notebook_without_hidden_tests_is_refused(tmp_path: Path, capsys) -> None:
-    nb02 = ROOT / "notebooks" / "02_ner_finetuning.ipynb"
-    assert main(["assign", str(nb02), "--out", str(tmp_path / "c")]) == 1
+    nb = nbformat.read(NB01, as_version=4)
+    nb.cells = [c for c in nb.cells if "hidden-test" not in c.get("metadata", {}).get("tags", [])]
+    path = tmp_path / "99_no_hidden.ipynb"
+    nbformat.write(nb, path)
+    assert main(["assign", str(path), "--out", str(tmp_path / "c")]) == 1
     err = capsys.readouterr().err
-    assert "02.1" in err and "hidden-test" in err and "02_ner_finetuning" in err
+    assert "01.1" in err and "hidden-test" in err and "99_no_hidden" in err
+
+
+def test_every_course_notebook_can_be_graded(tmp_path: Path) -> None:
+    """Each notebook's exercises have their hidden tests, so assign takes all six (nothing left out)."""
+    import nbformat as nbf
+
+    from bmcourse.concepts import NOTEBOOK_FILES
+    from bmcourse.course.grading.assign import graded_exercises, source_notebook
+
+    for name in sorted(NOTEBOOK_FILES.values()):
+        nb = nbf.read(ROOT / "notebooks" / name, as_version=4)
+        exercises = graded_exercises(nb, name)
+        source, listed = source_notebook(nb, name)
+        assert [e.key for e in listed] == [e.key for _, e in exercises] and all(e.points >= 1 for e in listed)
+        assert sum(HIDDEN_BEGIN in c.source for c in source.cells) == len(listed)
 
 
 def test_fabricated_submissions_score_full_marks(course: Path, tmp_path: Path) -> None:
