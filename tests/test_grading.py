@@ -208,6 +208,18 @@ def test_a_notebook_without_hidden_tests_is_refused(tmp_path: Path, capsys) -> N
     assert "01.1" in err and "hidden-test" in err and "99_no_hidden" in err
 
 
+def test_assign_with_no_notebook_named_releases_all_six(tmp_path: Path, monkeypatch, capsys) -> None:
+    from bmcourse.concepts import NOTEBOOK_FILES
+
+    monkeypatch.chdir(ROOT)
+    assert main(["assign", "--out", str(tmp_path / "course")]) == 0
+    out, err = capsys.readouterr()
+    assert "not assigned" not in err
+    released = sorted(p.name for p in (tmp_path / "course" / "release").iterdir())
+    assert released == sorted(Path(n).stem for n in NOTEBOOK_FILES.values())
+    assert main(["assign", "--out", str(tmp_path / "course")]) == 0  # re-running rewrites the folder
+
+
 def test_every_course_notebook_can_be_graded(tmp_path: Path) -> None:
     """Each notebook's exercises have their hidden tests, so assign takes all six (nothing left out)."""
     import nbformat as nbf

@@ -213,8 +213,9 @@ def assign(notebooks: list[Path], course: Path, course_id: str = "bmcourse") -> 
     course.mkdir(parents=True, exist_ok=True)
     write_config(course, course_id)
     made: dict[str, list[GradedExercise]] = {}
-    secrets: list[str] = []
+    leaks: list[str] = []
     for path in notebooks:
+        secrets: list[str] = []
         nb = nbformat.read(path, as_version=4)
         source, exercises = source_notebook(nb, str(path))
         name = path.stem
@@ -229,7 +230,7 @@ def assign(notebooks: list[Path], course: Path, course_id: str = "bmcourse") -> 
                     inner = text.split(begin, 1)[1].split(end, 1)[0]
                     secrets += [line.strip() for line in inner.splitlines() if len(line.strip()) > 24]
         run_nbgrader(["generate_assignment", name, "--force"], course, what=name)
-    leaks = released_answers(course / "release", secrets)
+        leaks += released_answers(course / "release" / name, secrets)  # this notebook's secrets in its release
     if leaks:
         raise BmcourseError(f"the release still shows a solution or hidden-test line: {', '.join(leaks)}",
                             fix="this is a bug in bmcourse assign: report it; do not hand out the release")
