@@ -319,3 +319,43 @@ def checkpoint(results: Iterable[Result | Exercise]) -> str:
             open_keys.append(item.key)
     summary = f"{done}/{len(items)} exercises passed"
     return summary + (f" (still open: {', '.join(open_keys)})" if open_keys else "")
+
+
+# ---------------------------------------------------------------- running a learner's function
+
+_NOT_A_FUNCTION = "expected a function, got {}: define it with def and assign nothing else to its name"
+
+
+def _copied(args: tuple) -> tuple:
+    """A deep copy of an example's arguments, so a function that changes its inputs cannot change
+    the reference; arguments that refuse copying (a tensor inside a graph) are passed as they are."""
+    import copy
+
+    try:
+        return copy.deepcopy(args)
+    except Exception:  # e.g. RuntimeError: only leaf tensors support deepcopy
+        return args
+
+
+def on_example(fn: Any, args: tuple, check: Callable[[Any], Verdict]) -> Verdict:
+    """Run a learner's function on an exercise's visible example and judge the result with ``check``
+    (an ``expect_*`` checker holding the reference): the message says what is wrong (not a function,
+    the exception it raised, a shape, how many values differ), never the expected value."""
+    if not callable(fn):
+        return False, _NOT_A_FUNCTION.format(describe(fn))
+    try:
+        got = fn(*_copied(args))
+    except Exception as err:  # the learner's code failed: name the error instead of a traceback
+        return False, f"your function raised {type(err).__name__}: {err}"
+    return check(got)
+
+
+def on_examples(fn: Any, cases: Iterable[tuple[tuple, Callable[[Any], Verdict]]]) -> Verdict:
+    """:func:`on_example` over several ``(args, check)`` examples; a failure names its example."""
+    if not callable(fn):
+        return False, _NOT_A_FUNCTION.format(describe(fn))
+    for number, (args, check) in enumerate(cases, 1):
+        passed, message = on_example(fn, args, check)
+        if not passed:
+            return False, f"example {number}: {message}"
+    return True, "values match"

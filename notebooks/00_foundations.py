@@ -45,20 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from bmcourse import by_profile, concepts, reference
-from bmcourse.exercises import Checker, Exercise, checkpoint, describe, expect_close
-
-
-def on_example(fn, args, expected, **tolerance):
-    """Call the learner's function on an exercise's visible example and compare with the reference:
-    (passed, message). The message says what is wrong (not a function, an error, a shape, how many
-    values differ), never the expected value."""
-    if not callable(fn):
-        return False, f"expected a function, got {describe(fn)}: define it with def and assign nothing else to its name"
-    try:
-        got = fn(*args)
-    except Exception as err:  # the learner's code failed: name the error instead of a traceback
-        return False, f"your function raised {type(err).__name__}: {err}"
-    return expect_close(expected, **tolerance)(got)
+from bmcourse.exercises import Checker, Exercise, checkpoint, describe, expect_close, on_example
 
 # %% [markdown]
 # ## 1 · The course map
@@ -249,7 +236,7 @@ v = contextual_vector("The bank approved my loan application on Friday .", "bank
 
 def self_check(fn):
     """cosine(u, v) against PyTorch's cosine similarity of the two vectors."""
-    return on_example(fn, (u.clone(), v.clone()), F.cosine_similarity(u, v, dim=0).item(), rtol=1e-4)
+    return on_example(fn, (u.clone(), v.clone()), expect_close(F.cosine_similarity(u, v, dim=0).item(), rtol=1e-4))
 
 
 ex1 = Exercise("00.1", "Cosine similarity by hand", Checker(self_check, "a function"),
@@ -549,8 +536,7 @@ print(f"best layer: {best_layer} ({layer_accuracy[best_layer]:.3f}); "
 def self_check(fn):
     """probe_parameters for the next section's probe against the parameters of a torch.nn.Linear that size."""
     layer = torch.nn.Linear(encoder.config.hidden_size, 9)
-    return on_example(fn, (encoder.config.hidden_size, 9), sum(p.numel() for p in layer.parameters()),
-                      rtol=0, atol=0)
+    return on_example(fn, (encoder.config.hidden_size, 9), expect_close(sum(p.numel() for p in layer.parameters()), rtol=0, atol=0))
 
 
 ex3 = Exercise("00.3", "Parameters of a token probe", Checker(self_check, "a function"),
@@ -745,7 +731,7 @@ def self_check(fn):
     accuracy = pd.DataFrame(ref["sentiment"]["rows"]).set_index("method")["accuracy"]
     gap = accuracy["frozen encoder + linear probe"] - accuracy["bag of words + logistic regression"]
     for order in (1, -1):
-        passed, message = on_example(fn, ([dict(row) for row in ref["sentiment"]["rows"][::order]],), gap)
+        passed, message = on_example(fn, ([dict(row) for row in ref["sentiment"]["rows"][::order]],), expect_close(gap))
         if not passed:
             return passed, message + (" (with the rows in reverse order)" if order == -1 else "")
     return True, "the gap between the two rows"

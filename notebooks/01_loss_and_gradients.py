@@ -59,22 +59,10 @@ import torch
 import torch.nn.functional as F
 
 from bmcourse.compare import compare, finite_difference_grad
-from bmcourse.exercises import Checker, Exercise, checkpoint, describe, expect_close
+from bmcourse.exercises import Checker, Exercise, checkpoint, expect_close, on_example
 
 DT = torch.float64  # checks run in double precision, so rounding stays far below any real error
 
-
-def on_example(fn, args, expected, **tolerance):
-    """Call the learner's function on an exercise's visible example and compare with the reference:
-    (passed, message). The message says what is wrong (not a function, an error, a shape, how many
-    values differ), never the expected value."""
-    if not callable(fn):
-        return False, f"expected a function, got {describe(fn)}: define it with def and assign nothing else to its name"
-    try:
-        got = fn(*args)
-    except Exception as err:  # the learner's code failed: name the error instead of a traceback
-        return False, f"your function raised {type(err).__name__}: {err}"
-    return expect_close(expected, **tolerance)(got)
 
 # %% [markdown]
 # ## 1 · Empirical risk and binary cross-entropy
@@ -175,7 +163,7 @@ z1 = torch.tensor([-3.0, 0.0, 2.0], dtype=DT)
 def self_check(fn):
     """sigmoid_slope(z1) against the slope measured numerically (a central finite difference)."""
     measured = finite_difference_grad(lambda t: torch.sigmoid(t).sum(), z1)  # ∂/∂z_i of Σ σ(z_j) is σ'(z_i)
-    return on_example(fn, (z1.clone(),), measured)
+    return on_example(fn, (z1.clone(),), expect_close(measured))
 
 
 ex1 = Exercise("01.1", "The sigmoid's slope", Checker(self_check, "a function"),
@@ -231,7 +219,7 @@ def self_check(fn):
     """bce_grad(z2, y2) against autograd's gradient of the mean BCE."""
     z = z2.clone().requires_grad_()
     F.binary_cross_entropy_with_logits(z, y2).backward()
-    return on_example(fn, (z2.clone(), y2.clone()), z.grad)
+    return on_example(fn, (z2.clone(), y2.clone()), expect_close(z.grad))
 
 
 ex2 = Exercise("01.2", "BCE gradient vector", Checker(self_check, "a function"),
@@ -311,7 +299,7 @@ def self_check(fn):
     """ce_grad(z3, y3) against autograd's gradient of the cross-entropy."""
     z = z3.clone().requires_grad_()
     F.cross_entropy(z.unsqueeze(0), torch.tensor([y3])).backward()
-    return on_example(fn, (z3.clone(), y3), z.grad)
+    return on_example(fn, (z3.clone(), y3), expect_close(z.grad))
 
 
 ex3 = Exercise("01.3", "Softmax cross-entropy gradient", Checker(self_check, "a function"),
@@ -424,7 +412,7 @@ ex4_labels = torch.tensor([2, -100, 0, 1, -100, 1])
 def self_check(fn):
     """masked_loss(ex4_logits, ex4_labels) against F.cross_entropy with ignore_index=-100."""
     reference = F.cross_entropy(ex4_logits, ex4_labels, ignore_index=-100)
-    return on_example(fn, (ex4_logits.clone(), ex4_labels.clone()), reference)
+    return on_example(fn, (ex4_logits.clone(), ex4_labels.clone()), expect_close(reference))
 
 
 ex4 = Exercise("01.4", "Masked mean loss", Checker(self_check, "a function"),
@@ -526,7 +514,7 @@ def self_check(fn):
     """head_dW(X5, W5, labels5) against autograd's gradient of F.cross_entropy(X5 W5, ignore_index=-100)."""
     W = W5.clone().requires_grad_()
     F.cross_entropy(X5 @ W, labels5, ignore_index=-100).backward()
-    return on_example(fn, (X5.clone(), W5.clone(), labels5.clone()), W.grad)
+    return on_example(fn, (X5.clone(), W5.clone(), labels5.clone()), expect_close(W.grad))
 
 
 ex5 = Exercise("01.5", "dW of the linear head", Checker(self_check, "a function"),
@@ -712,7 +700,7 @@ def self_check(fn):
     param = torch.nn.Parameter(theta6.clone())
     param.grad = g6.clone()
     torch.optim.AdamW([param], lr=LR6, weight_decay=WD6).step()
-    return on_example(fn, (theta6.clone(), g6.clone(), LR6, WD6), param.detach())
+    return on_example(fn, (theta6.clone(), g6.clone(), LR6, WD6), expect_close(param.detach()))
 
 
 ex6 = Exercise("01.6", "One AdamW step", Checker(self_check, "a function"),
@@ -832,8 +820,7 @@ print(f"largest norm before {max(norms_before):.3f}, after {max(norms_after):.3f
 def self_check(fn):
     """lr_at at steps 30, 0, 4, 10, 99 and 120 of the schedule above against PEAK_LR * warmup_linear."""
     for step in (30, 0, 4, 10, 99, 120):
-        passed, message = on_example(fn, (step, TOTAL, WARMUP, PEAK_LR), PEAK_LR * warmup_linear(step, TOTAL, WARMUP),
-                                     atol=1e-12)
+        passed, message = on_example(fn, (step, TOTAL, WARMUP, PEAK_LR), expect_close(PEAK_LR * warmup_linear(step, TOTAL, WARMUP), atol=1e-12))
         if not passed:
             return False, f"at step {step}: {message}"
     return True, "values match"

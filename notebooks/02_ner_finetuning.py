@@ -51,7 +51,7 @@ from collections import Counter
 import torch
 
 from bmcourse import by_profile
-from bmcourse.exercises import Checker, Exercise, checkpoint, expect_close, expect_equal
+from bmcourse.exercises import Checker, Exercise, checkpoint, expect_close, expect_equal, on_example
 from bmcourse.tagging import IGNORE_INDEX, spans
 
 EPOCHS = by_profile(smoke=3, full=1)
@@ -122,19 +122,6 @@ fig = plots.plot_length_distribution(lengths, title="Sentence length in words")
 import copy
 
 from bmcourse.exercises import describe
-
-
-def on_example(fn, args, check):
-    """Call the learner's function on a copy of an exercise's visible example and judge what it returns
-    with `check` (value -> (passed, message)). The message says what is wrong (not a function, an
-    error, a length, a position), never the expected value."""
-    if not callable(fn):
-        return False, f"expected a function, got {describe(fn)}: define it with def and assign nothing else to its name"
-    try:
-        got = fn(*copy.deepcopy(args))
-    except Exception as err:  # the learner's code failed: name the error instead of a traceback
-        return False, f"your function raised {type(err).__name__}: {err}"
-    return check(got)
 
 
 def same_ids(got, want, item):

@@ -56,7 +56,7 @@ settings = bmcourse.setup(seed=0)
 # %% tags=["setup"]
 from bmcourse import by_profile, reference
 from bmcourse import transfer as tr
-from bmcourse.exercises import Checker, Exercise, checkpoint, describe, expect_close, expect_equal
+from bmcourse.exercises import Checker, Exercise, checkpoint, expect_close, expect_equal, on_example
 from bmcourse.models import load_token_classifier
 from bmcourse.transfer import epochs_for
 
@@ -69,18 +69,6 @@ AUGMENT_UP_TO = by_profile(smoke=5, full=25)  # mention replacement at these sma
 REPLAY = 0.5  # replayed source sentences per target sentence
 REF = reference.load("bench_transfer_cpu")  # the shipped full run on four real targets
 
-
-def on_example(fn, args, check):
-    """Call the learner's function on an exercise's visible example and judge what it returns with
-    `check` (an expect_* checker holding the reference): (passed, message). The message says what is
-    wrong (not a function, an error, a length, which keys), never the expected value."""
-    if not callable(fn):
-        return False, f"expected a function, got {describe(fn)}: define it with def and assign nothing else to its name"
-    try:
-        got = fn(*args)
-    except Exception as err:  # the learner's code failed: name the error instead of a traceback
-        return False, f"your function raised {type(err).__name__}: {err}"
-    return check(got)
 
 # %% [markdown]
 # ## 1 · The source tagger, and what it knows about politics for free

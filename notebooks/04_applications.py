@@ -52,7 +52,7 @@ from transformers import AutoTokenizer
 
 from bmcourse import apps, by_profile, metrics, plots, reference
 from bmcourse import transfer as tr
-from bmcourse.exercises import Checker, Exercise, checkpoint, describe, expect_close, expect_equal
+from bmcourse.exercises import Checker, Exercise, checkpoint, expect_close, expect_equal, on_examples
 from bmcourse.models import resolve_model
 from bmcourse.tagging import spans
 
@@ -64,22 +64,6 @@ SIZES = by_profile(smoke=(3,), full=(5, 10, 25))  # training examples per intent
 SIZE_BUDGET = by_profile(smoke=150, full=3000)  # sentences each of those fine-tunings sees
 SOURCE_RECIPE = by_profile(smoke=tr.SourceRecipe(epochs=2, lr=5e-4), full=tr.SourceRecipe())
 
-
-def on_examples(fn, cases):
-    """Call the learner's function on an exercise's visible examples, each ``(args, check)`` with
-    ``check`` an ``expect_*`` checker built from the reference: (passed, message). The message says
-    which example is wrong and how (not a function, an error, a length, a shape), never the expected value."""
-    if not callable(fn):
-        return False, f"expected a function, got {describe(fn)}: define it with def and assign nothing else to its name"
-    for number, (args, check) in enumerate(cases, 1):
-        try:
-            got = fn(*args)
-        except Exception as err:  # the learner's code failed: name the error instead of a traceback
-            return False, f"example {number}: your function raised {type(err).__name__}: {err}"
-        passed, message = check(got)
-        if not passed:
-            return False, f"example {number}: {message}"
-    return True, "values match"
 
 # %% [markdown]
 # ## 1 · Customer-service intent routing

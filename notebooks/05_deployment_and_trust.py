@@ -58,7 +58,7 @@ import torch
 
 from bmcourse import apps, by_profile, deploy, metrics, plots, reference
 from bmcourse import transfer as tr
-from bmcourse.exercises import Checker, Exercise, checkpoint, describe, expect_close, expect_equal
+from bmcourse.exercises import Checker, Exercise, checkpoint, describe, expect_close, expect_equal, on_examples
 
 SOURCE_RECIPE = by_profile(smoke=tr.SourceRecipe(epochs=2, lr=5e-4), full=tr.SourceRecipe())
 LATENCY_SENTENCES = by_profile(smoke=20, full=200)  # sentences timed one at a time
@@ -70,22 +70,6 @@ FGM_EPSILON = 1.0  # size of the adversarial step on the word embeddings
 FGM_EPOCHS = by_profile(smoke=1, full=SOURCE_RECIPE.epochs)  # the smoke profile trains for less
 COST_STEPS = by_profile(smoke=5, full=40)  # steps timed with and without FGM, section 4
 
-
-def on_examples(fn, cases):
-    """Call the learner's function on an exercise's visible examples, each ``(args, check)`` with
-    ``check`` an ``expect_*`` checker built from the reference: (passed, message). The message says
-    which example is wrong and how (not a function, an error, a length, a shape), never the expected value."""
-    if not callable(fn):
-        return False, f"expected a function, got {describe(fn)}: define it with def and assign nothing else to its name"
-    for number, (args, check) in enumerate(cases, 1):
-        try:
-            got = fn(*args)
-        except Exception as err:  # the learner's code failed: name the error instead of a traceback
-            return False, f"example {number}: your function raised {type(err).__name__}: {err}"
-        passed, message = check(got)
-        if not passed:
-            return False, f"example {number}: {message}"
-    return True, "values match"
 
 # %% [markdown]
 # ## 1 · Serving the tagger

@@ -190,3 +190,21 @@ def test_expect_close_on_a_dict_compares_each_key_and_names_the_wrong_ones() -> 
     assert "missing b" in check({"a": 0.5})[1]
     assert "unexpected c" in check({"a": 0.5, "b": 0.25, "c": 1})[1]
     assert not check([0.5, 0.25])[0] and not check({"a": "x", "b": 0.25})[0]
+
+
+def test_on_example_runs_the_learners_function_on_a_copy_and_never_shows_the_reference() -> None:
+    from bmcourse.exercises import expect_close, on_example, on_examples
+
+    data = [1.0, 2.0]
+
+    def mutating(xs):
+        xs.append(99.0)
+        return sum(xs)
+
+    assert on_example(lambda xs: sum(xs), (data,), expect_close(3.0)) == (True, "values match")
+    passed, message = on_example(mutating, (data,), expect_close(3.0))
+    assert not passed and "102" not in message and "3.0" not in message and data == [1.0, 2.0]
+    assert on_example(..., (data,), expect_close(3.0))[1].startswith("expected a function")
+    assert "raised ZeroDivisionError" in on_example(lambda xs: 1 / 0, (data,), expect_close(3.0))[1]
+    verdict = on_examples(lambda x: 2 * x, [((1.0,), expect_close(2.0)), ((2.0,), expect_close(5.0))])
+    assert verdict[0] is False and verdict[1].startswith("example 2:")
