@@ -118,3 +118,91 @@ def check_placeholder_then_solution(prefix: str, exercise_id: str, ex: str, answ
     assert not fresh[ex].check(fresh[answer]).passed and fresh[ex].attempts == 0
     solved = exercise(prefix, exercise_id, solved=True)
     assert solved[ex].check(solved[answer]).passed
+
+
+def squash(text: str) -> str:
+    """``text`` without any whitespace, so code compares whatever its spacing."""
+    return re.sub(r"\s+", "", text)
+
+
+def the_exercise(namespace: dict[str, Any], exercise_id: str) -> Any:
+    """The ``Exercise`` object with key ``exercise_id`` in a namespace."""
+    return next(v for v in namespace.values() if getattr(v, "key", None) == exercise_id)
+
+
+class Exercises:
+    """The test helpers of one notebook's graded exercises (every ``tests/test_nbNN_*`` file uses them).
+
+    ``names`` maps each exercise to ``(the function the learner writes, its points)``. With ``cached``
+    the setup and exercise cells run once per exercise and each call gets a copy (for a setup that
+    loads a model); ``runs`` is how many fresh draws of a hidden test a wrong answer must fail."""
+
+    def __init__(self, prefix: str, names: dict[str, tuple[str, int]], *, cached: bool = False,
+                 runs: int = 1) -> None:
+        self.prefix, self.names, self.runs = prefix, names, runs
+        self._cache: dict[tuple[str, bool], tuple[tuple[str, Any], ...]] | None = {} if cached else None
+
+    def namespace(self, exercise_id: str, solved: bool = False) -> dict[str, Any]:
+        """The setup and exercise cells run (and the solution if ``solved``); a fresh Exercise object."""
+        if self._cache is None:
+            return exercise(self.prefix, exercise_id, solved=solved)
+        key = (exercise_id, solved)
+        if key not in self._cache:
+            self._cache[key] = tuple(exercise(self.prefix, exercise_id, solved=solved).items())
+        ns = dict(self._cache[key])
+        name = next(k for k, v in ns.items() if getattr(v, "key", None) == exercise_id)
+        old = ns[name]  # a new copy, so attempts never carry over from another test
+        ns[name] = type(old)(old.key, old.title, old.checker, hints=old.hints, points=old.points)
+        return ns
+
+    def solved(self, exercise_id: str) -> dict[str, Any]:
+        """The setup cells, the exercise cell and its solution cell, run from the notebook source."""
+        return self.namespace(exercise_id, solved=True)
+
+    def answered(self, exercise_id: str, answer: Any) -> dict[str, Any]:
+        """The setup and exercise cells, then a learner's answer: a function, or the source of an answer
+        cell (run in the notebook namespace, as a learner's cell is, so names it uses are the notebook's)."""
+        ns = self.namespace(exercise_id)
+        if isinstance(answer, str):
+            run(answer, ns)
+        else:
+            ns[self.names[exercise_id][0]] = answer
+        return ns
+
+    def self_check(self, exercise_id: str, answer: Any) -> Any:
+        """The visible check's Result for ``answer``."""
+        ns = self.answered(exercise_id, answer)
+        return the_exercise(ns, exercise_id).check(ns[self.names[exercise_id][0]])
+
+    def hidden(self, exercise_id: str, answer: Any) -> None:
+        """Run the hidden test on ``answer``; raises when it fails."""
+        run_hidden_test(self.prefix, exercise_id, self.answered(exercise_id, answer))
+
+    def fails_hidden(self, exercise_id: str, answer: Any, forbidden: bool = False, runs: int | None = None) -> str:
+        """The hidden test fails on ``answer`` on each of ``runs`` fresh draws (with ForbiddenCall if
+        ``forbidden``; else with an AssertionError, or with the error a wrong answer raises on inputs it
+        does not handle, which fails the graded cell as well); returns the last message."""
+        import pytest
+
+        from bmcourse.graded import ForbiddenCall
+
+        ns = self.answered(exercise_id, answer)
+        for _ in range(self.runs if runs is None else runs):
+            with pytest.raises(ForbiddenCall if forbidden else Exception) as failure:
+                run_hidden_test(self.prefix, exercise_id, ns)
+            if not forbidden:
+                assert not isinstance(failure.value, ForbiddenCall), failure.value
+        return str(failure.value)
+
+    def passes_self_check_fails_hidden(self, exercise_id: str, answer: Any, forbidden: bool) -> None:
+        """The learner sees ✅ for ``answer`` while working, but grading gives it nothing."""
+        assert self.self_check(exercise_id, answer).passed
+        self.fails_hidden(exercise_id, answer, forbidden=forbidden)
+
+    def fails_both(self, exercise_id: str, answer: Any, draws: int = 1) -> Any:
+        """``answer`` fails the self-check and the hidden test (``draws`` times, each draw must fail)."""
+        result = self.self_check(exercise_id, answer)
+        assert not result.passed, result.message
+        for _ in range(draws):
+            self.fails_hidden(exercise_id, answer)
+        return result

@@ -9,8 +9,6 @@ exercise rules out fails the hidden test with ``ForbiddenCall``; and the "value 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 import jupytext
@@ -19,8 +17,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bmcourse.graded import ForbiddenCall
-
 NB = "00"
 #: exercise -> (the function's name, its points)
 EXERCISES = {"00.1": ("cosine", 2), "00.2": ("max_pool", 2), "00.3": ("probe_parameters", 1),
@@ -28,80 +24,11 @@ EXERCISES = {"00.1": ("cosine", 2), "00.2": ("max_pool", 2), "00.3": ("probe_par
 PROBE, BAG = "frozen encoder + linear probe", "bag of words + logistic regression"
 
 
-def squash(text: str) -> str:
-    """``text`` without any whitespace, so code compares whatever its spacing."""
-    return re.sub(r"\s+", "", text)
-
-
-def the_exercise(ns: dict, exercise_id: str) -> Any:
-    return next(v for v in ns.values() if getattr(v, "key", None) == exercise_id)
-
-
-@lru_cache(maxsize=None)
-def _setup_and_exercise(exercise_id: str, solved: bool) -> tuple[tuple[str, Any], ...]:
-    """The namespace of the setup and exercise cells (and the solution), run once per exercise: the
-    setup loads the encoder, so each test gets a copy of it instead of running it again."""
-    return tuple(nbsource.exercise(NB, exercise_id, solved=solved).items())
-
-
-def fresh(exercise_id: str, solved: bool = False) -> dict:
-    """A new namespace with the setup and exercise cells run (and the solution if ``solved``); the
-    exercise object in it is a fresh copy (no attempts counted), the rest is shared and never changed."""
-    ns = dict(_setup_and_exercise(exercise_id, solved))
-    name = next(k for k, v in ns.items() if getattr(v, "key", None) == exercise_id)
-    old = ns[name]
-    ns[name] = type(old)(old.key, old.title, old.checker, hints=old.hints, points=old.points)
-    return ns
-
-
-def solved(exercise_id: str) -> dict:
-    """The setup cells, the exercise cell and its solution cell, run from the notebook source."""
-    return fresh(exercise_id, solved=True)
-
-
-def answered(exercise_id: str, answer: Callable | str) -> dict:
-    """The setup and exercise cells, then a learner's answer: a function, or the source of an answer
-    cell (run in the notebook namespace, as a learner's cell is, so names it imports are the notebook's)."""
-    ns = fresh(exercise_id)
-    if isinstance(answer, str):
-        nbsource.run(answer, ns)
-    else:
-        ns[EXERCISES[exercise_id][0]] = answer
-    return ns
-
-
-def self_check(exercise_id: str, answer: Callable | str) -> Any:
-    """The visible check's Result for ``answer``."""
-    ns = answered(exercise_id, answer)
-    return the_exercise(ns, exercise_id).check(ns[EXERCISES[exercise_id][0]])
-
-
-def hidden(exercise_id: str, answer: Callable | str) -> None:
-    """Run the hidden test on ``answer``; raises when it fails."""
-    nbsource.run_hidden_test(NB, exercise_id, answered(exercise_id, answer))
-
-
-def fails_hidden(exercise_id: str, answer: Callable | str, forbidden: bool = False) -> str:
-    """The hidden test fails on ``answer`` (with ForbiddenCall if ``forbidden``; else with an
-    AssertionError, or with the error a wrong answer raises on other inputs); returns its message."""
-    with pytest.raises(ForbiddenCall if forbidden else Exception) as failure:
-        hidden(exercise_id, answer)
-    if not forbidden:
-        assert not isinstance(failure.value, ForbiddenCall), failure.value
-    return str(failure.value)
-
-
-def passes_self_check_fails_hidden(exercise_id: str, answer: Callable | str, forbidden: bool) -> None:
-    """The learner sees ✅ for ``answer`` while working, but grading gives it nothing."""
-    assert self_check(exercise_id, answer).passed
-    fails_hidden(exercise_id, answer, forbidden=forbidden)
-
-
-def fails_both(exercise_id: str, answer: Callable | str) -> Any:
-    result = self_check(exercise_id, answer)
-    assert not result.passed
-    fails_hidden(exercise_id, answer)
-    return result
+EX = nbsource.Exercises(NB, EXERCISES, cached=True)
+squash, the_exercise = nbsource.squash, nbsource.the_exercise
+solved, answered, self_check, hidden = EX.solved, EX.answered, EX.self_check, EX.hidden
+fails_hidden, passes_self_check_fails_hidden = EX.fails_hidden, EX.passes_self_check_fails_hidden
+fails_both = EX.fails_both
 
 
 def visible_answer(exercise_id: str) -> Any:

@@ -13,14 +13,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 import jupytext
 import nbsource
 import pytest
 import torch
-
-from bmcourse.graded import ForbiddenCall
 
 NB = "02"
 #: exercise -> (the function's name, its points), in reading order
@@ -30,69 +27,16 @@ EXERCISES = {"02.1": ("count_entities", 1), "02.2": ("align_all_subwords", 2), "
 WRONG_KIND = {"02.1": "expected a dict", "02.6": "expected a dict"}
 
 
-def squash(text: str) -> str:
-    """``text`` without any whitespace, so code compares whatever its spacing."""
-    return re.sub(r"\s+", "", text)
-
-
-def the_exercise(ns: dict, exercise_id: str) -> Any:
-    return next(v for v in ns.values() if getattr(v, "key", None) == exercise_id)
-
-
-def solved(exercise_id: str) -> dict:
-    """The setup cells, the exercise cell and its solution cell, run from the notebook source."""
-    return nbsource.exercise(NB, exercise_id, solved=True)
+EX = nbsource.Exercises(NB, EXERCISES)
+squash, the_exercise = nbsource.squash, nbsource.the_exercise
+solved, answered, self_check, hidden = EX.solved, EX.answered, EX.self_check, EX.hidden
+fails_hidden, passes_self_check_fails_hidden = EX.fails_hidden, EX.passes_self_check_fails_hidden
+fails_both = EX.fails_both
 
 
 def reference(exercise_id: str) -> Callable:
     """The reference solution's function."""
     return solved(exercise_id)[EXERCISES[exercise_id][0]]
-
-
-def answered(exercise_id: str, answer: Callable | str) -> dict:
-    """The setup and exercise cells, then a learner's answer: a function, or the source of an answer
-    cell (run in the notebook namespace, as a learner's cell is, so names it imports are the notebook's)."""
-    ns = nbsource.exercise(NB, exercise_id)
-    if isinstance(answer, str):
-        nbsource.run(answer, ns)
-    else:
-        ns[EXERCISES[exercise_id][0]] = answer
-    return ns
-
-
-def self_check(exercise_id: str, answer: Callable | str) -> Any:
-    """The visible check's Result for ``answer``."""
-    ns = answered(exercise_id, answer)
-    return the_exercise(ns, exercise_id).check(ns[EXERCISES[exercise_id][0]])
-
-
-def hidden(exercise_id: str, answer: Callable | str) -> None:
-    """Run the hidden test on ``answer``; raises when it fails."""
-    nbsource.run_hidden_test(NB, exercise_id, answered(exercise_id, answer))
-
-
-def fails_hidden(exercise_id: str, answer: Callable | str, forbidden: bool = False) -> str:
-    """The hidden test fails on ``answer`` (with ForbiddenCall if ``forbidden``; else with an
-    AssertionError, or with the error a wrong answer raises on other inputs, which fails the graded
-    cell as well); returns its message."""
-    with pytest.raises(ForbiddenCall if forbidden else Exception) as failure:
-        hidden(exercise_id, answer)
-    if not forbidden:
-        assert not isinstance(failure.value, ForbiddenCall), failure.value
-    return str(failure.value)
-
-
-def passes_self_check_fails_hidden(exercise_id: str, answer: Callable | str, forbidden: bool) -> None:
-    """The learner sees ✅ for ``answer`` while working, but grading gives it nothing."""
-    assert self_check(exercise_id, answer).passed
-    fails_hidden(exercise_id, answer, forbidden=forbidden)
-
-
-def fails_both(exercise_id: str, answer: Callable | str) -> Any:
-    result = self_check(exercise_id, answer)
-    assert not result.passed
-    fails_hidden(exercise_id, answer)
-    return result
 
 
 def table_of_visible_answers(exercise_id: str, cases: list[tuple]) -> Callable:

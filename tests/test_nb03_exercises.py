@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Callable
 from typing import Any
 
 import jupytext
@@ -21,7 +20,6 @@ import pytest
 import torch
 
 from bmcourse import transfer as tr
-from bmcourse.graded import ForbiddenCall
 
 NB = "03"
 # 03.3's exercise cell wraps the real model with peft, as section 2 does (there the warning shows once)
@@ -31,64 +29,11 @@ EXERCISES = {"03.1": ("to_source_tags", 2), "03.2": ("bitfit_names", 1), "03.3":
              "03.4": ("lora_gap", 1), "03.5": ("source_gain", 2), "03.6": ("recovered", 1)}
 
 
-def squash(text: str) -> str:
-    """``text`` without any whitespace, so code compares whatever its spacing."""
-    return re.sub(r"\s+", "", text)
-
-
-def the_exercise(ns: dict, exercise_id: str) -> Any:
-    return next(v for v in ns.values() if getattr(v, "key", None) == exercise_id)
-
-
-def solved(exercise_id: str) -> dict:
-    """The setup cells, the exercise cell and its solution cell, run from the notebook source."""
-    return nbsource.exercise(NB, exercise_id, solved=True)
-
-
-def answered(exercise_id: str, answer: Callable | str) -> dict:
-    """The setup and exercise cells, then a learner's answer: a function, or the source of an answer
-    cell (run in the notebook namespace, as a learner's cell is, so names it uses are the notebook's)."""
-    ns = nbsource.exercise(NB, exercise_id)
-    if isinstance(answer, str):
-        nbsource.run(answer, ns)
-    else:
-        ns[EXERCISES[exercise_id][0]] = answer
-    return ns
-
-
-def self_check(exercise_id: str, answer: Callable | str) -> Any:
-    """The visible check's Result for ``answer``."""
-    ns = answered(exercise_id, answer)
-    return the_exercise(ns, exercise_id).check(ns[EXERCISES[exercise_id][0]])
-
-
-def hidden(exercise_id: str, answer: Callable | str) -> None:
-    """Run the hidden test on ``answer``; raises when it fails."""
-    nbsource.run_hidden_test(NB, exercise_id, answered(exercise_id, answer))
-
-
-def fails_hidden(exercise_id: str, answer: Callable | str, forbidden: bool = False) -> str:
-    """The hidden test fails on ``answer`` (with ForbiddenCall if ``forbidden``; else with an
-    AssertionError, or with the error a wrong answer raises on made-up inputs, which fails the graded
-    cell as well); returns its message."""
-    with pytest.raises(ForbiddenCall if forbidden else Exception) as failure:
-        hidden(exercise_id, answer)
-    if not forbidden:
-        assert not isinstance(failure.value, ForbiddenCall), failure.value
-    return str(failure.value)
-
-
-def passes_self_check_fails_hidden(exercise_id: str, answer: Callable | str, forbidden: bool) -> None:
-    """The learner sees ✅ for ``answer`` while working, but grading gives it nothing."""
-    assert self_check(exercise_id, answer).passed
-    fails_hidden(exercise_id, answer, forbidden=forbidden)
-
-
-def fails_both(exercise_id: str, answer: Callable | str) -> Any:
-    result = self_check(exercise_id, answer)
-    assert not result.passed
-    fails_hidden(exercise_id, answer)
-    return result
+EX = nbsource.Exercises(NB, EXERCISES)
+squash, the_exercise = nbsource.squash, nbsource.the_exercise
+solved, answered, self_check, hidden = EX.solved, EX.answered, EX.self_check, EX.hidden
+fails_hidden, passes_self_check_fails_hidden = EX.fails_hidden, EX.passes_self_check_fails_hidden
+fails_both = EX.fails_both
 
 
 def visible_answer(exercise_id: str) -> Any:

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
 import jupytext
 import nbsource
 import numpy as np
 import pytest
 import torch
-
-from bmcourse.graded import ForbiddenCall
 
 NB = "04"
 #: exercise -> (the function's name, its points)
@@ -29,66 +26,11 @@ EXERCISES = {"04.1": ("threshold_for", 2), "04.2": ("alert_rule", 1), "04.3": ("
 RUNS = 20
 
 
-def squash(text: str) -> str:
-    """``text`` without any whitespace, so code compares whatever its spacing."""
-    return re.sub(r"\s+", "", text)
-
-
-def the_exercise(ns: dict, exercise_id: str) -> Any:
-    return next(v for v in ns.values() if getattr(v, "key", None) == exercise_id)
-
-
-def solved(exercise_id: str) -> dict:
-    """The setup cells, the exercise cell and its solution cell, run from the notebook source."""
-    return nbsource.exercise(NB, exercise_id, solved=True)
-
-
-def answered(exercise_id: str, answer: Callable | str) -> dict:
-    """The setup and exercise cells, then a learner's answer: a function, or the source of an answer
-    cell (run in the notebook namespace, as a learner's cell is, so names it imports are the notebook's)."""
-    ns = nbsource.exercise(NB, exercise_id)
-    if isinstance(answer, str):
-        nbsource.run(answer, ns)
-    else:
-        ns[EXERCISES[exercise_id][0]] = answer
-    return ns
-
-
-def self_check(exercise_id: str, answer: Callable | str) -> Any:
-    """The visible check's Result for ``answer``."""
-    ns = answered(exercise_id, answer)
-    return the_exercise(ns, exercise_id).check(ns[EXERCISES[exercise_id][0]])
-
-
-def hidden(exercise_id: str, answer: Callable | str) -> None:
-    """Run the hidden test on ``answer``; raises when it fails."""
-    nbsource.run_hidden_test(NB, exercise_id, answered(exercise_id, answer))
-
-
-def fails_hidden(exercise_id: str, answer: Callable | str, forbidden: bool = False, runs: int = RUNS) -> str:
-    """The hidden test fails on ``answer`` on each of ``runs`` fresh draws (with ForbiddenCall if
-    ``forbidden``; else with an AssertionError, or with the error a wrong answer raises on inputs it
-    does not handle, which fails the graded cell as well); returns the last message."""
-    ns = answered(exercise_id, answer)
-    for _ in range(runs):
-        with pytest.raises(ForbiddenCall if forbidden else Exception) as failure:
-            nbsource.run_hidden_test(NB, exercise_id, ns)
-        if not forbidden:
-            assert not isinstance(failure.value, ForbiddenCall), failure.value
-    return str(failure.value)
-
-
-def passes_self_check_fails_hidden(exercise_id: str, answer: Callable | str, forbidden: bool) -> None:
-    """The learner sees ✅ for ``answer`` while working, but grading gives it nothing."""
-    assert self_check(exercise_id, answer).passed
-    fails_hidden(exercise_id, answer, forbidden=forbidden)
-
-
-def fails_both(exercise_id: str, answer: Callable | str) -> Any:
-    result = self_check(exercise_id, answer)
-    assert not result.passed
-    fails_hidden(exercise_id, answer)
-    return result
+EX = nbsource.Exercises(NB, EXERCISES, runs=RUNS)
+squash, the_exercise = nbsource.squash, nbsource.the_exercise
+solved, answered, self_check, hidden = EX.solved, EX.answered, EX.self_check, EX.hidden
+fails_hidden, passes_self_check_fails_hidden = EX.fails_hidden, EX.passes_self_check_fails_hidden
+fails_both = EX.fails_both
 
 
 def passes_both(exercise_id: str, answer: Callable | str) -> None:

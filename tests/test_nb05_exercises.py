@@ -9,6 +9,7 @@ self-check but fails the hidden test. No hidden test needs a model, data, ONNX o
 """
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable
@@ -18,8 +19,6 @@ import jupytext
 import nbsource
 import pytest
 import torch
-
-from bmcourse.graded import ForbiddenCall
 
 NB = "05"
 #: exercise -> (the function's name, its points)
@@ -33,65 +32,11 @@ VISIBLE = {"05.1": lambda ns: list(zip(ns["ex1_sentences"], ns["ex1_subwords"]))
            "05.5": lambda ns: ns["ex5_cases"]}
 
 
-def squash(text: str) -> str:
-    """``text`` without any whitespace, so code compares whatever its spacing."""
-    return re.sub(r"\s+", "", text)
-
-
-def the_exercise(ns: dict, exercise_id: str) -> Any:
-    return next(v for v in ns.values() if getattr(v, "key", None) == exercise_id)
-
-
-def solved(exercise_id: str) -> dict:
-    """The setup cells, the exercise cell and its solution cell, run from the notebook source."""
-    return nbsource.exercise(NB, exercise_id, solved=True)
-
-
-def answered(exercise_id: str, answer: Callable | str) -> dict:
-    """The setup and exercise cells, then a learner's answer: a function, or the source of an answer
-    cell (run in the notebook namespace, as a learner's cell is, so names it imports are the notebook's)."""
-    ns = nbsource.exercise(NB, exercise_id)
-    if isinstance(answer, str):
-        nbsource.run(answer, ns)
-    else:
-        ns[EXERCISES[exercise_id][0]] = answer
-    return ns
-
-
-def self_check(exercise_id: str, answer: Callable | str) -> Any:
-    """The visible check's Result for ``answer``."""
-    ns = answered(exercise_id, answer)
-    return the_exercise(ns, exercise_id).check(ns[EXERCISES[exercise_id][0]])
-
-
-def hidden(exercise_id: str, answer: Callable | str) -> None:
-    """Run the hidden test on ``answer``; raises when it fails."""
-    nbsource.run_hidden_test(NB, exercise_id, answered(exercise_id, answer))
-
-
-def fails_hidden(exercise_id: str, answer: Callable | str, forbidden: bool = False) -> str:
-    """The hidden test fails on ``answer`` (with ForbiddenCall if ``forbidden``; else with an
-    AssertionError, or with the error a wrong answer raises on other inputs); returns its message."""
-    with pytest.raises(ForbiddenCall if forbidden else Exception) as failure:
-        hidden(exercise_id, answer)
-    if not forbidden:
-        assert not isinstance(failure.value, ForbiddenCall), failure.value
-    return str(failure.value)
-
-
-def passes_self_check_fails_hidden(exercise_id: str, answer: Callable | str, forbidden: bool) -> None:
-    """The learner sees ✅ for ``answer`` while working, but grading gives it nothing."""
-    assert self_check(exercise_id, answer).passed
-    fails_hidden(exercise_id, answer, forbidden=forbidden)
-
-
-def fails_both(exercise_id: str, answer: Callable | str, draws: int = 3) -> Any:
-    """``answer`` fails the self-check and the hidden test (on ``draws`` fresh draws, each must fail)."""
-    result = self_check(exercise_id, answer)
-    assert not result.passed, result.message
-    for _ in range(draws):
-        fails_hidden(exercise_id, answer)
-    return result
+EX = nbsource.Exercises(NB, EXERCISES)
+squash, the_exercise = nbsource.squash, nbsource.the_exercise
+solved, answered, self_check, hidden = EX.solved, EX.answered, EX.self_check, EX.hidden
+fails_hidden, passes_self_check_fails_hidden = EX.fails_hidden, EX.passes_self_check_fails_hidden
+fails_both = functools.partial(EX.fails_both, draws=3)  # a wrong answer must fail three fresh draws
 
 
 def visible_lookup(exercise_id: str) -> Callable:
