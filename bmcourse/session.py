@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import cache_dir, data_dir, device, gpu_name, is_offline, profile, seed_everything
+from .config import cache_dir, data_dir, device, gpu_name, is_offline, seed_everything
+from .config import profile as current_profile
 from .hub import quiet_transformers
 
 
@@ -86,31 +87,108 @@ def library_versions() -> dict[str, str]:
 
 
 SMOKE_BANNER = ("SMOKE PROFILE: every number below comes from the tiny embedded samples and only "
-                "illustrates; BMCOURSE_PROFILE=full runs the real course")
+                "illustrates; bmcourse.setup(profile=\"full\") here (or BMCOURSE_PROFILE=full) runs the real course")
+FULL_SWITCH = ("  profile full: the real datasets and the course's real results; for a first pass in minutes, "
+               "bmcourse.setup(profile=\"smoke\") here (or BMCOURSE_PROFILE=smoke) runs every cell on tiny samples")
+
+# Known sizes of Hub models the course names, for the memory check before anything is downloaded.
+KNOWN_PARAMETERS = {"bert-base-cased": 108_310_272, "bert-base-uncased": 109_482_240,
+                    "bert-large-cased": 333_579_264, "roberta-base": 124_645_632}
+# Fine-tuning in fp32 with AdamW keeps 4 floats per weight (weight, gradient, two moments): 16 bytes.
+BYTES_PER_TRAINED_PARAMETER = 16
+RUNTIME_OVERHEAD_BYTES = 1_000_000_000  # torch, the libraries, activations at the course's batch sizes
 
 
-def setup(seed: int = 0, verbose: bool = True) -> Settings:
-    """Seed everything, quieten library logs and print profile, model, device, data sources and versions."""
+def model_parameters(info: dict[str, Any], folder: Path | None = None) -> int | None:
+    """Parameters of the model ``info`` names, without loading it: from its safetensors size (fp32)
+    when it is a local folder, from :data:`KNOWN_PARAMETERS` for a Hub id, else None."""
+    if folder is not None and folder.is_dir():
+        files = list(folder.glob("*.safetensors"))
+        return sum(f.stat().st_size for f in files) // 4 if files else None
+    return KNOWN_PARAMETERS.get(str(info.get("name", "")).split("/")[-1])
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still use: the smaller of free RAM and a container (cgroup) limit,
+    which is what Binder and most notebook services enforce."""
+    try:
+        import psutil
+
+        free = psutil.virtual_memory().available
+    except Exception:
+        return None
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < free:
+            used = _cgroup_usage(Path(limit_file).parent)
+            free = max(int(text) - used, 0)
+    return free
+
+
+def _cgroup_usage(folder: Path) -> int:
+    for name in ("memory.current", "memory.usage_in_bytes"):
+        try:
+            return int((folder / name).read_text().strip())
+        except (OSError, ValueError):
+            continue
+    return 0
+
+
+def memory_warning(parameters: int | None, available: int | None, model: str) -> str | None:
+    """A warning line when fine-tuning ``model`` would not fit in ``available`` bytes, with what to do;
+    None when it fits or either number is unknown."""
+    if parameters is None or available is None:
+        return None
+    need = parameters * BYTES_PER_TRAINED_PARAMETER + RUNTIME_OVERHEAD_BYTES
+    if available >= need:
+        return None
+    return (f"  WARNING: fine-tuning {model} ({parameters / 1e6:.0f} M parameters) needs about {need / 1e9:.1f} GB "
+            f"(weights, gradients and AdamW state, 16 bytes each, plus about 1 GB for the libraries); only "
+            f"{available / 1e9:.1f} GB is free here. Use the packaged small model (BMCOURSE_MODEL=offline, "
+            "22 M parameters) or the smoke profile, or a machine with more memory")
+
+
+def setup(seed: int = 0, verbose: bool = True, profile: str | None = None) -> Settings:
+    """Seed everything, quieten library logs and print profile (and how to switch it), model, device,
+    data sources, versions and a warning when memory is too small for the model.
+
+    ``profile="smoke"`` or ``"full"`` sets ``BMCOURSE_PROFILE`` for this session (what every later cell reads).
+    """
     from . import data, models
 
+    if profile is not None:
+        os.environ["BMCOURSE_PROFILE"] = profile
     seed_everything(seed)
     quiet_transformers()
-    settings = Settings(profile=profile(), device=device(), seed=seed, offline=is_offline(),
+    settings = Settings(profile=current_profile(), device=device(), seed=seed, offline=is_offline(),
                         data_dir=data_dir(), cache_dir=cache_dir())
     if verbose:
-        print(describe(settings, data.sources_summary(), models.describe_model(models.model_info())))
+        info = models.model_info()
+        folder = Path(models.default_model_name())
+        warning = memory_warning(model_parameters(info, folder if folder.exists() else None),
+                                 available_memory(), info["name"])
+        print(describe(settings, data.sources_summary(), models.describe_model(info), warning))
     return settings
 
 
-def describe(settings: Settings, sources: dict[str, list[str]], model: str | None = None) -> str:
-    """The compact block ``setup()`` prints (with the smoke banner first in the smoke profile)."""
+def describe(settings: Settings, sources: dict[str, list[str]], model: str | None = None,
+             warning: str | None = None) -> str:
+    """The compact block ``setup()`` prints: the smoke banner first in the smoke profile, the way to the
+    smoke profile in the full one, then runtime, model, a memory warning if any, data and versions."""
     network = "offline" if settings.offline else "online if the Hub answers"
     lines = [f"bmcourse | profile {settings.profile} | device {settings.device} | seed {settings.seed} | {network}"]
     if settings.smoke:
         lines.insert(0, SMOKE_BANNER)
+    else:
+        lines.append(FULL_SWITCH)
     lines.append("  " + describe_runtime(runtime_name(), gpu_name(), settings.device))
     if model:
         lines.append(f"  model: {model}")
+    if warning:
+        lines.append(warning)
     for where, names in sources.items():
         lines.append(f"  data from {where}: {', '.join(names)}")
     lines.append("  versions: " + ", ".join(f"{k} {v}" for k, v in library_versions().items()))

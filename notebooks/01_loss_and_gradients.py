@@ -47,7 +47,9 @@
 import sys
 
 if "google.colab" in sys.modules:  # on Colab, install the course package first (elsewhere: nothing to do)
-    # %pip install --quiet "bmcourse @ git+https://github.com/bmcourse/bmcourse"
+    # pip keeps Colab's preinstalled torch, transformers, ... where they meet the course's version ranges
+    # (pyproject.toml); its last line, "Successfully installed ...", lists everything it added or changed
+    # %pip install --upgrade-strategy only-if-needed "bmcourse @ git+https://github.com/bmcourse/bmcourse"
     print("bmcourse installed")
 
 import bmcourse

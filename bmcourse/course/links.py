@@ -17,7 +17,7 @@ BRANCH = "main"
 BADGES_START, BADGES_END = "<!-- badges:start (bmcourse links) -->", "<!-- badges:end -->"
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
-INSTALL_LINE = re.compile(r'(# )?%pip install --quiet "bmcourse @ git\+[^"]*"')
+INSTALL_LINE = re.compile(r'(# )?%pip install (--quiet|--upgrade-strategy only-if-needed) "bmcourse @ git\+[^"]*"')
 
 
 def repository_url(root: Path = Path(".")) -> str:
@@ -41,8 +41,9 @@ def binder_url(repo: str) -> str:
 
 
 def install_line(repo: str) -> str:
-    """The Colab-only ``%pip`` line of the notebooks' setup cells."""
-    return f'%pip install --quiet "bmcourse @ git+{repo}"'
+    """The Colab-only ``%pip`` line of the notebooks' setup cells: not quiet, so pip's last line lists what it
+    installed, and ``only-if-needed`` so Colab's own torch, transformers, ... stay when they meet the course's ranges."""
+    return f'%pip install --upgrade-strategy only-if-needed "bmcourse @ git+{repo}"'
 
 
 def badges_block(repo: str, notebooks: list[Path]) -> str:
