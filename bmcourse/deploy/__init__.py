@@ -1,10 +1,24 @@
 """Deploying a tagger and trusting it, one module per section of notebook 05: ``serve`` (the
 ``transformers`` pipeline, versioned model folders, runners), ``onnx`` (ONNX export, int8
 quantisation and the variants measured side by side), ``explain`` (Integrated Gradients) and
-``robust`` (noisy test sets and entity leaks). Every public name is importable from here.
+``robust`` (noisy test sets and entity leaks) and ``drift`` (monitoring a stream after deployment,
+the retraining trigger). Every public name is importable from here.
 """
 from __future__ import annotations
 
+from .drift import (
+    PSI_FLOOR,
+    STATISTICS,
+    DriftMonitor,
+    drift_experiment,
+    drift_stream,
+    drift_table,
+    first_trigger,
+    psi,
+    type_counts,
+    window_stats,
+    word_outputs,
+)
 from .explain import baseline_ids, completeness_gap, integrated_gradients, target_function
 from .onnx import (
     INT16_MAX,
@@ -46,7 +60,9 @@ from .serve import (
     word_tags_from_subwords,
 )
 
-__all__ = ["INT16_MAX", "INTEGER_MATMULS", "MANIFEST", "OrtRunner", "Runner", "TorchRunner", "Variant", "add_typos",
+__all__ = ["INT16_MAX", "INTEGER_MATMULS", "MANIFEST", "PSI_FLOOR", "STATISTICS", "DriftMonitor", "OrtRunner", "Runner",
+           "TorchRunner", "Variant", "add_typos", "drift_experiment", "drift_stream", "drift_table", "first_trigger",
+           "psi", "type_counts", "window_stats", "word_outputs",
            "baseline_ids", "batch_logits", "best_within", "build_runners", "completeness_gap", "export_onnx",
            "file_sha256", "format_drift", "fuse_transformer", "int8_weights", "integrated_gradients",
            "latency_ms", "latency_rounds", "leak_rate", "leaked_entities", "load_versioned", "logit_drift",
