@@ -76,7 +76,7 @@ def bench_transfer(targets: tuple[str, ...] = DEFAULT_TARGETS, strategies: tuple
             for init in inits:
                 result, _, _ = tr.adapt(target, data, strategy, init, source_folder=info["folder"],
                                         epochs=run_epochs(n_train), seed=0, name=name, device=device,
-                                        progress=progress)
+                                        progress=progress, mapping=mapping.mapped or None)  # + zero-shot's task
                 rows.append(result_row(result))
                 log(f"{target} {strategy:12} init={init:10} F1 {result.test_f1:.4f} "
                     f"({result.trainable_pct:.2f}% trainable, {result.train_seconds:.0f} s)")

@@ -27,6 +27,7 @@ from .source import (
     data_fingerprint,
     label_mapping,
     map_tags,
+    mapped_scores,
     source_cache_key,
     source_tagger,
     zero_shot,
@@ -42,6 +43,7 @@ from .strategies import (
     adapt,
     apply_strategy,
     bitfit_parameters,
+    lora_layer,
     peak_memory,
     target_model,
     trainable_share,
@@ -51,6 +53,6 @@ __all__ = ["BUDGET", "DEFAULT_MAPPING", "EVAL_SAMPLE", "INITS", "LORA_RANK", "LR
            "STRATEGIES", "STRATEGY_LR", "AdaptResult", "Mapping", "SourceRecipe", "adapt", "apply_strategy",
            "augment_with_mentions", "bitfit_parameters", "data_fingerprint", "epochs_for", "few_shot",
            "few_shot_indices", "fixed_sample", "forgetting", "joint_labels", "joint_tagger", "label_mapping",
-           "map_tags", "mean_and_spread", "mentions_by_type", "paired_differences", "peak_memory",
+           "lora_layer", "map_tags", "mapped_scores", "mean_and_spread", "mentions_by_type", "paired_differences", "peak_memory",
            "replace_mentions", "replay_recovery", "scores_by_size", "source_cache_key", "source_tagger",
            "source_view", "target_model", "trainable_share", "zero_shot"]

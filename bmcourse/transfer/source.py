@@ -149,6 +149,17 @@ def map_tags(tags: Sequence[str], mapping: dict[str, str]) -> list[str]:
     return out
 
 
+def mapped_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], mapping: dict[str, str]
+                  ) -> dict[str, float]:
+    """Entity scores of a tagger trained on the target's own types, on the mapped types only: gold and
+    predicted tags are both rewritten into source types (:func:`map_tags`; unmapped entities become
+    ``O``), so an adapted tagger is scored on the same coarse task as :func:`zero_shot`."""
+    from .. import metrics
+
+    return metrics.entity_scores([map_tags(tags, mapping) for tags in gold],
+                                 [map_tags(tags, mapping) for tags in pred])
+
+
 def zero_shot(model: Any, tokenizer: Any, split: Any, mapping: Mapping, *, device: str | None = None,
               progress: bool = False) -> dict[str, Any]:
     """Score the source tagger on a target split, on the mapped types only (gold mapped into source

@@ -72,6 +72,24 @@ def lora_model(model: Any, rank: int) -> Any:
     return get_peft_model(model, config)
 
 
+def lora_layer(layer: Any, rank: int = LORA_RANK, alpha: float | None = None) -> Any:
+    """peft's LoRA beside a copy of one ``torch.nn.Linear`` (weight and bias frozen; ``A`` random and
+    ``B`` zero, as peft starts them; scaling ``alpha / rank``, default alpha ``2 * rank`` as
+    :func:`lora_model`): the library version of LoRA by hand on one layer (notebook 03)."""
+    import copy
+
+    import torch
+    from peft import LoraConfig, inject_adapter_in_model
+
+    if not isinstance(layer, torch.nn.Linear):
+        raise BmcourseError(f"lora_layer needs a torch.nn.Linear, got {type(layer).__name__}",
+                            fix="pass one linear layer, e.g. model.base_model.encoder.layer[0].attention.self.query")
+    holder = torch.nn.ModuleDict({"layer": copy.deepcopy(layer)})
+    config = LoraConfig(r=rank, lora_alpha=2 * rank if alpha is None else alpha, lora_dropout=0.0,
+                        target_modules=["layer"])
+    return inject_adapter_in_model(config, holder)["layer"]
+
+
 def trainable_share(model: Any) -> tuple[int, int, float]:
     """``(trainable, total, percent)`` parameters; LoRA's total counts the frozen base model too."""
     from ..models import count_parameters
@@ -136,6 +154,7 @@ class AdaptResult:
     epochs: float
     train_sentences: int
     dev_f1: float | None = None
+    mapped_f1: float | None = None  # test F1 on the types mapped to the source's (adapt's ``mapping``)
 
 
 def target_model(labels: Sequence[str], init: str, *, source_folder: str | None = None,
@@ -157,13 +176,17 @@ def target_model(labels: Sequence[str], init: str, *, source_folder: str | None 
 def adapt(target: str, data: Any, strategy: str, init: str, *, source_folder: str | None = None,
           train_split: Any = None, epochs: float = 3.0, lr: float | None = None, batch_size: int = 16,
           seed: int = 0, name: str = "auto", device: str | None = None, progress: bool = False,
-          evaluate_on: str = "test", scored_split: Any = None) -> tuple[AdaptResult, Any, Any]:
+          evaluate_on: str = "test", scored_split: Any = None,
+          mapping: dict[str, str] | None = None) -> tuple[AdaptResult, Any, Any]:
     """Adapt to ``target`` with one strategy from one starting point; score entity F1 on
     ``evaluate_on`` (``"validation"`` when choosing settings), or on ``scored_split`` (a fixed
-    sample of that split) when given. Returns the result (its ``test_f1`` or ``dev_f1``, by the
-    split scored), model, tokenizer."""
+    sample of that split) when given; with ``mapping`` (target type -> source type), also on the
+    mapped types (``mapped_f1``, as zero-shot is scored). Returns the result (its ``test_f1`` or
+    ``dev_f1``, by the split scored), model, tokenizer."""
+    from .. import metrics
     from ..config import seed_everything
-    from ..train import TrainConfig, encode_ner, evaluate, fit
+    from ..train import TrainConfig, encode_ner, evaluate, fit, word_tags
+    from .source import mapped_scores
 
     if evaluate_on not in ("test", "validation"):
         raise BmcourseError(f"evaluate_on={evaluate_on!r} is not a split adapt scores",
@@ -181,9 +204,15 @@ def adapt(target: str, data: Any, strategy: str, init: str, *, source_folder: st
                          device=device)
     with peak_memory() as memory:
         result = fit(model, train, None, config)
-    scores = evaluate(model, scored, device=device, progress=False)
+    mapped_f1 = None
+    if mapping is None:
+        scores = evaluate(model, scored, device=device, progress=False)
+    else:  # one prediction pass, scored twice: on the target's own types and on the mapped ones
+        gold, pred = word_tags(model, scored, device=device, progress=False)
+        scores = metrics.ner_report(gold, pred)
+        mapped_f1 = mapped_scores(gold, pred, mapping)["f1"]
     on_test = evaluate_on == "test"
     return (AdaptResult(target, strategy, init, trainable, round(pct, 4),
                         test_f1=scores["f1"] if on_test else None, dev_f1=None if on_test else scores["f1"],
                         train_seconds=result.train_seconds, peak_memory_mb=memory["peak_memory_mb"], lr=lr,
-                        epochs=epochs, train_sentences=split.num_rows), model, tokenizer)
+                        epochs=epochs, train_sentences=split.num_rows, mapped_f1=mapped_f1), model, tokenizer)
