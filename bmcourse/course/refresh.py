@@ -30,8 +30,10 @@ BENCH_RECIPES = {  # shipped name -> bench command (the tuned default and the ar
 #: (which reads them from ``transfer.STRATEGY_LR``: update it from the new ``transfer_lr.json``).
 TRANSFER_RECIPES = {"transfer_lr": ["bench", "transfer-lr"], "bench_transfer_cpu": ["bench", "transfer"]}
 INFERENCE_RECIPES = {"bench_inference_cpu": ["bench", "inference"]}  # ``reference refresh inference``
+#: ``bmcourse reference refresh continual``: plain fine-tuning, replay and EWC (``bench.continual``).
+CONTINUAL_REFERENCE = "continual_reference"
 #: What ``reference refresh WHAT`` accepts besides the notebook references.
-BENCH_WHATS = ("bench", "transfer", "inference")
+BENCH_WHATS = ("bench", "transfer", "inference", "continual")
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
@@ -70,9 +72,25 @@ def cmd_reference(args: argparse.Namespace) -> int:
                     handle.write(content)
         print(f"refreshed {', '.join(str(target / p.name) for p in written)}")
         return 0
+    if args.what == "continual":
+        return refresh_continual(target)
     recipes = {"transfer": TRANSFER_RECIPES, "inference": INFERENCE_RECIPES}.get(args.what, BENCH_RECIPES)
     for name, command in recipes.items():
         status = bench_commands.run([*command, "--out", str(target / f"{name}.json")])
         if status:
             return status
+    return 0
+
+
+def refresh_continual(target: Path) -> int:
+    """``reference refresh continual``: forgetting with plain fine-tuning, replay and EWC on the real
+    targets (EWC's strength chosen on validation data first); the shipped file is replaced whole."""
+    from bmcourse import reference
+    from bmcourse.bench import require_real_data
+    from bmcourse.bench.continual import CHOOSE_ON, DEFAULT_TARGETS, bench_continual
+
+    require_real_data(("conll2003", CHOOSE_ON, *DEFAULT_TARGETS), f"refreshing the shipped {CONTINUAL_REFERENCE}")
+    payload = bench_continual(log=lambda line: print(line, flush=True))
+    path = reference.write_json(payload, target / f"{CONTINUAL_REFERENCE}.json")
+    print(f"refreshed {path} ({payload['total_seconds']:.0f} s)")
     return 0

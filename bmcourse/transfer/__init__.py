@@ -1,10 +1,20 @@
 """Domain transfer, the topic of notebook 03 (and ``bmcourse bench transfer``): the cached
 CoNLL-2003 source tagger and zero-shot scores (``source``), the adaptation strategies
-(``strategies``), few-shot samples and augmentation (``fewshot``), and forgetting with replay
-(``forgetting``). Notebook 03 reads them as ``tr.<name>``.
+(``strategies``), few-shot samples and augmentation (``fewshot``), forgetting with replay
+(``forgetting``) and with elastic weight consolidation (``ewc``). Notebook 03 reads them as ``tr.<name>``.
 """
 from __future__ import annotations
 
+from .ewc import (
+    EWC_LAMBDA,
+    Consolidated,
+    ewc_forgetting,
+    ewc_penalty,
+    fisher_diagonal,
+    fisher_rows,
+    on_joint,
+    penalty_gradient,
+)
 from .fewshot import (
     BUDGET,
     EVAL_SAMPLE,
@@ -49,7 +59,8 @@ from .strategies import (
     trainable_share,
 )
 
-__all__ = ["BUDGET", "DEFAULT_MAPPING", "EVAL_SAMPLE", "INITS", "LORA_RANK", "LR_GRID", "PARTIAL_LAYERS",
+__all__ = ["BUDGET", "DEFAULT_MAPPING", "EVAL_SAMPLE", "EWC_LAMBDA", "Consolidated", "ewc_forgetting", "ewc_penalty",
+           "fisher_diagonal", "fisher_rows", "on_joint", "penalty_gradient", "INITS", "LORA_RANK", "LR_GRID", "PARTIAL_LAYERS",
            "STRATEGIES", "STRATEGY_LR", "AdaptResult", "Mapping", "SourceRecipe", "adapt", "apply_strategy",
            "augment_with_mentions", "bitfit_parameters", "data_fingerprint", "epochs_for", "few_shot",
            "few_shot_indices", "fixed_sample", "forgetting", "joint_labels", "joint_tagger", "label_mapping",

@@ -19,7 +19,7 @@ def joint_labels(source_labels: Sequence[str], target_labels: Sequence[str]) -> 
     return out
 
 
-def _relabelled(split: Any, names: Sequence[str], rows: Sequence[int] | None = None) -> Any:
+def relabelled(split: Any, names: Sequence[str], rows: Sequence[int] | None = None) -> Any:
     """``split`` (or some ``rows`` of it) with its tags re-indexed into the label list ``names``."""
     from datasets import ClassLabel, Dataset, Features, Value
     from datasets import Sequence as Seq
@@ -79,14 +79,14 @@ def forgetting(source: Any, tokenizer: Any, source_data: Any, target_data: Any, 
     labels = joint_labels(source_labels, target_data["train"].features["ner_tags"].feature.names)
     seed_everything(seed)
     model = joint_tagger(source, labels)
-    train = encode_ner(_relabelled(target_data["train"], labels), tokenizer, quiet=True)
+    train = encode_ner(relabelled(target_data["train"], labels), tokenizer, quiet=True)
     n_replay = min(int(round(replay * target_data["train"].num_rows)), source_data["train"].num_rows)
     if n_replay:
         rows = sorted(random.Random(seed).sample(range(source_data["train"].num_rows), n_replay))
-        train += encode_ner(_relabelled(source_data["train"], labels, rows), tokenizer, quiet=True)
+        train += encode_ner(relabelled(source_data["train"], labels, rows), tokenizer, quiet=True)
     result = fit(model, train, None, TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                                                  progress=progress, device=device))
-    target_test = encode_ner(_relabelled(target_data["test"], labels), tokenizer, training=False)
+    target_test = encode_ner(relabelled(target_data["test"], labels), tokenizer, training=False)
     source_test = encode_ner(source_data["test"], tokenizer, training=False)
     return {"target_f1": evaluate(model, target_test, device=device, progress=False)["f1"],
             "source_f1": evaluate(source_view(model, source_labels), source_test, device=device,
