@@ -2,6 +2,7 @@
 check, run in the copy, says "not answered yet"."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -45,64 +46,90 @@ def test_student_copy_hides_every_solution_and_output(path: Path, student_dir: P
     assert not any("hidden-test" in tags(c) for c in student.cells)  # what bmcourse grade runs stays home
 
 
-def checks_only(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, int]:
-    """The setup cells, then each exercise with its placeholder and check cell; returns (nb, exercises)."""
-    cells, exercises = [], 0
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    cells += [c for c in code if "setup" in tags(c)]
-    for index, cell in enumerate(code):
-        if "exercise" in tags(cell):
-            assert "solution" in tags(code[index + 1]), "an exercise cell is followed by its solution"
-            cells += code[index:index + 3]
-            exercises += 1
-    copy = nbformat.v4.new_notebook(metadata=nb.metadata)
-    copy.cells = cells
-    return copy, exercises
-
-
 def printed(nb: nbformat.NotebookNode) -> str:
     return "".join("".join(o.get("text", "")) for c in nb.cells if c.cell_type == "code"
                    for o in c.outputs if o.get("output_type") == "stream")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_every_exercise_in_a_student_copy_reports_not_answered(path: Path, student_dir: Path) -> None:
-    """Executes the student copy's setup, exercise, placeholder and check cells in a kernel."""
-    nb, exercises = checks_only(nbformat.read(student_dir / path.name, as_version=4))
-    run_path = student_dir / f"checks_{path.name}"
-    nbformat.write(nb, run_path)
+def test_a_whole_student_notebook_runs_and_counts_no_exercise_passed(path: Path, student_dir: Path) -> None:
+    """Each notebook top to bottom as a learner gets it, nothing answered: no later cell needs an answer
+    (an unanswered exercise never stops the run), every check waits for an answer, the summary counts 0."""
     try:
-        executed, _ = execute(run_path, timeout=600)
+        executed, _ = execute(student_dir / path.name, timeout=900)
     except NotebookFailed as failed:
-        pytest.fail(f"{path.name} student copy: cell {failed.cell} raised {failed.ename}: {failed.evalue}")
-    text = printed(executed)
-    assert exercises and text.count(NOT_ANSWERED) == exercises, text
-    assert "✅" not in text and "❌" not in text
-
-
-def test_a_whole_student_notebook_runs_and_counts_no_exercise_passed(student_dir: Path) -> None:
-    """Notebook 01 top to bottom as a learner gets it: every check waits for an answer, the summary counts 0."""
-    path = student_dir / "01_loss_and_gradients.ipynb"
-    executed, _ = execute(path, timeout=600)
+        pytest.fail(f"{path.name} student copy, nothing answered: cell {failed.cell} raised "
+                    f"{failed.ename}: {failed.evalue}")
     text = printed(executed)
     exercises = sum("exercise" in tags(c) for c in executed.cells)
-    assert text.count(NOT_ANSWERED) == exercises == 7
+    assert exercises and text.count(NOT_ANSWERED) == exercises, text
+    assert "✅" not in text and "❌" not in text
     assert f"0/{exercises} exercises passed" in text
 
 
-def test_keep_outputs_keeps_only_the_cells_that_give_nothing_away(tmp_path: Path) -> None:
-    path = ROOT / "notebooks" / "01_loss_and_gradients.ipynb"
+#: Sections that teach nothing new to practise: the glossary, an open exploration, the shipped reference
+#: results and the summary. Every other section has an exercise (docs/instructors.md says so).
+NO_EXERCISE = re.compile(r"^## (\d+ · )?(Glossary|Explore|Reference results|Summary)")
+
+
+def sections(nb: nbformat.NotebookNode) -> list[tuple[str, list[nbformat.NotebookNode]]]:
+    """(heading, cells) for each ``## `` section, in reading order."""
+    found: list[tuple[str, list[nbformat.NotebookNode]]] = []
+    for cell in nb.cells:
+        heading = next((line for line in cell.source.splitlines() if line.startswith("## ")), None)
+        if cell.cell_type == "markdown" and heading:
+            found.append((heading, []))
+        elif found:
+            found[-1][1].append(cell)
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_teaching_section_has_an_exercise(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    teaching = [(title, cells) for title, cells in sections(nb) if not NO_EXERCISE.match(title)]
+    assert teaching, f"{path.name}: no sections found"
+    missing = [title for title, cells in teaching if not any("exercise" in tags(c) for c in cells)]
+    assert not missing, f"{path.name}: sections without an exercise: {missing}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_keep_outputs_keeps_only_the_cells_that_give_nothing_away(path: Path, tmp_path: Path) -> None:
     assert main(["student", str(path), "--out", str(tmp_path), "--keep-outputs"]) == 0
     original = nbformat.read(path, as_version=4)
     original.cells = [c for c in original.cells if "hidden-test" not in tags(c)]  # left out of student copies
     student = nbformat.read(tmp_path / path.name, as_version=4)
     assert len(student.cells) == len(original.cells)
+    answers: set[str] = set()  # names the solutions bind, read straight off their sources
     after_solution = False
     for old, new in zip(original.cells, student.cells):
         if old.cell_type != "code":
             continue
+        uses_answer = bool(answers & set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", old.source)))
         answer = bool({"exercise", "solution"} & set(tags(old))) or after_solution or "checkpoint(" in old.source
-        assert (new.outputs == []) if answer else (new.outputs == old.outputs), new.source[:60]
+        if answer or uses_answer:
+            assert new.outputs == [], f"{path.name}: output kept for a cell that shows an answer: {old.source[:60]}"
+        elif not answer and not uses_answer:
+            assert new.outputs == old.outputs, new.source[:60]
         after_solution = "solution" in tags(old)
+        if after_solution:
+            answers |= set(re.findall(r"^(?:def |class )?([A-Za-z_][A-Za-z0-9_]*)\s*(?:\(|=[^=])", old.source, re.M))
     assert any(c.get("outputs") for c in student.cells if c.cell_type == "code")
     assert "exercises passed" not in nbformat.writes(student)  # no stored tally handed out
+
+
+def test_keep_outputs_clears_a_later_cell_that_uses_the_answer(tmp_path: Path) -> None:
+    """A cell after the check that calls the learner's function would show the answer's result: cleared."""
+    from bmcourse.course.student import strip_solutions
+
+    new = nbformat.v4
+    cells = [new.new_code_cell("x = 2", outputs=[new.new_output("stream", text="set\n")]),
+             new.new_code_cell("ex = 1", metadata={"tags": ["exercise"]}),
+             new.new_code_cell("def double(v):\n    return 2 * v", metadata={"tags": ["solution"]}),
+             new.new_code_cell("print('checked')", outputs=[new.new_output("stream", text="checked\n")]),
+             new.new_code_cell("print(x + 1)", outputs=[new.new_output("stream", text="3\n")]),
+             new.new_code_cell("if callable(double):\n    print(double(21))",
+                               outputs=[new.new_output("stream", text="42\n")])]
+    nb, count = strip_solutions(new.new_notebook(cells=cells), keep_outputs=True)
+    assert count == 1
+    assert [bool(c.outputs) for c in nb.cells] == [True, False, False, False, True, False]
