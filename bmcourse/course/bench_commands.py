@@ -1,4 +1,4 @@
-"""``bmcourse bench ner|transfer|transfer-lr|inference|grade``: each benchmark's options and its handler.
+"""``bmcourse bench ner|transfer|transfer-lr|inference|distill|grade``: each benchmark's options and its handler.
 
 A handler refuses the embedded samples (exit 1, one line), calls the benchmark in ``bmcourse.bench``,
 writes its JSON payload whole and prints a short summary. The benchmarks and their heavy imports
@@ -54,6 +54,21 @@ def bench_inference(args: argparse.Namespace) -> int:
                "max_logit_diff", "tag_agreement")
     print(format_table([{k: row[k] for k in columns} for row in payload["variants"]]))
     print(f"fastest variant within 0.5 F1 points of fp32: {payload['best_within_half_point'] or 'none'}")
+    print(f"wrote {path}")
+    return 0
+
+
+def bench_distill(args: argparse.Namespace) -> int:
+    """``bmcourse bench distill``: the CoNLL-2003 tagger distilled into a smaller student vs gold-only."""
+    from bmcourse import bench
+    from bmcourse.bench.distill import bench_distill as run_distill
+    from bmcourse.metrics import format_table
+
+    payload = run_distill(layers=args.layers, temperature=args.temperature, alpha=args.alpha, name=args.model,
+                          latency_sentences=args.latency_sentences, device=args.device, progress=sys.stderr.isatty())
+    path = bench.write_json(payload, args.out)
+    columns = ("model", "layers", "parameters", "size_mb", "test_f1", "p50_ms", "p95_ms")
+    print(format_table([{k: row[k] for k in columns} for row in payload["rows"]]))
     print(f"wrote {path}")
     return 0
 
@@ -115,6 +130,18 @@ def add_bench_parsers(sub: Any) -> None:
                        help="choose each strategy's learning rate on validation data")
     inference = leaf(which, "inference", bench_inference,
                      help="fp32 PyTorch vs ONNX Runtime fp32/int8 on the CoNLL-2003 test set")
+    distill = leaf(which, "distill", bench_distill,
+                   help="the CoNLL-2003 tagger distilled into a student with fewer layers, vs gold labels only")
+    distill.add_argument("--layers", type=int, default=2, help="the student's transformer layers (default 2)")
+    distill.add_argument("--temperature", type=float, default=2.0, help="softmax temperature T (default 2)")
+    distill.add_argument("--alpha", type=float, default=0.5,
+                         help="weight of the teacher's term; 1 - alpha weighs the gold labels (default 0.5)")
+    distill.add_argument("--model", default="auto", help="the encoder the teacher and the student start from "
+                                                         "(default: auto, as bench ner)")
+    distill.add_argument("--device", default=None, help="training device (default: $BMCOURSE_DEVICE, else "
+                                                        "cuda > mps > cpu); latency is always measured on the CPU")
+    distill.add_argument("--latency-sentences", type=int, default=200,
+                         help="test sentences timed one at a time (default 200)")
     grade = leaf(which, "grade", grading_commands.bench_grade,
                  help="time bmcourse grade on fabricated submissions of one notebook")
     grade.add_argument("--notebook", default="notebooks/01_loss_and_gradients.ipynb",
@@ -170,7 +197,7 @@ def add_bench_parsers(sub: Any) -> None:
         parser.add_argument("--device", default=None, help="default: $BMCOURSE_DEVICE, else cuda > mps > cpu")
     inference.add_argument("--latency-sentences", type=int, default=200,
                            help="test sentences timed one at a time (default 200)")
-    for parser in (ner, transfer, transfer_lr, inference):
+    for parser in (ner, transfer, transfer_lr, inference, distill):
         parser.add_argument("--out", required=True, help="JSON file to write (written whole or not at all)")
 
 

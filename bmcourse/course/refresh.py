@@ -1,9 +1,9 @@
 """``bmcourse reference list|refresh``: show the shipped reference results, or measure them anew.
 
 ``refresh`` runs a notebook in the full profile (``NOTEBOOK_REFERENCES``) or a benchmark recipe
-(``BENCH_RECIPES``, ``TRANSFER_RECIPES``, ``INFERENCE_RECIPES``) on the real data only, and replaces
-the shipped files whole, after every file of the run has been written: never a sample number, never
-half a refresh.
+(``BENCH_RECIPES``, ``TRANSFER_RECIPES``, ``INFERENCE_RECIPES``, ``DISTILL_RECIPES``) on the real data
+only, and replaces the shipped files whole, after every file of the run has been written: never a
+sample number, never half a refresh.
 """
 from __future__ import annotations
 
@@ -32,8 +32,9 @@ TRANSFER_RECIPES = {"transfer_lr": ["bench", "transfer-lr"], "bench_transfer_cpu
 INFERENCE_RECIPES = {"bench_inference_cpu": ["bench", "inference"]}  # ``reference refresh inference``
 #: ``bmcourse reference refresh continual``: plain fine-tuning, replay and EWC (``bench.continual``).
 CONTINUAL_REFERENCE = "continual_reference"
+DISTILL_RECIPES = {"distill_reference": ["bench", "distill"]}  # ``reference refresh distill``
 #: What ``reference refresh WHAT`` accepts besides the notebook references.
-BENCH_WHATS = ("bench", "transfer", "inference", "continual")
+BENCH_WHATS = ("bench", "transfer", "inference", "continual", "distill")
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
@@ -74,7 +75,8 @@ def cmd_reference(args: argparse.Namespace) -> int:
         return 0
     if args.what == "continual":
         return refresh_continual(target)
-    recipes = {"transfer": TRANSFER_RECIPES, "inference": INFERENCE_RECIPES}.get(args.what, BENCH_RECIPES)
+    recipes = {"transfer": TRANSFER_RECIPES, "inference": INFERENCE_RECIPES,
+               "distill": DISTILL_RECIPES}.get(args.what, BENCH_RECIPES)
     for name, command in recipes.items():
         status = bench_commands.run([*command, "--out", str(target / f"{name}.json")])
         if status:
