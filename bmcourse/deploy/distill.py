@@ -48,7 +48,8 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: 
     kept = labels != IGNORE_INDEX
     if not bool(kept.any()):  # nothing to learn from: a zero that still belongs to the graph
         return student_logits.sum() * 0.0
-    student, teacher, gold = student_logits[kept].float(), teacher_logits[kept].float(), labels[kept]
+    dtype = torch.promote_types(student_logits.dtype, torch.float32)  # bf16 logits: the loss in fp32
+    student, teacher, gold = student_logits[kept].to(dtype), teacher_logits[kept].to(dtype), labels[kept]
     soft = F.kl_div(F.log_softmax(student / temperature, dim=-1), F.log_softmax(teacher / temperature, dim=-1),
                     log_target=True, reduction="batchmean")  # sum over labels, mean over positions
     hard = F.cross_entropy(student, gold)
