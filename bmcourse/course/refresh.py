@@ -33,8 +33,10 @@ INFERENCE_RECIPES = {"bench_inference_cpu": ["bench", "inference"]}  # ``referen
 #: ``bmcourse reference refresh continual``: plain fine-tuning, replay and EWC (``bench.continual``).
 CONTINUAL_REFERENCE = "continual_reference"
 DISTILL_RECIPES = {"distill_reference": ["bench", "distill"]}  # ``reference refresh distill``
+#: ``bmcourse reference refresh drift``: notebook 05's drift monitor on the real streams (``bench.drift``).
+DRIFT_REFERENCE = "drift_reference"
 #: What ``reference refresh WHAT`` accepts besides the notebook references.
-BENCH_WHATS = ("bench", "transfer", "inference", "continual", "distill")
+BENCH_WHATS = ("bench", "transfer", "inference", "continual", "distill", "drift")
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
@@ -75,6 +77,8 @@ def cmd_reference(args: argparse.Namespace) -> int:
         return 0
     if args.what == "continual":
         return refresh_continual(target)
+    if args.what == "drift":
+        return refresh_drift(target)
     recipes = {"transfer": TRANSFER_RECIPES, "inference": INFERENCE_RECIPES,
                "distill": DISTILL_RECIPES}.get(args.what, BENCH_RECIPES)
     for name, command in recipes.items():
@@ -95,4 +99,16 @@ def refresh_continual(target: Path) -> int:
     payload = bench_continual(log=lambda line: print(line, flush=True))
     path = reference.write_json(payload, target / f"{CONTINUAL_REFERENCE}.json")
     print(f"refreshed {path} ({payload['total_seconds']:.0f} s)")
+    return 0
+
+
+def refresh_drift(target: Path) -> int:
+    """``reference refresh drift``: the drift monitor on a news stream and one shifting to social media,
+    with notebook 05's full-profile settings; the shipped file is replaced whole."""
+    from bmcourse import reference
+    from bmcourse.bench.drift import bench_drift
+
+    payload = bench_drift()  # refuses the embedded samples
+    path = reference.write_json(payload, target / f"{DRIFT_REFERENCE}.json", ensure_ascii=False)
+    print(f"refreshed {path} ({payload['seconds']:.0f} s)")
     return 0
