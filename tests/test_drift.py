@@ -10,7 +10,7 @@ import torch
 
 from bmcourse import deploy
 from bmcourse.errors import BmcourseError
-from bmcourse.train import encode_ner
+from bmcourse.train import encode_ner, word_tags
 
 TYPES = ["PER", "LOC"]
 
@@ -165,3 +165,25 @@ def test_word_outputs_are_the_softmax_top_and_argmax_at_first_subwords(tiny_mode
         assert tags == [labels[int(i)] for i in probs[firsts].argmax(-1)]
     with pytest.raises(BmcourseError, match="no features"):
         deploy.word_outputs(model, [], progress=False)
+    # a word the tokenizer drops (a zero-width space) still gets its place: O, and no confidence
+    features = encode_ner([["Paris", "\u200b", "today"]], packaged_tokenizer, training=False, quiet=True)
+    [(confidence, tags)] = deploy.word_outputs(model, features, progress=False)
+    assert len(tags) == 3 and tags[1] == "O" and math.isnan(confidence[1]) and not math.isnan(confidence[2])
+    gold, pred = word_tags(model, features, progress=False)
+    assert tags == pred[0]  # the same tags evaluate() scores
+    stats = deploy.window_stats([(confidence, tags)], ["PER", "LOC"])
+    assert stats["words"] == 3 and stats["confidence"] == pytest.approx((confidence[0] + confidence[2]) / 2)
+
+
+# --- the shipped reference's route ---------------------------------------------------------------
+
+def test_reference_refresh_drift_refuses_the_samples(env, capsys) -> None:
+    from bmcourse.course import refresh
+    from bmcourse.course.cli import main
+
+    assert "drift" in refresh.BENCH_WHATS
+    env.setenv("BMCOURSE_PROFILE", "smoke")
+    before = (refresh.Path(refresh.__file__).parents[1] / "reference" / "drift_reference.json").read_bytes()
+    assert main(["reference", "refresh", "drift"]) == 1
+    assert "the drift reference needs the real conll2003, wnut17" in capsys.readouterr().err
+    assert (refresh.Path(refresh.__file__).parents[1] / "reference" / "drift_reference.json").read_bytes() == before

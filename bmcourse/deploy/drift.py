@@ -23,7 +23,8 @@ STATISTICS = ("psi", "confidence_drop")
 #: A share below this counts as this much in PSI, so an empty bin gives a large but finite term.
 PSI_FLOOR = 1e-4
 
-#: Per sentence: each word's top softmax probability and its argmax tag (read at the first sub-word).
+#: Per sentence: each word's top softmax probability and its argmax tag (read at the first sub-word);
+#: a word the tokenizer turns into no sub-word at all (a stray control character) gets NaN and ``O``.
 WordOutputs = tuple[list[float], list[str]]
 
 
@@ -45,9 +46,14 @@ def word_outputs(model: torch.nn.Module, features: Sequence[Any], *, batch_size:
             batch.pop("labels", None)
             probs = model(**batch).logits.float().softmax(-1).cpu()
             for row, index in enumerate(indices):
-                firsts = first_subword_positions(features[index]["word_ids"])
+                word_ids = features[index]["word_ids"]
+                n = len(features[index].get("word_labels", [])) or 1 + max(w for w in word_ids if w is not None)
+                confidence, tags = [math.nan] * n, ["O"] * n  # as evaluate(): a word without sub-words is O
+                firsts = first_subword_positions(word_ids)
                 top, best = probs[row, firsts].max(-1)
-                per_feature[index] = (top.tolist(), [names[int(i)] for i in best])
+                for position, value, label in zip(firsts, top.tolist(), best.tolist()):
+                    confidence[word_ids[position]], tags[word_ids[position]] = value, names[label]
+                per_feature[index] = (confidence, tags)
             bar.update(len(indices))
     bar.close()
     sentences: dict[Any, WordOutputs] = {}
@@ -88,14 +94,15 @@ def psi(reference: Sequence[float], window: Sequence[float], *, floor: float = P
 
 
 def window_stats(outputs: Sequence[WordOutputs], types: Sequence[str]) -> dict[str, Any]:
-    """A window's label-free statistics: sentences, words, mean confidence, share of entity words and
-    the word counts per predicted type (``("O", *types)``)."""
-    confidence = [c for sentence, _ in outputs for c in sentence]
+    """A window's label-free statistics: sentences, words, mean confidence (over the words that have a
+    sub-word), share of entity words and the word counts per predicted type (``("O", *types)``)."""
+    words = sum(len(tags) for _, tags in outputs)
+    confidence = [c for sentence, _ in outputs for c in sentence if not math.isnan(c)]
     if not confidence:
         raise BmcourseError("a window holds no words", fix="give each window at least one non-empty sentence")
     counts = type_counts([tags for _, tags in outputs], types)
-    return {"sentences": len(outputs), "words": len(confidence), "confidence": sum(confidence) / len(confidence),
-            "entity_share": 1 - counts[0] / len(confidence), "counts": counts}
+    return {"sentences": len(outputs), "words": words, "confidence": sum(confidence) / len(confidence),
+            "entity_share": 1 - counts[0] / words, "counts": counts}
 
 
 def first_trigger(values: Sequence[float], threshold: float, patience: int) -> int | None:
