@@ -22,11 +22,11 @@ import torch
 from bmcourse import transfer as tr
 
 NB = "03"
-# 03.3's exercise cell wraps the real model with peft, as section 2 does (there the warning shows once)
+# 03.4's exercise cell wraps the real model with peft, as section 3 does (there the warning shows once)
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 #: exercise -> (the function's name, its points)
-EXERCISES = {"03.1": ("to_source_tags", 2), "03.2": ("bitfit_names", 1), "03.3": ("lora_params", 2),
-             "03.4": ("lora_gap", 1), "03.5": ("source_gain", 2), "03.6": ("recovered", 1)}
+EXERCISES = {"03.1": ("to_source_tags", 2), "03.2": ("lora_forward", 2), "03.3": ("bitfit_names", 1), "03.4": ("lora_params", 2),
+             "03.5": ("lora_gap", 1), "03.6": ("source_gain", 2), "03.7": ("recovered", 1)}
 
 
 EX = nbsource.Exercises(NB, EXERCISES)
@@ -41,9 +41,10 @@ def visible_answer(exercise_id: str) -> Any:
     ns = solved(exercise_id)
     if exercise_id == "03.1":
         return {tuple(s): ns["to_source_tags"](s, ns["ex1_mapping"]) for s in ns["ex1_sentences"]}
-    args = {"03.2": lambda: (ns["ex2_names"],), "03.3": lambda: (ns["ex3_config"], tr.LORA_RANK),
-            "03.4": lambda: (ns["REF"]["rows"],), "03.5": lambda: (ns["REF"]["few_shot"],),
-            "03.6": lambda: (ns["REF"]["forgetting"],)}[exercise_id]()
+    args = {"03.2": lambda: (ns["ex2_x"], ns["ex2_base"], ns["ex2_A"], ns["ex2_B"], ns["ex2_alpha"]),
+            "03.3": lambda: (ns["ex3_names"],), "03.4": lambda: (ns["ex4_config"], tr.LORA_RANK),
+            "03.5": lambda: (ns["REF"]["rows"],), "03.6": lambda: (ns["REF"]["few_shot"],),
+            "03.7": lambda: (ns["REF"]["forgetting"],)}[exercise_id]()
     return ns[EXERCISES[exercise_id][0]](*args)
 
 
@@ -75,8 +76,8 @@ def test_the_reference_passes_the_hidden_test_silently(exercise_id: str, capsys:
     for _ in range(5):  # fresh inputs each time
         nbsource.run_hidden_test(NB, exercise_id, ns)
     assert capsys.readouterr() == ("", "")  # nbval compares stored outputs: a hidden test prints nothing
-    assert torch.equal(torch.get_rng_state(), rng_state)  # later cells' random draws are unchanged (03.3's tiny model)
-    # it binds one name (its own function) and rebinds none: the notebook's REF, ex2_model... are safe
+    assert torch.equal(torch.get_rng_state(), rng_state)  # later cells' random draws are unchanged (03.4's tiny model)
+    # it binds one name (its own function) and rebinds none: the notebook's REF, ex3_model... are safe
     assert len(set(ns) - set(before)) == 1 and all(ns[key] is value for key, value in before.items())
 
 
@@ -84,7 +85,7 @@ def test_the_reference_passes_the_hidden_test_silently(exercise_id: str, capsys:
 def test_grading_needs_no_model_no_data_and_no_training(exercise_id: str) -> None:
     source = nbsource.hidden_test_cell(NB, exercise_id)
     for heavy in ("load_token_classifier", "from_pretrained", "load_ner", "source_tagger", "adapt(", "forgetting(",
-                  "few_shot(", "reference.load", "REF", "ex2_model", "ex3_model"):
+                  "few_shot(", "reference.load", "REF", "ex2_model", "ex2_peft", "ex3_model", "ex4_model"):
         assert heavy not in source, f"{exercise_id}'s hidden test uses {heavy}"
 
 
@@ -181,39 +182,100 @@ def test_03_1_map_tags_by_any_name_gets_no_points() -> None:
 # ---------------------------------------------------------------- 03.2
 
 
-def test_03_2_biases_without_the_head_every_parameter_or_another_order_fails() -> None:
+def lora(scale=lambda alpha, rank: alpha / rank, bias=True, order="AB"):
+    """LoRA's output written here (the hidden test forbids peft), with one part changeable to make it wrong."""
+    def lora_forward(x, base, A, B, alpha):
+        update = {"AB": lambda: (x @ A.T) @ B.T, "BA": lambda: (x @ B) @ A,  # "BA": B applied first
+                  "untransposed": lambda: (x @ A) @ B}[order]()
+        own = base(x) if bias else x @ base.weight.T
+        return own + scale(alpha, A.shape[0]) * update
+    return lora_forward
+
+
+def test_03_2_a_missing_or_wrong_scaling_a_missing_bias_or_the_update_alone_fails() -> None:
+    for wrong in (lora(scale=lambda alpha, rank: 1.0), lora(scale=lambda alpha, rank: alpha),
+                  lora(scale=lambda alpha, rank: rank / alpha), lora(bias=False),
+                  lambda x, base, A, B, alpha: base(x)):  # the frozen layer alone: B·A forgotten
+        result = fails_both("03.2", wrong)
+        assert "values differ" in result.message  # says how many, never a value
+    fails_both("03.2", lora(order="BA"))  # square on the visible layer; grading's d_in != d_out also breaks it
+    result = fails_both("03.2", lora(order="untransposed"))  # x (n x d) times A (r x d): the shapes do not fit
+    assert "your function raised RuntimeError" in result.message
+    assert self_check("03.2", lora()).passed and self_check("03.2", lambda *args: lora()(*args).double()).passed
+    hidden("03.2", lora())
+
+
+def test_03_2_peft_or_the_package_wrapper_gets_no_points() -> None:
+    by_peft = ("def lora_forward(x, base, A, B, alpha):\n"
+               "    layer = tr.lora_layer(base, rank=A.shape[0], alpha=alpha)\n"
+               "    with torch.no_grad():\n"
+               "        layer.lora_A['default'].weight.copy_(A)\n"
+               "        layer.lora_B['default'].weight.copy_(B)\n"
+               "    return layer(x)\n")
+    passes_self_check_fails_hidden("03.2", by_peft, forbidden=True)
+    by_hand_peft = ("from peft import LoraConfig, inject_adapter_in_model\n\n\n"
+                    "def lora_forward(x, base, A, B, alpha):\n"
+                    "    holder = torch.nn.ModuleDict({'layer': base})\n"
+                    "    config = LoraConfig(r=A.shape[0], lora_alpha=alpha, target_modules=['layer'])\n"
+                    "    layer = inject_adapter_in_model(config, holder)['layer']\n"
+                    "    with torch.no_grad():\n"
+                    "        layer.lora_A['default'].weight.copy_(A)\n"
+                    "        layer.lora_B['default'].weight.copy_(B)\n"
+                    "    return layer(x)\n")
+    passes_self_check_fails_hidden("03.2", by_hand_peft, forbidden=True)
+
+
+def test_03_2_the_library_cells_compare_peft_and_the_answer_and_run_unanswered(capsys) -> None:
+    """The two cells after the hidden test: peft's parameters (base frozen, A and B train) and an exact
+    no-op at the start; then the learner's function next to peft, or a note when it is unanswered."""
+    cells = [src for src, _ in nbsource._cells(NB)]
+    index = cells.index(nbsource.hidden_test_cell(NB, "03.2"))
+    for answer, expected in ((solved("03.2"), "allclose True, largest difference at most 1e-05"),
+                             (nbsource.exercise(NB, "03.2"), "answer exercise 2 first")):
+        capsys.readouterr()
+        nbsource.run(cells[index + 1], answer)
+        nbsource.run(cells[index + 2], answer)
+        out = capsys.readouterr().out
+        assert expected in out and "exactly as it was: True" in out
+        assert "base_layer.weight" in out and "frozen" in out and "lora_A.default.weight" in out and "trains" in out
+
+
+# ---------------------------------------------------------------- 03.3
+
+
+def test_03_3_biases_without_the_head_every_parameter_or_another_order_fails() -> None:
     biases = lambda names: [n for n in names if n.endswith(".bias")]  # noqa: E731
     head = lambda names: [n for n in names if n.startswith("classifier")]  # noqa: E731
     for wrong in (biases, head, lambda names: list(names), lambda names: sorted(bitfit(names))):
-        result = fails_both("03.2", wrong)
+        result = fails_both("03.3", wrong)
         assert "classifier" not in result.message
-    assert self_check("03.2", lambda names: tuple(bitfit(names))).passed  # a tuple is fine too
-    hidden("03.2", lambda names: tuple(bitfit(names)))
+    assert self_check("03.3", lambda names: tuple(bitfit(names))).passed  # a tuple is fine too
+    hidden("03.3", lambda names: tuple(bitfit(names)))
 
 
 def bitfit(names):
     return [n for n in names if n.endswith(".bias") or n.startswith("classifier")]
 
 
-def test_03_2_the_package_selection_gets_no_points() -> None:
-    passes_self_check_fails_hidden("03.2", "bitfit_names = lambda names: tr.bitfit_parameters(ex2_model)",
+def test_03_3_the_package_selection_gets_no_points() -> None:
+    passes_self_check_fails_hidden("03.3", "bitfit_names = lambda names: tr.bitfit_parameters(ex3_model)",
                                    forbidden=True)
-    passes_self_check_fails_hidden("03.2", "from types import SimpleNamespace\n"
+    passes_self_check_fails_hidden("03.3", "from types import SimpleNamespace\n"
                                            "bitfit_names = lambda names: tr.bitfit_parameters(SimpleNamespace("
                                            "named_parameters=lambda: ((n, None) for n in names)))", forbidden=True)
-    passes_self_check_fails_hidden("03.2", "bitfit_names = lambda names: [n for n, p in tr.apply_strategy("
-                                           "ex2_model, 'bitfit').named_parameters() if p.requires_grad]",
+    passes_self_check_fails_hidden("03.3", "bitfit_names = lambda names: [n for n, p in tr.apply_strategy("
+                                           "ex3_model, 'bitfit').named_parameters() if p.requires_grad]",
                                    forbidden=True)
-    shown = set(visible_answer("03.2"))
-    passes_self_check_fails_hidden("03.2", lambda names: [n for n in names if n in shown],
+    shown = set(visible_answer("03.3"))
+    passes_self_check_fails_hidden("03.3", lambda names: [n for n in names if n in shown],
                                    forbidden=False)  # the visible model's selection, looked up by name
 
 
-# ---------------------------------------------------------------- 03.3
+# ---------------------------------------------------------------- 03.4
 
 
-def test_03_3_forgetting_the_head_or_a_matrix_fails() -> None:
-    counted = visible_answer("03.3")
+def test_03_4_forgetting_the_head_or_a_matrix_fails() -> None:
+    counted = visible_answer("03.4")
 
     def count(matrices=2, head_bias=True, head=True, per_matrix=2):
         def lora_params(config, rank):
@@ -224,12 +286,12 @@ def test_03_3_forgetting_the_head_or_a_matrix_fails() -> None:
 
     for wrong in (count(head=False), count(matrices=1), count(head_bias=False), count(matrices=4),
                   count(per_matrix=1)):
-        result = fails_both("03.3", wrong)
+        result = fails_both("03.4", wrong)
         assert str(counted) not in result.message
-    assert self_check("03.3", lambda config, rank: float(count()(config, rank))).passed  # 1039.0 is fine too
+    assert self_check("03.4", lambda config, rank: float(count()(config, rank))).passed  # 1039.0 is fine too
 
 
-def test_03_3_building_a_model_or_a_layer_or_the_visible_numbers_get_no_points() -> None:
+def test_03_4_building_a_model_or_a_layer_or_the_visible_numbers_get_no_points() -> None:
     def by_building(config, rank):
         from transformers import AutoModelForTokenClassification
 
@@ -243,13 +305,13 @@ def test_03_3_building_a_model_or_a_layer_or_the_visible_numbers_get_no_points()
         head = sum(p.numel() for p in torch.nn.Linear(d, labels).parameters())
         return config.num_hidden_layers * 2 * adapter + head
 
-    passes_self_check_fails_hidden("03.3", by_building, forbidden=True)
-    passes_self_check_fails_hidden("03.3", by_layers, forbidden=True)
-    passes_self_check_fails_hidden("03.3", lambda config, rank: 6 * 2 * 2 * 384 * 8 + 384 * 5 + 5, forbidden=False)
-    passes_self_check_fails_hidden("03.3", lambda config, rank: 6 * 2 * 2 * 384 * rank + 384 * 5 + 5, forbidden=False)
+    passes_self_check_fails_hidden("03.4", by_building, forbidden=True)
+    passes_self_check_fails_hidden("03.4", by_layers, forbidden=True)
+    passes_self_check_fails_hidden("03.4", lambda config, rank: 6 * 2 * 2 * 384 * 8 + 384 * 5 + 5, forbidden=False)
+    passes_self_check_fails_hidden("03.4", lambda config, rank: 6 * 2 * 2 * 384 * rank + 384 * 5 + 5, forbidden=False)
 
 
-# ---------------------------------------------------------------- 03.4
+# ---------------------------------------------------------------- 03.5
 
 
 def gap(rows, init="source", first="full", second="lora"):
@@ -257,26 +319,26 @@ def gap(rows, init="source", first="full", second="lora"):
     return {t: f1[(t, first)] - f1[(t, second)] for t, _ in f1}
 
 
-def test_03_4_wrong_sign_wrong_init_or_ignoring_init_fails() -> None:
-    ns = nbsource.exercise(NB, "03.4")
-    fails_both("03.4", lambda rows: gap(rows, second="full", first="lora"))
-    fails_both("03.4", lambda rows: gap(rows, init="pretrained"))
-    fails_both("03.4", lambda rows: gap(rows, second="bitfit"))
+def test_03_5_wrong_sign_wrong_init_or_ignoring_init_fails() -> None:
+    ns = nbsource.exercise(NB, "03.5")
+    fails_both("03.5", lambda rows: gap(rows, second="full", first="lora"))
+    fails_both("03.5", lambda rows: gap(rows, init="pretrained"))
+    fails_both("03.5", lambda rows: gap(rows, second="bitfit"))
     ignores_init = lambda rows: gap([dict(r, init="source") for r in rows])  # noqa: E731
-    fails_hidden("03.4", ignores_init)  # the last row of each strategy wins, whatever its init
-    result = ns["ex4"].check(lambda rows: gap(rows, init="pretrained"))
+    fails_hidden("03.5", ignores_init)  # the last row of each strategy wins, whatever its init
+    result = ns["ex5"].check(lambda rows: gap(rows, init="pretrained"))
     assert not result.passed and not re.search(r"\d\.\d\d", result.message)  # names targets, never a value
 
 
-def test_03_4_targets_of_the_reference_only_get_no_points() -> None:
-    passes_self_check_fails_hidden("03.4", lambda rows: {t: gap(rows)[t] for t in tr_targets()}, forbidden=False)
+def test_03_5_targets_of_the_reference_only_get_no_points() -> None:
+    passes_self_check_fails_hidden("03.5", lambda rows: {t: gap(rows)[t] for t in tr_targets()}, forbidden=False)
 
 
 def tr_targets() -> list[str]:
-    return list(solved("03.4")["REF"]["settings"]["targets"])
+    return list(solved("03.5")["REF"]["settings"]["targets"])
 
 
-# ---------------------------------------------------------------- 03.5
+# ---------------------------------------------------------------- 03.6
 
 
 def gains(few, up_to=50, augmentation="none"):
@@ -290,10 +352,10 @@ def gains(few, up_to=50, augmentation="none"):
     return {t: statistics.fmean(pairs[t]) for t in {r["target"] for r in few}}
 
 
-def test_03_5_wrong_sign_all_sizes_augmented_runs_or_unpaired_means_fail() -> None:
-    fails_both("03.5", lambda few: {t: -g for t, g in gains(few).items()})
-    fails_both("03.5", lambda few: gains(few, up_to=10**9))  # every size, not n <= 50
-    fails_both("03.5", lambda few: gains(few, augmentation="mention_replacement"))
+def test_03_6_wrong_sign_all_sizes_augmented_runs_or_unpaired_means_fail() -> None:
+    fails_both("03.6", lambda few: {t: -g for t, g in gains(few).items()})
+    fails_both("03.6", lambda few: gains(few, up_to=10**9))  # every size, not n <= 50
+    fails_both("03.6", lambda few: gains(few, augmentation="mention_replacement"))
 
     def difference_of_means(few):  # no pairing: right only when no run lacks its partner, as in REF
         keep = [r for r in few if r["augmentation"] == "none" and r["n"] <= 50]
@@ -304,44 +366,44 @@ def test_03_5_wrong_sign_all_sizes_augmented_runs_or_unpaired_means_fail() -> No
     def ignores_augmentation(few):  # a mention-replacement run can take the place of its plain twin
         return gains([dict(r, augmentation="none") for r in few])
 
-    passes_self_check_fails_hidden("03.5", difference_of_means, forbidden=False)
-    fails_hidden("03.5", ignores_augmentation)
+    passes_self_check_fails_hidden("03.6", difference_of_means, forbidden=False)
+    fails_hidden("03.6", ignores_augmentation)
 
 
-def test_03_5_the_package_pairing_or_the_visible_targets_get_no_points() -> None:
-    passes_self_check_fails_hidden("03.5", "source_gain = lambda few: {t: tr.mean_and_spread(tr.paired_differences("
+def test_03_6_the_package_pairing_or_the_visible_targets_get_no_points() -> None:
+    passes_self_check_fails_hidden("03.6", "source_gain = lambda few: {t: tr.mean_and_spread(tr.paired_differences("
                                            "few, t, up_to=50))[0] for t in {r['target'] for r in few}}",
                                    forbidden=True)
-    passes_self_check_fails_hidden("03.5", "from bmcourse.transfer.fewshot import paired_differences\n"
+    passes_self_check_fails_hidden("03.6", "from bmcourse.transfer.fewshot import paired_differences\n"
                                            "import statistics\nsource_gain = lambda few: {t: statistics.fmean("
                                            "paired_differences(few, t)) for t in {r['target'] for r in few}}",
                                    forbidden=True)
-    passes_self_check_fails_hidden("03.5", lambda few: {t: gains(few)[t] for t in tr_targets()}, forbidden=False)
+    passes_self_check_fails_hidden("03.6", lambda few: {t: gains(few)[t] for t in tr_targets()}, forbidden=False)
 
 
-# ---------------------------------------------------------------- 03.6
+# ---------------------------------------------------------------- 03.7
 
 
 def shares(forgetting, keep=lambda f: f["before"] > f["after"]):
     return {t: (f["after_replay"] - f["after"]) / (f["before"] - f["after"]) for t, f in forgetting.items() if keep(f)}
 
 
-def test_03_6_points_the_complement_or_a_missing_filter_fails() -> None:
+def test_03_7_points_the_complement_or_a_missing_filter_fails() -> None:
     points = lambda forgetting: {t: f["after_replay"] - f["after"] for t, f in forgetting.items()}  # noqa: E731
     complement = lambda forgetting: {t: 1 - s for t, s in shares(forgetting).items()}  # noqa: E731
     reversed_ratio = lambda forgetting: {t: 1 / s for t, s in shares(forgetting).items()}  # noqa: E731
     for wrong in (points, complement, reversed_ratio):
-        result = fails_both("03.6", wrong)
+        result = fails_both("03.7", wrong)
         assert not re.search(r"\d\.\d\d", result.message)
     # every reference target forgot something: without the filter the self-check passes, grading does not
-    passes_self_check_fails_hidden("03.6", lambda forgetting: shares(forgetting, keep=lambda f: True), forbidden=False)
-    passes_self_check_fails_hidden("03.6", lambda forgetting: shares(forgetting, keep=lambda f: f["before"] != f["after"]),
+    passes_self_check_fails_hidden("03.7", lambda forgetting: shares(forgetting, keep=lambda f: True), forbidden=False)
+    passes_self_check_fails_hidden("03.7", lambda forgetting: shares(forgetting, keep=lambda f: f["before"] != f["after"]),
                                    forbidden=False)  # a target that gained F1 forgot nothing
 
 
-def test_03_6_replay_recovery_or_the_visible_targets_get_no_points() -> None:
-    passes_self_check_fails_hidden("03.6", "recovered = lambda forgetting: {t: tr.replay_recovery(f['before'], "
+def test_03_7_replay_recovery_or_the_visible_targets_get_no_points() -> None:
+    passes_self_check_fails_hidden("03.7", "recovered = lambda forgetting: {t: tr.replay_recovery(f['before'], "
                                            "f['after'], f['after_replay']) for t, f in forgetting.items() "
                                            "if f['before'] > f['after']}", forbidden=True)
-    passes_self_check_fails_hidden("03.6", lambda forgetting: {t: shares(forgetting)[t] for t in tr_targets()},
+    passes_self_check_fails_hidden("03.7", lambda forgetting: {t: shares(forgetting)[t] for t in tr_targets()},
                                    forbidden=False)
