@@ -412,3 +412,23 @@ def test_int8_logits_are_identical_on_other_cpu_types(tmp_path: Path, tagger, cp
         drift = float(np.abs(here[str(i)] - there[str(i)]).max())
         print(f"{Path(name).name} on {cpu}: largest logit difference {drift:.2e}")
         assert drift <= CROSS_CPU_TOLERANCE, f"{Path(name).name} differs on {cpu} ({EMULATED_CPUS[cpu]}) by {drift:.2e}"
+
+
+def test_embedding_attack_gradient_step_hurts_more_than_a_random_one_and_restores(tagger) -> None:
+    model, tokenizer = tagger
+    sentences = SENTENCES * 3
+    tags = [[1, 2, 0, 3, 0], [3, 0, 3, 4, 4], [1, 0, 0, 3, 4, 4, 0], [0, 0]] * 3
+    features = encode_ner(_split(sentences, tags), tokenizer, training=False, quiet=True)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = deploy.embedding_attack(model, features, 1.0, batch_size=4, progress=False)
+    assert set(result) == {"clean", "random", "gradient"}
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # embeddings restored exactly
+    assert all(p.grad is None for p in model.parameters())
+    gold, clean = word_tags(model, features, progress=False, decode="viterbi")
+    assert result["clean"]["gold"] == gold and result["clean"]["pred"] == clean
+    assert result["gradient"]["loss"] > result["random"]["loss"] >= 0  # the worst case hurts more than chance
+    assert result["gradient"]["loss"] > result["clean"]["loss"]
+    again = deploy.embedding_attack(model, features, 1.0, batch_size=4, progress=False)
+    assert again["random"]["loss"] == result["random"]["loss"]  # seeded
+    with pytest.raises(BmcourseError, match="positive epsilon"):
+        deploy.embedding_attack(model, features, 0.0, progress=False)

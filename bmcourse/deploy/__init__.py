@@ -42,7 +42,16 @@ from .onnx import (
     tags_from_logits,
     variant_table,
 )
-from .robust import add_typos, leak_rate, leaked_entities, noisy_split, typo, unseen_mentions
+from .robust import (
+    DIRECTIONS,
+    add_typos,
+    embedding_attack,
+    leak_rate,
+    leaked_entities,
+    noisy_split,
+    typo,
+    unseen_mentions,
+)
 from .serve import (
     MANIFEST,
     OrtRunner,
@@ -61,7 +70,7 @@ from .serve import (
 )
 
 __all__ = ["INT16_MAX", "INTEGER_MATMULS", "MANIFEST", "PSI_FLOOR", "STATISTICS", "DriftMonitor", "OrtRunner", "Runner",
-           "TorchRunner", "Variant", "add_typos", "drift_experiment", "drift_stream", "drift_table", "first_trigger",
+           "TorchRunner", "Variant", "DIRECTIONS", "add_typos", "embedding_attack", "drift_experiment", "drift_stream", "drift_table", "first_trigger",
            "psi", "type_counts", "window_stats", "word_outputs",
            "baseline_ids", "batch_logits", "best_within", "build_runners", "completeness_gap", "export_onnx",
            "file_sha256", "format_drift", "fuse_transformer", "int8_weights", "integrated_gradients",

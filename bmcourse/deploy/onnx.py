@@ -166,7 +166,7 @@ def latency_ms(runner: Runner | Callable, features: Sequence[Feature], n: int = 
 
 
 def latency_rounds(runners: Sequence[Runner | Callable], features: Sequence[Feature], n: int = 200,
-                   rounds: int = 3) -> list[dict[str, float]]:
+                   rounds: int = 3, tick: Callable[[], Any] | None = None) -> list[dict[str, float]]:
     """``latency_ms`` per runner in ``rounds`` rounds that take the runners in turn (a whole block of
     sentences each, not call by call: the thread pools of PyTorch and ONNX Runtime keep spinning
     after a call and would slow each other down); the median of the rounds' p50 and p95. A busy
@@ -175,6 +175,8 @@ def latency_rounds(runners: Sequence[Runner | Callable], features: Sequence[Feat
     for _ in range(rounds):
         for k, runner in enumerate(runners):
             pooled[k].append(latency_ms(runner, features, n))
+            if tick is not None:  # e.g. a progress bar's update
+                tick()
     return [{"p50_ms": statistics.median(r["p50_ms"] for r in rows),
              "p95_ms": statistics.median(r["p95_ms"] for r in rows),
              "sentences": sum(r["sentences"] for r in rows), "rounds": rounds} for rows in pooled]
@@ -251,13 +253,13 @@ def measure_variants(runners: Sequence[Runner], features: Sequence[Feature], lab
     """Measure every runner on the same encoded test sentences: latency (batch 1, the median of
     ``rounds`` rounds), throughput (batch ``batch_size``), size, entity F1, and drift from the
     first runner (fp32 eager)."""
-    from tqdm.auto import tqdm
-
     from ..metrics import ner_report
+    from ..train import progress_bar
 
     rows, reference_logits, reference_tags = [], None, None
-    latencies = latency_rounds(runners, features, n=latency_sentences, rounds=rounds)
-    for runner, speed in zip(tqdm(runners, desc="variants", disable=not progress, leave=False), latencies):
+    bar = progress_bar(len(runners) * (rounds + 1), "variants (latency rounds, then the test set)", progress)
+    latencies = latency_rounds(runners, features, n=latency_sentences, rounds=rounds, tick=lambda: bar.update(1))
+    for runner, speed in zip(runners, latencies):
         start = time.perf_counter()
         logits = batch_logits(runner, features, batch_size, pad_id)
         rate = len(features) / max(1e-9, time.perf_counter() - start)
@@ -267,6 +269,8 @@ def measure_variants(runners: Sequence[Runner], features: Sequence[Feature], lab
         rows.append(Variant(runner.name, speed["p50_ms"], speed["p95_ms"], rate, runner.size_mb(),
                             ner_report(gold, pred)["f1"], logit_drift(reference_logits, logits),
                             tag_agreement(reference_tags, pred)))
+        bar.update(1)
+    bar.close()
     return rows
 
 

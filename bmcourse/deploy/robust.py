@@ -1,5 +1,7 @@
 """Robustness (notebook 05, section 4): noisy copies of a NER test set (lower-cased, typos, entities
-swapped for unseen names) and how much of each gold entity a redaction would leave visible.
+swapped for unseen names), the same test set with its word embeddings moved a step of fixed length
+(the change adversarial training defends against), and how much of each gold entity a redaction
+would leave visible.
 """
 from __future__ import annotations
 
@@ -8,8 +10,13 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+
 from ..errors import BmcourseError
 from ..tagging import spans
+
+#: The directions embedding_attack moves the embeddings in.
+DIRECTIONS = ("random", "gradient")
 
 _KEYBOARD = "qwertyuiopasdfghjklzxcvbnm"
 
@@ -90,3 +97,62 @@ def leak_rate(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> d
         for span in spans(list(g)):
             counts.setdefault(span.type, []).append(span in leaked)
     return {kind: statistics.fmean(flags) for kind, flags in sorted(counts.items())}
+
+
+def embedding_attack(model: torch.nn.Module, features: Sequence[Any], epsilon: float, *, batch_size: int = 32,
+                     pad_id: int | None = None, seed: int = 0, decode: str = "viterbi", progress: bool = True
+                     ) -> dict[str, dict[str, Any]]:
+    """Mean loss and word tags with each batch's word embeddings as they are (``"clean"``) and moved by a
+    step of L2 length ``epsilon``: along the loss gradient, normalised as FGM does (``"gradient"``, the
+    worst case FGM trains on) or in a random direction (``"random"``). Embeddings restored after each batch."""
+    from ..train import (
+        decode_logits,
+        fgm_delta,
+        gold_and_predicted_tags,
+        length_sorted_batches,
+        pad_id_of,
+        progress_bar,
+        to_device,
+        word_embeddings,
+    )
+
+    if not features or epsilon <= 0:
+        raise BmcourseError(f"embedding_attack needs features and a positive epsilon, got {len(features)} "
+                            f"features and epsilon={epsilon}", fix="encode a test split; use e.g. epsilon=1.0")
+    target = to_device(model, None)
+    model.eval()  # no dropout: the only change between the passes is the step
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    weight = word_embeddings(model)
+    generator = torch.Generator().manual_seed(seed)
+    results: dict[str, dict[str, Any]] = {kind: {"loss": 0.0, "pairs": []} for kind in ("clean", *DIRECTIONS)}
+    bar = progress_bar(len(features), "embedding steps", progress)
+    for indices, batch in length_sorted_batches(features, batch_size, pad_id_of(features, pad_id), target):
+        rows_of = [features[i] for i in indices]
+        model.zero_grad(set_to_none=True)
+        output = model(**batch)
+        output.loss.backward()
+        rows = weight.grad.abs().sum(-1).nonzero().squeeze(-1)  # the batch's tokens (as fgm_backward)
+        steps = {"gradient": weight.grad[rows],
+                 "random": torch.randn(weight.grad[rows].shape, generator=generator).to(weight.device)}
+        outputs = {"clean": output}
+        with torch.no_grad():
+            saved = weight[rows].clone()
+            for kind in DIRECTIONS:
+                weight[rows] += fgm_delta(steps[kind], epsilon)
+                try:
+                    outputs[kind] = model(**batch)
+                finally:
+                    weight[rows] = saved  # restored exactly, not by subtracting
+        for kind, out in outputs.items():
+            results[kind]["loss"] += float(out.loss.detach()) * len(indices)
+            results[kind]["pairs"].extend(zip(indices, decode_logits(out.logits.detach(), rows_of, names, decode)))
+        bar.update(len(indices))
+    bar.close()
+    model.zero_grad(set_to_none=True)
+    id2label = dict(enumerate(names))
+    scored = {}
+    for kind, result in results.items():
+        preds = [p for _, p in sorted(result["pairs"], key=lambda pair: pair[0])]
+        gold, pred = gold_and_predicted_tags(features, preds, id2label)
+        scored[kind] = {"loss": result["loss"] / len(features), "gold": gold, "pred": pred}
+    return scored

@@ -26,12 +26,26 @@ def token_pipeline(model: Any, tokenizer: Any, aggregation: str = "first") -> An
                     aggregation_strategy=aggregation, device=next(model.parameters()).device)
 
 
-def pipeline_spans(pipe: Any, sentences: Sequence[Sequence[str]], batch_size: int = 32
+def _in_chunks(pipe: Any, texts: list[str], batch_size: int, progress: bool, **kwargs: Any) -> list[Any]:
+    """``pipe(texts, ...)`` a few batches at a time, so a progress bar can follow a long test set."""
+    from ..train import progress_bar
+
+    found: list[Any] = []
+    bar = progress_bar(len(texts), "pipeline", progress)
+    for start in range(0, len(texts), 8 * batch_size):
+        chunk = texts[start:start + 8 * batch_size]
+        found.extend(pipe(chunk, batch_size=batch_size, **kwargs))
+        bar.update(len(chunk))
+    bar.close()
+    return found
+
+
+def pipeline_spans(pipe: Any, sentences: Sequence[Sequence[str]], batch_size: int = 32, progress: bool = False
                    ) -> list[list[tuple[str, int, int]]]:
     """The pipeline's entities for word-split sentences as ``(type, start, end)`` character spans
     in ``" ".join(words)``."""
     texts = [" ".join(words) for words in sentences]
-    found = pipe(texts, batch_size=batch_size) if texts else []
+    found = _in_chunks(pipe, texts, batch_size, progress)
     return [[(e["entity_group"], int(e["start"]), int(e["end"])) for e in entities] for entities in found]
 
 
@@ -45,11 +59,12 @@ def tag_spans(sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]
             for words, sentence_tags in zip(sentences, tags)]
 
 
-def pipeline_word_tags(pipe: Any, sentences: Sequence[Sequence[str]], batch_size: int = 32) -> list[list[str]]:
+def pipeline_word_tags(pipe: Any, sentences: Sequence[Sequence[str]], batch_size: int = 32, progress: bool = False
+                       ) -> list[list[str]]:
     """Word tags from the pipeline's raw per-sub-word output (no aggregation, ``O`` kept): each
     word takes the label of the sub-word that starts at its first character, as ``bmcourse`` does."""
     texts = [" ".join(words) for words in sentences]
-    found = pipe(texts, batch_size=batch_size, aggregation_strategy="none", ignore_labels=[]) if texts else []
+    found = _in_chunks(pipe, texts, batch_size, progress, aggregation_strategy="none", ignore_labels=[])
     return [word_tags_from_subwords(words, tokens) for words, tokens in zip(sentences, found)]
 
 
