@@ -9,7 +9,7 @@ from typing import Any
 
 #: The full-profile settings of notebook 05, section 7 (DRIFT_WINDOWS, DRIFT_SIZE, DRIFT_SHIFT_AT,
 #: DRIFT_RAMP, PSI_THRESHOLD, PATIENCE); tests/test_nb05_exercises.py checks they are the same.
-FULL_SETTINGS = {"windows": 30, "size": 100, "shift_at": 10, "ramp": 10, "threshold": 0.1, "patience": 3}
+FULL_SETTINGS = {"windows": 30, "size": 100, "shift_at": 10, "ramp": 10, "threshold": 0.05, "patience": 3}
 COMMAND = "bmcourse reference refresh drift"
 
 
