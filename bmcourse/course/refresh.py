@@ -96,7 +96,9 @@ def refresh_continual(target: Path) -> int:
     from bmcourse.bench.continual import CHOOSE_ON, DEFAULT_TARGETS, bench_continual
 
     require_real_data(("conll2003", CHOOSE_ON, *DEFAULT_TARGETS), f"refreshing the shipped {CONTINUAL_REFERENCE}")
-    payload = bench_continual(log=lambda line: print(line, flush=True))
+    partial = reference.results_dir() / f"{CONTINUAL_REFERENCE}.json"  # each target as it ends; shipped at the end
+    payload = bench_continual(log=lambda line: print(line, flush=True),
+                              on_target=lambda so_far: reference.write_json(so_far, partial))
     path = reference.write_json(payload, target / f"{CONTINUAL_REFERENCE}.json")
     print(f"refreshed {path} ({payload['total_seconds']:.0f} s)")
     return 0
