@@ -10,7 +10,7 @@ from ..transfer import BUDGET, EVAL_SAMPLE, epochs_for
 from .common import Phases
 from .transfer import DEFAULT_TARGETS
 
-LAMBDA_GRID = (1e4, 1e5, 1e6, 1e7)  # EWC strengths tried on validation data (0, plain fine-tuning, too)
+LAMBDA_GRID = (1e5, 1e6, 1e7, 1e8)  # EWC strengths tried on validation data (0, plain fine-tuning, too)
 CHOOSE_ON = "crossner_politics"      # the target whose validation split chooses lam (notebook 03's)
 
 
