@@ -51,7 +51,7 @@ def bench_distill(*, layers: int = STUDENT_LAYERS, temperature: float = TEMPERAT
         students[f"student-{kind}"] = student.eval()
         start = phases.add(f"student_{kind}", start)
     models = {"teacher": teacher.eval(), **students}
-    rows = measure_taggers(models, test, latency_sentences=latency_sentences, rounds=rounds)
+    rows = measure_taggers(models, test, latency_sentences=latency_sentences, rounds=rounds, progress=progress)
     phases.add("measure", start)
     for row in rows:
         kind = row["model"].removeprefix("student-")

@@ -164,10 +164,10 @@ def size_on_disk_mb(model: Any) -> float:
 
 
 def measure_taggers(models: Mapping[str, Any], features: Sequence[Feature], *, latency_sentences: int = 200,
-                    rounds: int = 3, decode: str = "viterbi") -> list[dict[str, Any]]:
+                    rounds: int = 3, decode: str = "viterbi", progress: bool = False) -> list[dict[str, Any]]:
     """Per tagger: layers, parameters, size on disk, entity F1 on ``features``, and batch-1 CPU latency
     per sentence (``onnx.latency_rounds``: the model call only, rounds taking the taggers in turn).
-    Measured on the CPU; each model goes back to its own device afterwards."""
+    Measured on the CPU (``progress``: a bar per tagger scored); each model goes back to its own device."""
     from ..models import count_parameters
     from ..train import evaluate
     from .onnx import latency_rounds
@@ -180,7 +180,7 @@ def measure_taggers(models: Mapping[str, Any], features: Sequence[Feature], *, l
     devices = {name: next(model.parameters()).device for name, model in models.items()}
     rows = []
     for name, model in models.items():
-        scores = evaluate(model, features, progress=False, decode=decode, device="cpu")
+        scores = evaluate(model, features, progress=progress, decode=decode, device="cpu")
         rows.append({"model": name, "layers": int(model.config.num_hidden_layers),
                      "parameters": count_parameters(model)[1], "size_mb": size_on_disk_mb(model),
                      "test_f1": round(float(scores["f1"]), 4)})
