@@ -10,6 +10,7 @@ the visible example's answer) passes the self-check but fails the hidden test.
 """
 from __future__ import annotations
 
+import copy
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -21,10 +22,13 @@ import torch
 
 NB = "02"
 #: exercise -> (the function's name, its points), in reading order
-EXERCISES = {"02.1": ("count_entities", 1), "02.2": ("align_all_subwords", 2), "02.6": ("collate_batch", 2),
-             "02.3": ("padding_share", 1), "02.4": ("entity_prf", 3), "02.5": ("first_subword_tags", 1)}
+EXERCISES = {"02.1": ("count_entities", 1), "02.2": ("align_all_subwords", 2), "02.3": ("collate_batch", 2),
+             "02.4": ("padding_share", 1), "02.5": ("train_step", 2), "02.6": ("entity_prf", 3),
+             "02.7": ("all_o_articles_f1", 2), "02.8": ("gold_category", 2), "02.9": ("first_subword_tags", 1)}
 #: what the hidden test says when the answer returns something of the wrong kind
-WRONG_KIND = {"02.1": "expected a dict", "02.6": "expected a dict"}
+WRONG_KIND = {"02.1": "expected a dict", "02.3": "expected a dict", "02.8": "expected one of the category names"}
+#: the section each exercise ends (the notebook's "## N ·" headings), in reading order
+SECTIONS = {"02.1": 1, "02.2": 2, "02.3": 3, "02.4": 3, "02.5": 4, "02.6": 5, "02.7": 6, "02.8": 7, "02.9": 8}
 
 
 EX = nbsource.Exercises(NB, EXERCISES)
@@ -114,7 +118,7 @@ def test_the_self_check_works_on_a_copy_of_the_example(exercise_id: str) -> None
 
     def vandal(*args):
         for arg in args:
-            if isinstance(arg, list):
+            if isinstance(arg, (list, dict)):
                 arg.clear()
         return ns[EXERCISES[exercise_id][0]](*args)
 
@@ -144,6 +148,27 @@ def test_no_solution_or_hidden_test_line_appears_in_another_cell() -> None:
             if len(line.strip()) > 24:
                 elsewhere = [i for i, c in enumerate(nb.cells) if i not in secret and line.strip() in c.source]
                 assert not elsewhere, f"{line.strip()!r} is also in cell {elsewhere}"
+
+
+def test_exercises_are_numbered_in_reading_order_and_end_their_sections() -> None:
+    """Exercise K is the K-th in reading order; after the last exercise of a section (its hidden
+    test) the next cell starts the next section, and every section 1-8 has one."""
+    nb = jupytext.read(nbsource.NOTEBOOKS / "02_ner_finetuning.py", fmt="py:percent")
+    section, found, last_cell = 0, [], {}
+    for index, cell in enumerate(nb.cells):
+        heading = re.match(r"## (\d+) ·", cell.source)
+        if cell.cell_type == "markdown" and heading:
+            section = int(heading.group(1))
+        built = re.search(r'Exercise\("(02\.\d)"', cell.source)
+        if built:
+            found.append((built.group(1), section))
+        if "hidden-test" in cell.metadata.get("tags", ()):
+            last_cell[section] = index
+    assert found == list(SECTIONS.items())
+    assert set(SECTIONS.values()) == set(range(1, 9))
+    for section, index in last_cell.items():
+        following = nb.cells[index + 1]
+        assert following.cell_type == "markdown" and following.source.startswith(f"## {section + 1} ·"), section
 
 
 def test_no_exercise_cell_holds_an_expected_value() -> None:
@@ -239,7 +264,7 @@ def test_02_2_with_align_labels_next_id_or_in_view_gets_no_points() -> None:
     passes_self_check_fails_hidden("02.2", table_of_visible_answers("02.2", cases), forbidden=False)
 
 
-# ---------------------------------------------------------------- 02.6
+# ---------------------------------------------------------------- 02.3
 
 
 def padded(features, fills, as_tensor=True, width=None):
@@ -256,63 +281,130 @@ def collate_with(**changes):
     return collate_batch
 
 
-def test_02_6_collate_wrong_padding_fails() -> None:
-    labels_as_o = fails_both("02.6", collate_with(labels=0))  # padding labelled O: the articles' bug
+def test_02_3_collate_wrong_padding_fails() -> None:
+    labels_as_o = fails_both("02.3", collate_with(labels=0))  # padding labelled O: the articles' bug
     assert "labels" in labels_as_o.message and "padding positions" in labels_as_o.message
-    fails_both("02.6", collate_with(input_ids=0))  # hard-coded pad id (BERT's)
-    fails_both("02.6", collate_with(attention_mask=1))
-    lists = fails_both("02.6", lambda features, pad_id: padded(
+    fails_both("02.3", collate_with(input_ids=0))  # hard-coded pad id (BERT's)
+    fails_both("02.3", collate_with(attention_mask=1))
+    lists = fails_both("02.3", lambda features, pad_id: padded(
         features, {"input_ids": pad_id, "attention_mask": 0, "labels": -100}, as_tensor=False))
     assert "tensor" in lists.message
-    fixed = fails_both("02.6", lambda features, pad_id: padded(
+    fixed = fails_both("02.3", lambda features, pad_id: padded(
         features, {"input_ids": pad_id, "attention_mask": 0, "labels": -100}, width=128))  # the articles' 128
     assert "shape" in fixed.message
-    floats = fails_both("02.6", lambda features, pad_id: {k: v.float() for k, v in collate_with()(features, pad_id)
+    floats = fails_both("02.3", lambda features, pad_id: {k: v.float() for k, v in collate_with()(features, pad_id)
                                                           .items()})
     assert "integer" in floats.message
-    assert self_check("02.6", collate_with()).passed
-    hidden("02.6", collate_with())
+    assert self_check("02.3", collate_with()).passed
+    hidden("02.3", collate_with())
 
 
-def test_02_6_with_the_package_collator_a_fixed_pad_id_or_in_view_gets_no_points() -> None:
-    passes_self_check_fails_hidden("02.6", "from bmcourse.train import collate\n"
+def test_02_3_with_the_package_collator_a_fixed_pad_id_or_in_view_gets_no_points() -> None:
+    passes_self_check_fails_hidden("02.3", "from bmcourse.train import collate\n"
                                            "collate_batch = lambda f, pad_id: collate(f, pad_id=pad_id)", forbidden=True)
-    passes_self_check_fails_hidden("02.6", "import bmcourse.train.features\n"
+    passes_self_check_fails_hidden("02.3", "import bmcourse.train.features\n"
                                            "collate_batch = bmcourse.train.features.collate", forbidden=True)
-    passes_self_check_fails_hidden("02.6", collate_with(input_ids=1), forbidden=False)  # RoBERTa's, the example's
-    shown = reference("02.6")(solved("02.6")["ex6_features"], 1)
-    passes_self_check_fails_hidden("02.6", lambda features, pad_id: shown, forbidden=False)
-
-
-# ---------------------------------------------------------------- 02.3
-
-
-def test_02_3_real_share_and_dynamic_padding_fail() -> None:
-    fails_both("02.3", lambda lengths, width: sum(lengths) / (width * len(lengths)))  # the real share
-    fails_both("02.3", lambda lengths, width: 1 - sum(lengths) / (max(lengths) * len(lengths)))  # dynamic padding
-    fails_both("02.3", lambda lengths, width: 1 - sum(lengths) / width)  # forgot the number of sentences
-    result = self_check("02.3", lambda lengths, width: 0.5)
-    assert not result.passed and "not close enough to the expected value" in result.message
-
-
-def test_02_3_for_the_example_only_or_with_the_notebooks_padding_fraction_gets_no_points() -> None:
-    shown = reference("02.3")([5, 12, 9, 30], 32)
-    passes_self_check_fails_hidden("02.3", lambda lengths, width: shown, forbidden=False)  # was: a constant
-    passes_self_check_fails_hidden("02.3", lambda lengths, width: 1 - sum(lengths) / (32 * len(lengths)),
-                                   forbidden=False)  # the example's width
-    passes_self_check_fails_hidden("02.3", lambda lengths, width: 1 - sum(lengths) / (width * 4),
-                                   forbidden=False)  # the example's number of sentences
-    # padding_fraction is defined in a cell that grading does not run: calling it fails there
-    answer = "padding_share = lambda lengths, width: padding_fraction([range(len(lengths))], lengths, fixed=width)"
-    message = fails_hidden("02.3", answer)
-    assert "padding_fraction" in message
+    passes_self_check_fails_hidden("02.3", collate_with(input_ids=1), forbidden=False)  # RoBERTa's, the example's
+    shown = reference("02.3")(solved("02.3")["ex3_features"], 1)
+    passes_self_check_fails_hidden("02.3", lambda features, pad_id: shown, forbidden=False)
 
 
 # ---------------------------------------------------------------- 02.4
 
 
+def test_02_4_real_share_and_dynamic_padding_fail() -> None:
+    fails_both("02.4", lambda lengths, width: sum(lengths) / (width * len(lengths)))  # the real share
+    fails_both("02.4", lambda lengths, width: 1 - sum(lengths) / (max(lengths) * len(lengths)))  # dynamic padding
+    fails_both("02.4", lambda lengths, width: 1 - sum(lengths) / width)  # forgot the number of sentences
+    result = self_check("02.4", lambda lengths, width: 0.5)
+    assert not result.passed and "not close enough to the expected value" in result.message
+
+
+def test_02_4_for_the_example_only_or_with_the_notebooks_padding_fraction_gets_no_points() -> None:
+    shown = reference("02.4")([5, 12, 9, 30], 32)
+    passes_self_check_fails_hidden("02.4", lambda lengths, width: shown, forbidden=False)  # was: a constant
+    passes_self_check_fails_hidden("02.4", lambda lengths, width: 1 - sum(lengths) / (32 * len(lengths)),
+                                   forbidden=False)  # the example's width
+    passes_self_check_fails_hidden("02.4", lambda lengths, width: 1 - sum(lengths) / (width * 4),
+                                   forbidden=False)  # the example's number of sentences
+    # padding_fraction is defined in a cell that grading does not run: calling it fails there
+    answer = "padding_share = lambda lengths, width: padding_fraction([range(len(lengths))], lengths, fixed=width)"
+    message = fails_hidden("02.4", answer)
+    assert "padding_fraction" in message
+
+
+# ---------------------------------------------------------------- 02.5
+
+
+def step_with(*, backward=True, update=True, clear=True, clear_first=False, loss_after=False):
+    """A training step with one part left out, done in the wrong order, or returning the wrong loss."""
+    def train_step(model, batch, optimizer):
+        loss = model(**batch).loss
+        if backward:
+            loss.backward()
+        if clear_first:
+            optimizer.zero_grad()
+        if update:
+            optimizer.step()
+        if clear and not clear_first:
+            optimizer.zero_grad()
+        return model(**batch).loss.item() if loss_after else loss.item()
+    return train_step
+
+
+def test_02_5_a_step_without_backward_update_or_reset_fails() -> None:
+    for wrong in (step_with(clear=False),  # gradients add up from step to step
+                  step_with(update=False), step_with(backward=False),
+                  step_with(clear_first=True),  # cleared between backward and the update: no update
+                  step_with(loss_after=True)):  # the loss after the update
+        result = fails_both("02.5", wrong)
+        assert "step" in result.message or "weights" in result.message
+    assert "weights differ" in self_check("02.5", step_with(clear=False)).message
+    assert self_check("02.5", step_with()).passed
+    hidden("02.5", step_with())  # the test's own correct step passes too
+    hidden("02.5", lambda model, batch, optimizer: step_with()(model, batch, optimizer) * 1.0)
+
+
+def test_02_5_returning_the_loss_tensor_is_fine_and_sgd_is_not() -> None:
+    def tensor_loss(model, batch, optimizer):
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        return loss.detach()
+    assert self_check("02.5", tensor_loss).passed
+    hidden("02.5", tensor_loss)
+
+    def own_sgd(model, batch, optimizer):  # ignores the optimiser it is given
+        loss = model(**batch).loss
+        loss.backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                p -= 0.05 * p.grad
+                p.grad = None
+        return loss.item()
+    fails_both("02.5", own_sgd)
+
+
+def test_02_5_the_reference_route_is_torch_adamw() -> None:
+    """steps_by_formula (the setup cell's other route) equals torch.optim.AdamW on TinyTagger."""
+    ns = solved("02.5")
+    torch.manual_seed(3)
+    start = ns["TinyTagger"](20, 6, 5)
+    batches = ns["ex5_batches"]
+    want_losses, want_weights = ns["steps_by_formula"](copy.deepcopy(start), copy.deepcopy(batches), 0.02)
+    tagger = copy.deepcopy(start)
+    optimizer = torch.optim.AdamW(tagger.parameters(), lr=0.02)
+    losses = [ns["train_step"](tagger, copy.deepcopy(b), optimizer) for b in batches]
+    assert losses == pytest.approx(want_losses, rel=1e-6)
+    assert all(torch.allclose(w, v, rtol=1e-5, atol=1e-7) for w, v in zip(tagger.parameters(), want_weights))
+
+
+# ---------------------------------------------------------------- 02.6
+
+
 def read_spans(tags, strict=False):
-    """One sentence's (type, start, end) entities, written out here (``spans`` is forbidden in 02.4):
+    """One sentence's (type, start, end) entities, written out here (``spans`` is forbidden in 02.6):
     a stray I-X starts an entity as in seqeval's default mode, or is dropped as in its strict mode."""
     found, kind, start = [], None, 0
     for j, tag in enumerate(list(tags) + ["O"]):
@@ -347,36 +439,36 @@ def token_prf(gold, pred):
     return precision, recall, 2 * precision * recall / (precision + recall)
 
 
-def test_02_4_the_example_separates_precision_from_recall() -> None:
-    ns = solved("02.4")
-    for pred in (ns["ex4_pred"], ns["ex4_pred_stray"]):
-        p, r, _ = ns["entity_prf"](ns["ex4_gold"], pred)
+def test_02_6_the_example_separates_precision_from_recall() -> None:
+    ns = solved("02.6")
+    for pred in (ns["ex6_pred"], ns["ex6_pred_stray"]):
+        p, r, _ = ns["entity_prf"](ns["ex6_gold"], pred)
         assert abs(p - r) > 0.1
-    assert counts_prf(ns["ex4_gold"], ns["ex4_pred_stray"]) != counts_prf(ns["ex4_gold"], ns["ex4_pred_stray"], True)
-    hidden("02.4", counts_prf)  # the test's own implementation agrees with seqeval on the drawn inputs
+    assert counts_prf(ns["ex6_gold"], ns["ex6_pred_stray"]) != counts_prf(ns["ex6_gold"], ns["ex6_pred_stray"], True)
+    hidden("02.6", counts_prf)  # the test's own implementation agrees with seqeval on the drawn inputs
 
 
-def test_02_4_precision_recall_mixups_token_f1_and_strict_spans_fail() -> None:
-    ns = solved("02.4")
-    p, r, f1 = ns["entity_prf"](ns["ex4_gold"], ns["ex4_pred"])
+def test_02_6_precision_recall_mixups_token_f1_and_strict_spans_fail() -> None:
+    ns = solved("02.6")
+    p, r, f1 = ns["entity_prf"](ns["ex6_gold"], ns["ex6_pred"])
     for wrong in (lambda g, q: counts_prf(g, q)[:2] + (counts_prf(g, q)[0],),  # F1 = precision
                   lambda g, q: counts_prf(g, q)[:2] + (counts_prf(g, q)[1],),  # F1 = recall
                   lambda g, q: (counts_prf(g, q)[1], counts_prf(g, q)[0], counts_prf(g, q)[2]),  # swapped
                   lambda g, q: counts_prf(g, q, f1=lambda a, b: (a + b) / 2),  # arithmetic mean
                   token_prf,  # per token, not per entity
                   lambda g, q: counts_prf(g, q, strict=True)):  # a stray I- starts no entity
-        result = fails_both("02.4", wrong)
+        result = fails_both("02.6", wrong)
         assert f"{f1:.4f}" not in result.message and f"{f1:.3f}" not in result.message
-    single = self_check("02.4", lambda g, q: counts_prf(g, q)[2])
+    single = self_check("02.6", lambda g, q: counts_prf(g, q)[2])
     assert not single.passed and "shape mismatch" in single.message
 
 
-def test_02_4_with_spans_seqeval_bmcourse_metrics_without_zero_guard_or_in_view_gets_no_points() -> None:
-    passes_self_check_fails_hidden("02.4", "from bmcourse.metrics import entity_scores\n"
+def test_02_6_with_spans_seqeval_bmcourse_metrics_without_zero_guard_or_in_view_gets_no_points() -> None:
+    passes_self_check_fails_hidden("02.6", "from bmcourse.metrics import entity_scores\n"
                                            "def entity_prf(g, p):\n"
                                            "    s = entity_scores(g, p)\n"
                                            "    return s['precision'], s['recall'], s['f1']", forbidden=True)
-    passes_self_check_fails_hidden("02.4", "from seqeval.metrics import f1_score, precision_score, recall_score\n"
+    passes_self_check_fails_hidden("02.6", "from seqeval.metrics import f1_score, precision_score, recall_score\n"
                                            "entity_prf = lambda g, p: (precision_score(g, p), recall_score(g, p), "
                                            "f1_score(g, p))", forbidden=True)
     with_spans = ("def entity_prf(gold, pred):\n"  # the setup cell's `spans`, then the ratios by hand
@@ -384,7 +476,7 @@ def test_02_4_with_spans_seqeval_bmcourse_metrics_without_zero_guard_or_in_view_
                   "    p = {(i, *s) for i, t in enumerate(pred) for s in spans(t)}\n"
                   "    c = len(g & p)\n"
                   "    return c / len(p), c / len(g), 2 * c / (len(p) + len(g))")
-    passes_self_check_fails_hidden("02.4", with_spans, forbidden=True)
+    passes_self_check_fails_hidden("02.6", with_spans, forbidden=True)
 
     def with_package_ratios(gold, pred):
         from bmcourse.metrics import precision_recall_f1
@@ -392,17 +484,96 @@ def test_02_4_with_spans_seqeval_bmcourse_metrics_without_zero_guard_or_in_view_
         g, p = span_sets(gold, pred)
         return precision_recall_f1(len(g & p), len(p), len(g))
 
-    passes_self_check_fails_hidden("02.4", with_package_ratios, forbidden=True)
+    passes_self_check_fails_hidden("02.6", with_package_ratios, forbidden=True)
     no_guard = lambda gold, pred: counts_prf(gold, pred, guard=False)  # noqa: E731 - 0/0 on a prediction without entities
-    passes_self_check_fails_hidden("02.4", no_guard, forbidden=False)
+    passes_self_check_fails_hidden("02.6", no_guard, forbidden=False)
     with pytest.raises(ZeroDivisionError):
-        hidden("02.4", no_guard)
-    ns = solved("02.4")
-    cases = [(ns["ex4_gold"], ns["ex4_pred"]), (ns["ex4_gold"], ns["ex4_pred_stray"])]
-    passes_self_check_fails_hidden("02.4", table_of_visible_answers("02.4", cases), forbidden=False)
+        hidden("02.6", no_guard)
+    ns = solved("02.6")
+    cases = [(ns["ex6_gold"], ns["ex6_pred"]), (ns["ex6_gold"], ns["ex6_pred_stray"])]
+    passes_self_check_fails_hidden("02.6", table_of_visible_answers("02.6", cases), forbidden=False)
 
 
-# ---------------------------------------------------------------- 02.5
+# ---------------------------------------------------------------- 02.7
+
+
+def laid_out(sentences, max_len):
+    return [(list(t) + ["O"] * max_len)[:max_len] for t in sentences]
+
+
+def test_02_7_words_only_no_cut_and_per_sentence_means_fail() -> None:
+    o_share_of_words = lambda s, n: sum(t == "O" for x in s for t in x) / sum(map(len, s))  # noqa: E731 - no padding
+    not_cut = lambda s, n: 1 - sum(t != "O" for x in s for t in x) / (n * len(s))  # noqa: E731
+    per_sentence = lambda s, n: sum(x.count("O") / n for x in laid_out(s, n)) / len(s) + 0.01  # noqa: E731
+    entity_f1 = lambda s, n: 0.0  # noqa: E731 - the honest metric, not the articles'
+    for wrong in (o_share_of_words, not_cut, per_sentence, entity_f1):
+        fails_both("02.7", wrong)
+    ns = solved("02.7")  # the example's long sentence has entities beyond max_len: not cutting shows
+    assert not_cut(ns["ex7_sentences"], ns["ex7_max_len"]) != reference("02.7")(ns["ex7_sentences"], ns["ex7_max_len"])
+
+
+def test_02_7_with_the_package_token_scores_or_in_view_gets_no_points_and_sklearn_is_fine() -> None:
+    passes_self_check_fails_hidden("02.7", "from bmcourse.metrics import token_f1_with_o\n"
+                                           "def all_o_articles_f1(s, n):\n"
+                                           "    gold = [(list(t) + ['O'] * n)[:n] for t in s]\n"
+                                           "    return token_f1_with_o(gold, [['O'] * n for _ in gold])", forbidden=True)
+    shown = reference("02.7")(solved("02.7")["ex7_sentences"], 8)
+    passes_self_check_fails_hidden("02.7", lambda s, n: shown, forbidden=False)
+
+    def with_sklearn(sentences, max_len):  # the articles' own tool: allowed
+        from sklearn.metrics import f1_score
+        gold = [t for x in laid_out(sentences, max_len) for t in x]
+        return f1_score(gold, ["O"] * len(gold), average="micro")
+    assert self_check("02.7", with_sklearn).passed
+    hidden("02.7", with_sklearn)
+
+
+# ---------------------------------------------------------------- 02.8
+
+
+def test_02_8_each_case_has_its_own_category_and_mixups_fail() -> None:
+    ns = solved("02.8")
+    assert sorted(ns["gold_category"](*case) for case in ns["ex8_cases"]) == sorted(ns["ex8_names"])
+
+    def exact_only(gold_span, pred_spans):  # no overlaps: every near miss counts as missed
+        for kind, start, end in pred_spans:
+            if (start, end) == gold_span[1:]:
+                return "correct" if kind == gold_span[0] else "wrong type"
+        return "missed"
+
+    def touching(gold_span, pred_spans):  # end treated as inclusive: neighbours overlap
+        kind, start, end = gold_span
+        near = [k for k, s, e in pred_spans if s <= end and start <= e]
+        exact = [k for k, s, e in pred_spans if (s, e) == (start, end)]
+        if exact:
+            return "correct" if exact[0] == kind else "wrong type"
+        return "wrong boundary" if kind in near else "wrong type and boundary" if near else "missed"
+
+    def type_first(gold_span, pred_spans):  # any prediction of the gold type counts as correct
+        return "correct" if any(k == gold_span[0] for k, _, _ in pred_spans) else reference("02.8")(gold_span, pred_spans)
+
+    for wrong in (exact_only, touching, type_first):
+        fails_both("02.8", wrong)
+    not_a_name = self_check("02.8", lambda g, p: "boundary")
+    assert not not_a_name.passed and "expected one of the category names" in not_a_name.message
+
+
+def test_02_8_with_error_categories_or_in_view_gets_no_points() -> None:
+    passes_self_check_fails_hidden("02.8", "from bmcourse.metrics import error_categories\n"
+                                           "def gold_category(g, p):\n"
+                                           "    def tags(es):\n"
+                                           "        t = ['O'] * 20\n"
+                                           "        for k, s, e in es:\n"
+                                           "            t[s:e] = ['B-' + k] + ['I-' + k] * (e - s - 1)\n"
+                                           "        return t\n"
+                                           "    found = error_categories([['w'] * 20], [tags([g])], [tags(p)])\n"
+                                           "    return next(n for n, v in found.items() if v['count'] and n != 'spurious')",
+                                   forbidden=True)
+    passes_self_check_fails_hidden("02.8", table_of_visible_answers("02.8", solved("02.8")["ex8_cases"]),
+                                   forbidden=False)
+
+
+# ---------------------------------------------------------------- 02.9
 
 
 def last_subword(word_ids, predictions, n_words):
@@ -413,7 +584,7 @@ def last_subword(word_ids, predictions, n_words):
     return out
 
 
-def test_02_5_last_subword_no_none_skipping_and_no_cut_off_words_fail() -> None:
+def test_02_9_last_subword_no_none_skipping_and_no_cut_off_words_fail() -> None:
     def no_skip(word_ids, predictions, n_words):  # a new word id starts a word, None included
         out, previous = [], object()
         for w, p in zip(word_ids, predictions):
@@ -426,22 +597,22 @@ def test_02_5_last_subword_no_none_skipping_and_no_cut_off_words_fail() -> None:
         return (list(predictions) + [0] * n_words)[:n_words]
 
     def seen_words_only(word_ids, predictions, n_words):  # forgets the words cut off by truncation
-        return reference("02.5")(word_ids, predictions, 1 + max(w for w in word_ids if w is not None))
+        return reference("02.9")(word_ids, predictions, 1 + max(w for w in word_ids if w is not None))
 
     for wrong in (last_subword, no_skip, shifted, seen_words_only):
-        result = fails_both("02.5", wrong)
+        result = fails_both("02.9", wrong)
         assert "case" in result.message, wrong.__name__
-    cases = solved("02.5")["ex5_cases"]  # the made-up cases really separate first from last sub-word
-    assert any(last_subword(*case) != reference("02.5")(*case) for case in cases)
+    cases = solved("02.9")["ex9_cases"]  # the made-up cases really separate first from last sub-word
+    assert any(last_subword(*case) != reference("02.9")(*case) for case in cases)
 
 
-def test_02_5_with_word_predictions_first_subword_positions_or_in_view_gets_no_points() -> None:
-    passes_self_check_fails_hidden("02.5", "from bmcourse.tagging import word_predictions\n"
+def test_02_9_with_word_predictions_first_subword_positions_or_in_view_gets_no_points() -> None:
+    passes_self_check_fails_hidden("02.9", "from bmcourse.tagging import word_predictions\n"
                                            "first_subword_tags = lambda w, p, n: word_predictions(w, p, n_words=n)",
                                    forbidden=True)
-    passes_self_check_fails_hidden("02.5", "from bmcourse.tagging import first_subword_positions\n"
+    passes_self_check_fails_hidden("02.9", "from bmcourse.tagging import first_subword_positions\n"
                                            "def first_subword_tags(w, p, n):\n"
                                            "    tags = [p[i] for i in first_subword_positions(w)]\n"
                                            "    return tags + [0] * (n - len(tags))", forbidden=True)
-    passes_self_check_fails_hidden("02.5", table_of_visible_answers("02.5", solved("02.5")["ex5_cases"]),
+    passes_self_check_fails_hidden("02.9", table_of_visible_answers("02.9", solved("02.9")["ex9_cases"]),
                                    forbidden=False)
