@@ -178,6 +178,24 @@ def test_a_tiny_distillation_on_the_embedded_samples(pair, monkeypatch) -> None:
         distill.measure_taggers({"student": student}, [])
 
 
+def test_alpha_zero_is_ordinary_fine_tuning(pair, monkeypatch) -> None:
+    """With alpha = 0 the teacher's term is gone: distil trains exactly as fit on the gold tags."""
+    import copy
+
+    from bmcourse.data import load_ner
+    from bmcourse.train import TrainConfig, encode_ner, fit
+
+    monkeypatch.setenv("BMCOURSE_PROFILE", "smoke")
+    teacher, student, tokenizer = pair
+    train = encode_ner(load_ner("conll2003")["train"].select(range(16)), tokenizer, quiet=True)
+    config = TrainConfig(max_steps=2, batch_size=8, progress=False, device="cpu", seed=1)
+    gold, distilled = copy.deepcopy(student), copy.deepcopy(student)
+    fit(gold, train, None, config)
+    distill.distil(distilled, teacher, train, None, config, temperature=3.0, alpha=0.0)
+    for (name, a), b in zip(gold.named_parameters(), distilled.parameters()):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
 def test_bench_distill_has_a_route_and_refuses_the_samples(env, capsys) -> None:
     from bmcourse.course import refresh
     from bmcourse.course.cli import build_parser, main
