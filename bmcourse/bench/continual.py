@@ -8,10 +8,11 @@ from typing import Any
 
 from ..transfer import BUDGET, EVAL_SAMPLE, epochs_for
 from .common import Phases
-from .transfer import DEFAULT_TARGETS
-
-LAMBDA_GRID = (1e5, 1e6, 1e7, 1e8)  # EWC strengths tried on validation data (0, plain fine-tuning, too)
+LAMBDA_GRID = (1e6, 1e7, 1e8)      # EWC strengths tried on validation data (0, plain fine-tuning, too)
 CHOOSE_ON = "crossner_politics"      # the target whose validation split chooses lam (notebook 03's)
+#: notebook 03's target, and WNUT-17, where replay cut the target F1 most in ``bench_transfer_cpu``;
+#: two of its four targets keep the refresh within 25 minutes on one CPU core
+CONTINUAL_TARGETS = ("crossner_politics", "wnut17")
 
 
 def choose_lambda(sweep: list[dict[str, Any]]) -> float:
@@ -19,7 +20,7 @@ def choose_lambda(sweep: list[dict[str, Any]]) -> float:
     return max(sweep, key=lambda r: ((r["source_dev_f1"] + r["target_dev_f1"]) / 2, -r["lam"]))["lam"]
 
 
-def bench_continual(targets: tuple[str, ...] = DEFAULT_TARGETS, lams: tuple[float, ...] = LAMBDA_GRID,
+def bench_continual(targets: tuple[str, ...] = CONTINUAL_TARGETS, lams: tuple[float, ...] = LAMBDA_GRID,
                     choose_on: str = CHOOSE_ON, budget: int = BUDGET, replay: float = 0.5, seed: int = 0,
                     eval_sample: int | None = EVAL_SAMPLE, device: str | None = None, name: str = "auto",
                     log: Any = print, on_target: Any = None) -> dict[str, Any]:

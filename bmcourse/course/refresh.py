@@ -93,9 +93,9 @@ def refresh_continual(target: Path) -> int:
     targets (EWC's strength chosen on validation data first); the shipped file is replaced whole."""
     from bmcourse import reference
     from bmcourse.bench import require_real_data
-    from bmcourse.bench.continual import CHOOSE_ON, DEFAULT_TARGETS, bench_continual
+    from bmcourse.bench.continual import CHOOSE_ON, CONTINUAL_TARGETS, bench_continual
 
-    require_real_data(("conll2003", CHOOSE_ON, *DEFAULT_TARGETS), f"refreshing the shipped {CONTINUAL_REFERENCE}")
+    require_real_data(("conll2003", CHOOSE_ON, *CONTINUAL_TARGETS), f"refreshing the shipped {CONTINUAL_REFERENCE}")
     partial = reference.results_dir() / f"{CONTINUAL_REFERENCE}.json"  # each target as it ends; shipped at the end
     payload = bench_continual(log=lambda line: print(line, flush=True),
                               on_target=lambda so_far: reference.write_json(so_far, partial))
