@@ -8,7 +8,8 @@ from typing import Any
 
 from ..transfer import BUDGET, EVAL_SAMPLE, epochs_for
 from .common import Phases
-LAMBDA_GRID = (1e6, 1e7, 1e8)      # EWC strengths tried on validation data (0, plain fine-tuning, too)
+
+LAMBDA_GRID = (1e6, 1e7, 1e8)        # EWC strengths tried on validation data (0, plain fine-tuning, too)
 CHOOSE_ON = "crossner_politics"      # the target whose validation split chooses lam (notebook 03's)
 #: notebook 03's target, and WNUT-17, where replay cut the target F1 most in ``bench_transfer_cpu``;
 #: two of its four targets keep the refresh within 25 minutes on one CPU core
