@@ -4,7 +4,8 @@ no source sentences for training. It estimates how much each weight matters to t
 important weights back towards their source values: ``lam / 2 * sum F * (theta - theta*)**2``.
 
 It runs on the same joint head, budget and seed as ``forgetting`` (plain fine-tuning and replay),
-and its Fisher is estimated on the very source sentences replay would mix in at the same ratio.
+and its Fisher is estimated on the source sentences replay would mix in at the same ratio (or a
+seeded share of them, at most as many as replay presents in one run).
 """
 from __future__ import annotations
 
