@@ -168,3 +168,23 @@ def test_the_fisher_rows_are_replays_rows_capped_by_a_seeded_sample() -> None:
     assert rows == sorted(random.Random(3).sample(range(1000), 20))  # what forgetting(replay=0.5, seed=3) mixes in
     assert set(tr.fisher_rows(1000, 40, 0.5, seed=3, at_most=5)) <= set(rows)
     assert len(tr.fisher_rows(1000, 40, 0.5, seed=3, at_most=5)) == 5 and tr.fisher_rows(10, 40, 0.0, 0) == []
+
+
+def test_reference_refresh_continual_refuses_the_embedded_samples(env, monkeypatch, capsys) -> None:
+    from bmcourse import reference
+    from bmcourse.bench import continual
+    from bmcourse.course.cli import main
+
+    monkeypatch.setattr(continual, "bench_continual", lambda **kwargs: pytest.fail("must not run on samples"))
+    before = {path.name: path.read_bytes() for path in reference.shipped_dir().iterdir() if path.is_file()}
+    assert main(["reference", "refresh", "continual"]) == 1
+    assert "needs the real conll2003" in " ".join(capsys.readouterr().err.split())
+    assert {path.name: path.read_bytes() for path in reference.shipped_dir().iterdir() if path.is_file()} == before
+
+
+def test_lam_is_the_best_mean_of_both_validation_scores_and_the_smaller_on_a_tie() -> None:
+    from bmcourse.bench.continual import choose_lambda
+
+    sweep = [{"lam": 0.0, "source_dev_f1": 0.2, "target_dev_f1": 0.6}, {"lam": 1e6, "source_dev_f1": 0.5, "target_dev_f1": 0.5},
+             {"lam": 1e7, "source_dev_f1": 0.6, "target_dev_f1": 0.4}, {"lam": 1e8, "source_dev_f1": 0.8, "target_dev_f1": 0.1}]
+    assert choose_lambda(sweep) == 1e6  # 0.5 beats 0.4 and 0.45; 1e7 ties at 0.5 but is larger
