@@ -10,6 +10,7 @@ self-check but fails the hidden test. No hidden test needs a model, data, ONNX o
 from __future__ import annotations
 
 import functools
+import math
 import re
 import time
 from collections.abc import Callable
@@ -23,13 +24,16 @@ import torch
 NB = "05"
 #: exercise -> (the function's name, its points)
 EXERCISES = {"05.1": ("words_from_subwords", 2), "05.2": ("fastest_within", 1), "05.3": ("ig_by_hand", 3),
-             "05.4": ("fgm_step", 1), "05.5": ("leaks_in", 2)}
+             "05.4": ("fgm_step", 1), "05.5": ("leaks_in", 2), "05.6": ("kd_loss_of", 2),
+             "05.7": ("psi_of", 2)}
 #: exercise -> the names of its visible examples' arguments, per example
 VISIBLE = {"05.1": lambda ns: list(zip(ns["ex1_sentences"], ns["ex1_subwords"])),
            "05.2": lambda ns: ns["ex2_cases"],
            "05.3": lambda ns: [(ns["ex3_forward"], *case) for case in ns["ex3_cases"]],
            "05.4": lambda ns: [(g, eps) for eps in (ns["FGM_EPSILON"], 0.25) for g in ns["ex4_gradients"]],
-           "05.5": lambda ns: ns["ex5_cases"]}
+           "05.5": lambda ns: ns["ex5_cases"],
+           "05.6": lambda ns: ns["ex6_cases"],
+           "05.7": lambda ns: ns["ex7_cases"]}
 
 
 EX = nbsource.Exercises(NB, EXERCISES)
@@ -104,7 +108,8 @@ def test_the_placeholder_a_value_and_a_wrong_function_fail_the_hidden_test(exerc
     assert "expected a function" in fails_hidden(exercise_id, "")  # the placeholder `name = ...` left as it is
     assert "expected a function" in fails_hidden(exercise_id, f"{EXERCISES[exercise_id][0]} = 0.25")
     nothing = fails_hidden(exercise_id, lambda *args: ...)
-    assert ("expected numbers" if exercise_id in ("05.3", "05.4", "05.5") else "you have not seen") in nothing
+    numbers = ("05.3", "05.4", "05.5", "05.6", "05.7")
+    assert ("expected numbers" if exercise_id in numbers else "you have not seen") in nothing
     with pytest.raises(ZeroDivisionError):  # an error in the answer fails the test cell (nbgrader: 0 points)
         hidden(exercise_id, lambda *args: 1 / 0)
 
@@ -404,3 +409,114 @@ def test_05_5_with_the_course_functions_gets_no_points() -> None:
     by_rate = ("leaks_in = lambda gold, pred: round(sum(rate * sum(s.type == kind for s in spans(gold)) "
                "for kind, rate in deploy.leak_rate([gold], [pred]).items()))")
     passes_self_check_fails_hidden("05.5", by_rate, forbidden=True)
+
+
+# ---------------------------------------------------------------- 05.6
+
+
+def kd_rule(*, squared: bool = True, reverse: bool = False, reduction: str = "batchmean", keep_ignored: bool = False,
+            ce_on_soft: bool = False, swap: bool = False, summed: bool = False) -> Callable:
+    """The distillation loss with one thing changed (the defaults are the right loss)."""
+    import torch.nn.functional as F
+
+    def loss(student_logits, teacher_logits, labels, temperature, alpha):
+        kept = labels != -100
+        soft_rows = torch.ones_like(kept) if keep_ignored else kept
+        student, teacher = student_logits[soft_rows], teacher_logits[soft_rows]
+        log_s = F.log_softmax(student / temperature, dim=-1)
+        log_t = F.log_softmax(teacher / temperature, dim=-1)
+        first, second = (log_t, log_s) if reverse else (log_s, log_t)
+        soft = F.kl_div(first, second, log_target=True, reduction="sum")
+        if not summed:  # "batchmean": over the positions; "mean": over positions and tags (kl_div's "mean")
+            soft = soft / (log_s.numel() if reduction == "mean" else len(log_s))
+        logits = student_logits[kept] / (temperature if ce_on_soft else 1.0)
+        hard = F.cross_entropy(logits, labels[kept], reduction="sum" if summed else "mean")
+        weight = temperature ** 2 if squared else 1.0
+        a, b = (1 - alpha, alpha) if swap else (alpha, 1 - alpha)
+        return a * weight * soft + b * hard
+
+    return loss
+
+
+def test_05_6_wrong_losses_fail() -> None:
+    wrong = {"no T squared": kd_rule(squared=False), "KL reversed": kd_rule(reverse=True),
+             "kl_div's mean": kd_rule(reduction="mean"), "-100 kept in the soft term": kd_rule(keep_ignored=True),
+             "CE on logits / T": kd_rule(ce_on_soft=True), "alpha swapped": kd_rule(swap=True),
+             "summed over positions": kd_rule(summed=True)}
+    for rule in wrong.values():
+        fails_both("05.6", rule)
+
+
+def test_05_6_float32_or_the_kl_div_route_passes() -> None:
+    right = kd_rule()
+    assert self_check("05.6", right).passed
+    hidden("05.6", right)
+    in_float32 = lambda *args: right(args[0].float(), args[1].float(), *args[2:])  # noqa: E731
+    assert self_check("05.6", in_float32).passed
+    hidden("05.6", in_float32)
+
+
+def test_05_6_with_the_course_loss_gets_no_points() -> None:
+    passes_self_check_fails_hidden("05.6", "kd_loss_of = lambda s, t, g, temperature, alpha: distill.kd_loss("
+                                           "s, t, g, temperature=temperature, alpha=alpha)", forbidden=True)
+    passes_self_check_fails_hidden("05.6", "from bmcourse.deploy.distill import kd_loss\n"
+                                           "kd_loss_of = lambda s, t, g, temperature, alpha: kd_loss("
+                                           "s, t, g, temperature=temperature, alpha=alpha)", forbidden=True)
+
+
+# ---------------------------------------------------------------- 05.7
+
+
+def shares_floored(counts, floor):
+    return [max(c / sum(counts), floor) for c in counts]
+
+
+def test_05_7_no_floor_one_sided_counts_or_log10_fail() -> None:
+    floor = solved("05.7")["deploy"].PSI_FLOOR
+
+    def no_floor(reference, window):  # log(0) on an empty bin
+        r = [c / sum(reference) for c in reference]
+        w = [c / sum(window) for c in window]
+        return sum((b - a) * math.log(b / a) for a, b in zip(r, w))
+
+    def kl(reference, window):  # one-sided: the Kullback-Leibler divergence of the window from the reference
+        r, w = shares_floored(reference, floor), shares_floored(window, floor)
+        return sum(b * math.log(b / a) for a, b in zip(r, w))
+
+    def counts(reference, window):  # raw counts, not shares: the sizes of the windows count
+        return sum((max(b, floor) - max(a, floor)) * math.log(max(b, floor) / max(a, floor))
+                   for a, b in zip(reference, window))
+
+    def log10(reference, window):
+        r, w = shares_floored(reference, floor), shares_floored(window, floor)
+        return sum((b - a) * math.log10(b / a) for a, b in zip(r, w))
+
+    def floor_on_counts(reference, window):  # the floor added to the counts, not to the shares
+        r = [(c + floor) / sum(reference) for c in reference]
+        w = [(c + floor) / sum(window) for c in window]
+        return sum((b - a) * math.log(b / a) for a, b in zip(r, w))
+
+    for wrong in (no_floor, kl, counts, log10):
+        fails_both("05.7", wrong)
+    # close on the visible examples' few empty bins, off on grading's: within 1e-6 there, not here
+    assert not self_check("05.7", floor_on_counts).passed or fails_hidden("05.7", floor_on_counts)
+
+
+def test_05_7_with_the_course_psi_gets_no_points() -> None:
+    passes_self_check_fails_hidden("05.7", "psi_of = deploy.psi", forbidden=True)
+    passes_self_check_fails_hidden("05.7", "from bmcourse.deploy.drift import psi\n"
+                                           "psi_of = lambda reference, window: psi(reference, window)", forbidden=True)
+
+
+def test_the_drift_reference_runs_the_notebooks_full_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bmcourse reference refresh drift`` must ship what the notebook's full profile would compute."""
+    from bmcourse.bench.drift import FULL_SETTINGS
+
+    monkeypatch.setenv("BMCOURSE_PROFILE", "full")
+    ns: dict[str, Any] = {"__name__": "notebook_05"}
+    for source, tags in nbsource._cells(NB):
+        if "setup" in tags:
+            nbsource.run(source, ns)
+    assert FULL_SETTINGS == {"windows": ns["DRIFT_WINDOWS"], "size": ns["DRIFT_SIZE"],
+                             "shift_at": ns["DRIFT_SHIFT_AT"], "ramp": ns["DRIFT_RAMP"],
+                             "threshold": ns["PSI_THRESHOLD"], "patience": ns["PATIENCE"]}
