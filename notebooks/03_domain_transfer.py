@@ -507,8 +507,8 @@ grade_lora_params()
 # ## 3 · The strategies at the same budget
 #
 # First what each strategy trains, counted by the package on the real model with this
-# notebook's target labels (exercises 3 and 4 counted the same by hand; `lora` goes through
-# `peft`, as in section 2), and the learning rate each one uses:
+# notebook's target labels (exercise 3 picked BitFit's parameters by hand and exercise 4
+# counted LoRA's; `lora` goes through `peft`, as in section 2), and each one's learning rate:
 
 # %%
 from bmcourse.metrics import format_table
