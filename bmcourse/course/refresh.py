@@ -20,7 +20,8 @@ NOTEBOOK_REFERENCES = {
     "foundations": ("00_foundations.ipynb", "foundations_reference", (".json",), ("sst2", "conll2003")),
     "applications": ("04_applications.ipynb", "applications_reference", (".json",),
                      ("banking77", "financial_phrasebank", "conll2003")),
-    "deployment": ("05_deployment_and_trust.ipynb", "deployment_reference", (".json",), ("banking77", "conll2003")),
+    "deployment": ("05_deployment_and_trust.ipynb", "deployment_reference", (".json",),
+                   ("banking77", "conll2003", "wnut17")),
 }
 BENCH_RECIPES = {  # shipped name -> bench command (the tuned default and the articles' plain recipe)
     "bench_ner_cpu": ["bench", "ner"],
