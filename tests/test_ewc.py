@@ -188,3 +188,15 @@ def test_lam_is_the_best_mean_of_both_validation_scores_and_the_smaller_on_a_tie
     sweep = [{"lam": 0.0, "source_dev_f1": 0.2, "target_dev_f1": 0.6}, {"lam": 1e6, "source_dev_f1": 0.5, "target_dev_f1": 0.5},
              {"lam": 1e7, "source_dev_f1": 0.6, "target_dev_f1": 0.4}, {"lam": 1e8, "source_dev_f1": 0.8, "target_dev_f1": 0.1}]
     assert choose_lambda(sweep) == 1e6  # 0.5 beats 0.4 and 0.45; 1e7 ties at 0.5 but is larger
+
+
+def test_the_shipped_reference_compares_three_runs_at_the_replay_results_budget_and_seed() -> None:
+    from bmcourse import reference
+    from bmcourse.bench.continual import choose_lambda
+
+    result, replay = reference.load("continual_reference"), reference.load("bench_transfer_cpu")
+    assert result["settings"]["budget_sentences"] == replay["settings"]["budget_sentences"]
+    assert result["settings"]["replay"] == replay["settings"]["replay"] and result["settings"]["seed"] == 0
+    assert result["lam"] == choose_lambda(result["lam_sweep"]) == tr.EWC_LAMBDA
+    for row in result["forgetting"].values():
+        assert all(0 <= row[k] <= 1 for k in ("after", "after_replay", "after_ewc", "target_f1_ewc"))
