@@ -55,8 +55,8 @@ settings = bmcourse.setup(seed=0)
 
 # %% [markdown]
 # The profile sets the sizes: the `smoke` profile (the tests) uses the small embedded samples,
-# whose numbers only illustrate; `full` uses the real CoNLL-2003 and BANKING77. The cell also
-# holds the imports the exercises need (the tests run each exercise on top of it alone).
+# whose numbers only illustrate; `full` uses the real CoNLL-2003, BANKING77 and WNUT-17. The cell
+# also holds the imports the exercises need (the tests run each exercise on top of it alone).
 
 # %% tags=["setup"]
 import random
@@ -1415,21 +1415,24 @@ grade_psi_of()
 # %% [markdown]
 # ## 8 · Reference results on the real data
 #
-# Everything above came from this run's data (the smoke profile uses the small embedded
-# samples). The references below ship with the package: this notebook run in the full profile on
-# the real CoNLL-2003 and BANKING77, and `bmcourse bench inference` on the same machine; their
-# label lines say with which model, data, machine, date and commit. A full run of your own writes
+# Everything above came from this run's data, apart from section 6's reference table (the smoke
+# profile uses the small embedded samples). The references below ship with the package: this
+# notebook run in the full profile on the real CoNLL-2003 and BANKING77, `bmcourse bench
+# inference` on the same machine, and section 7's monitor on the real CoNLL-2003 and WNUT-17
+# (`bmcourse reference refresh drift`); their label lines say with which model, data, machine,
+# date and commit. A full run of your own writes
 # its results to your results folder (`bmcourse.reference.results_dir()`), never into the package.
 
 # %%
 from bmcourse.data import resolve_source, source_label
 from bmcourse.models import loaded_model_info
 
-real_data = all(resolve_source(name)[0] != "sample" for name in ("conll2003", "banking77"))
+real_data = all(resolve_source(name)[0] != "sample" for name in ("conll2003", "banking77", "wnut17"))
 if settings.profile == "full" and real_data:  # this run used the real datasets
     this_run = {
         **reference.provenance(model=loaded_model_info(tagger_model, tokenizer),
-                               data_source="; ".join(f"{n}: {source_label(n)}" for n in ("conll2003", "banking77")),
+                               data_source="; ".join(f"{n}: {source_label(n)}"
+                                                     for n in ("conll2003", "banking77", "wnut17")),
                                command="BMCOURSE_PROFILE=full bmcourse run notebooks/05_deployment_and_trust.ipynb"),
         "device": "cpu",
         "serving": {"sentences": len(test_words), "agreement_argmax": deploy.tag_agreement(pipe_tags, argmax_tags),
