@@ -21,9 +21,11 @@
 # 4. train a **linear probe** on frozen features, for sentiment (SST-2) and for named entities (CoNLL-2003), against honest baselines;
 # 5. use the EN/中文 glossary to read the source articles.
 #
-# **Time.** Smoke profile (the embedded samples): about 20 s on a laptop CPU. Full profile (the
-# real SST-2 and a CoNLL-2003 subset): under 3 minutes on 2 CPU cores, half of it encoding
-# 20,000 SST-2 training sentences once. No GPU needed.
+# **Time.** Smoke profile (the embedded samples and the small offline encoder): well under a minute
+# on a laptop CPU. Full profile (the real SST-2 and a CoNLL-2003 subset): most of its time goes into
+# running the frozen encoder once over about 26,000 sentences, so it grows with the encoder's size
+# and the machine's speed; section 2 times the encoder this run loaded, on this machine, and prints
+# an estimate before anything long starts. No GPU needed.
 
 # %%
 import sys
@@ -47,7 +49,8 @@ import torch
 import torch.nn.functional as F
 
 from bmcourse import by_profile, concepts, reference
-from bmcourse.exercises import Checker, Exercise, checkpoint, describe, expect_close, on_example
+from bmcourse.exercises import Checker, Exercise, checkpoint, describe, expect_close, on_example, on_examples
+from bmcourse.train import progress_bar
 
 # %% [markdown]
 # ## 1 · The course map
@@ -115,23 +118,148 @@ from IPython.display import Markdown
 Markdown(concepts.markdown_table())
 
 # %% [markdown]
+# ### Exercise 1 · A reading path through the map
+# One arrow at most comes into each box of the map: every concept builds on at most one other. So
+# from the start of the map there is exactly one path of arrows to any concept, and it is an order
+# in which to read about it. Write a function `learning_path(edges, concept)` that returns that
+# path as a list of concept keys, from the concept with no arrow into it up to `concept` itself (a
+# concept with no arrow into it gives a list of one key). `edges` lists the arrows as
+# `(from, to)` pairs of keys, in any order, like `concepts.EDGES` (`("peft", "lora")`: LoRA builds
+# on PEFT). The check calls it on the course map, `map_edges` below, for three concepts and judges
+# the path by the arrows it follows; grading calls it on maps you have not seen (other keys, longer
+# chains, more than one start).
+
+# %% tags=["exercise"]
+map_edges = list(concepts.EDGES)
+
+
+def _follows_the_arrows(concept):
+    """A checker: the answer is a list of keys that starts where the course map starts, follows its
+    arrows and ends at ``concept`` (on a map with one arrow into each box, only one list does)."""
+    arrows, has_arrow_in = set(map_edges), {target for _, target in map_edges}
+
+    def test(got):
+        if not isinstance(got, (list, tuple)) or not got or not all(isinstance(key, str) for key in got):
+            return False, f"expected a non-empty list of concept keys, got {describe(got)}"
+        if got[-1] != concept:
+            return False, "the path must end at the concept asked for"
+        if got[0] in has_arrow_in:
+            return False, "the path starts at a concept that builds on another: go back to where the map starts"
+        for step, (a, b) in enumerate(zip(got, got[1:]), 1):
+            if (a, b) not in arrows:
+                return False, f"step {step} follows no arrow of the map"
+        return True, "a path along the arrows"
+    return Checker(test, "a list")
+
+
+def self_check(fn):
+    """learning_path on the course map for LoRA, few-shot learning and pre-training (the start itself)."""
+    return on_examples(fn, [((list(map_edges), concept), _follows_the_arrows(concept))
+                            for concept in ("lora", "fewshot", "pretrain")])
+
+
+ex1 = Exercise("00.1", "A reading path through the map", Checker(self_check, "a function"),
+               hints=("Go backwards: the one arrow into a concept names what it builds on; from there, take "
+                      "the arrow into that concept, and so on, until a concept has no arrow into it.",
+                      "First turn the edges into a dict from each target to its source (what it builds on). "
+                      "Start the list with the concept, put each source found in front of it, and stop when "
+                      "the first key of the list is not a target of any arrow."),
+               points=1)
+learning_path = ...
+
+# %% tags=["solution"]
+def learning_path(edges, concept):
+    builds_on = {target: source for source, target in edges}
+    path = [concept]
+    while path[0] in builds_on:
+        path.insert(0, builds_on[path[0]])
+    return path
+
+
+# %%
+ex1.check(learning_path)
+
+# %% tags=["hidden-test"]
+def grade_learning_path():
+    """00.1 on maps drawn at grading time (unseen keys, long chains, several starts, the edges shuffled)
+    against walking the arrows back."""
+    from bmcourse import graded
+
+    rng = graded.fresh_rng()
+    keys = [f"idea{number}" for number in rng.sample(range(1000, 9999), rng.randint(14, 30))]
+    starts = rng.randint(1, 3)  # keys[:starts] have no arrow into them
+    edges = []
+    for index in range(starts, len(keys)):  # one arrow into every other key: often from the key just before
+        source = keys[index - 1] if rng.random() < 0.6 else rng.choice(keys[:index])
+        edges.append((source, keys[index]))
+    rng.shuffle(edges)
+    parent = {target: source for source, target in edges}
+
+    def walk_back(concept):
+        path = [concept]
+        while path[0] in parent:
+            path.insert(0, parent[path[0]])
+        return path
+
+    deepest = max(keys, key=lambda key: len(walk_back(key)))
+    for concept in (rng.choice(keys[:starts]), rng.choice(keys[starts:]), deepest):
+        got = graded.call(learning_path, list(edges), concept)
+        if not isinstance(got, (list, tuple)):
+            raise AssertionError(f"00.1 learning_path: expected a list of keys, got {type(got).__name__}")
+        if list(got) != walk_back(concept):
+            raise AssertionError("00.1 learning_path: wrong path on a map you have not seen")
+
+
+grade_learning_path()
+
+# %% [markdown]
 # ## 2 · A pre-trained encoder, and words in context
 #
-# The course's encoder is a BERT-style transformer. Offline it is **all-MiniLM-L6-v2** (6 layers,
-# 384-dimensional vectors, lower-cases its input), shipped in a PyPI package; online the
-# default is `bert-base-cased`. `load_encoder` returns it without any task head.
+# The course's encoder is a BERT-style transformer. Offline (and in the smoke profile) it is
+# **all-MiniLM-L6-v2** (6 layers, 384-dimensional vectors, lower-cases its input), shipped in a
+# PyPI package; online the full profile's default is `bert-base-cased` (12 layers,
+# 768-dimensional vectors, keeps the case). `load_encoder` returns it without any task head; the
+# cell prints what this run loaded, and every later cell reads these facts from the model.
 
 # %% tags=["setup"]
 from bmcourse.models import count_parameters, load_encoder
 
 encoder, tokenizer = load_encoder()
 _, total_parameters = count_parameters(encoder)
+lowercases = tokenizer.tokenize("Apple") == tokenizer.tokenize("apple")
 print(f"{type(encoder).__name__}: {encoder.config.num_hidden_layers} layers, "
-      f"hidden size {encoder.config.hidden_size}, {total_parameters / 1e6:.1f} M parameters")
+      f"hidden size {encoder.config.hidden_size}, {total_parameters / 1e6:.1f} M parameters, "
+      f"{'lower-cases its input' if lowercases else 'keeps upper and lower case apart'}")
 
 # %% [markdown]
-# Pre-training taught this encoder to fill in masked words from their context, so the vector
-# it gives a word depends on the words around it. The input embedding, the first thing the
+# How long will the full profile take with this encoder? Its slow part runs the encoder once over
+# about 26,000 sentences (section 4: 20,000 SST-2 training sentences and the 872 validation ones;
+# section 5: 2,000 + 3,453 CoNLL-2003 sentences). The cell times the loaded encoder on one batch of
+# 64 copies of one sentence, on this machine, and scales up. The sentence is longer than most of
+# SST-2's, to stand for the padding and the tokenizing a real batch adds. It is a rough estimate
+# (fitting the probes comes on top), but it grows with the model and the machine as the real time
+# does, and the progress bars of sections 4 and 5 show the real one.
+
+# %%
+FULL_PROFILE_SENTENCES = 20_000 + 872 + 2_000 + 3_453
+timing_sentence = ("a gripping , beautifully acted film that never loses its sense of humour , even when its "
+                   "story of a family falling apart turns darker .")
+timing_batch = tokenizer([timing_sentence] * 64, return_tensors="pt")
+pass_seconds = []
+with torch.no_grad():
+    for _ in range(4):  # the first pass warms up; the median of the other three is kept
+        start = time.perf_counter()
+        encoder(**timing_batch, output_hidden_states=True)
+        pass_seconds.append(time.perf_counter() - start)
+per_sentence = float(np.median(pass_seconds[1:])) / 64
+estimate = FULL_PROFILE_SENTENCES * per_sentence
+print(f"{1000 * per_sentence:.1f} ms per sentence on this machine: the full profile's encoding would take about "
+      + (f"{estimate / 60:.0f} min" if estimate >= 120 else f"{estimate:.0f} s"))
+
+# %% [markdown]
+# Pre-training taught this encoder to read each word in its context (bert-base-cased by filling
+# in masked words; all-MiniLM-L6-v2 by imitating such a model, then by matching sentences that mean
+# the same), so the vector it gives a word depends on the words around it. The input embedding, the first thing the
 # model does to a token, is a plain table lookup: the same vector wherever the word appears.
 # We take both for one word: the **contextual** vector (last layer) and the **static** one
 # (input embedding row), at the word's first sub-word.
@@ -198,12 +326,23 @@ fig.colorbar(image, ax=axes, shrink=0.8)
 title = fig.suptitle("The same word in different sentences")
 
 # %% [markdown]
-# On the right, every pair of occurrences of one word has similarity 1 (the block of three
-# yellow 4×4 squares): the static vector cannot tell the senses apart. On the left the
-# contextual vectors differ. The table averages each word's 4×4 block: pairs with the same
-# sense against pairs with different senses.
+# On the right, the static vectors. An input-embedding row belongs to a token, not to a sense: two
+# occurrences that start with the same token get exactly the same vector (similarity 1), whatever
+# they mean. Whether all four occurrences of a word start with the same token depends on the
+# tokenizer: one that lower-cases its input reads "Apple" and "apple" alike, a cased one (like
+# bert-base-cased) does not, so the static block of "apple" is then not all 1. The table's last two
+# columns count the different input rows each word used in this run and give the lowest static
+# similarity among its pairs. On the left the contextual vectors differ from sentence to sentence.
+# The table averages each word's 4×4 contextual block: pairs with the same sense against pairs with
+# different senses.
 
 # %%
+def first_token_id(sentence: str, word: str) -> int:
+    """The vocabulary id of ``word``'s first sub-word in ``sentence``: the input-embedding row it reads."""
+    enc, position = word_position(sentence, word)
+    return int(enc["input_ids"][0, position])
+
+
 rows = []
 for word in SENSES:
     idx = [i for i, (w, _, _) in enumerate(occurrences) if w == word]
@@ -214,15 +353,20 @@ for word in SENSES:
                 (same if occurrences[a][1] == occurrences[b][1] else different).append(contextual_sim[a, b].item())
     rows.append({"word": word, "same sense": round(float(np.mean(same)), 2),
                  "different senses": round(float(np.mean(different)), 2),
-                 "static, any pair": round(min(static_sim[a, b].item() for a in idx for b in idx), 2)})
+                 "static rows": len({first_token_id(occurrences[i][2], word) for i in idx}),
+                 "static, lowest": round(min(static_sim[a, b].item() for a in idx for b in idx), 2) + 0.0})  # no -0.0
 sense_table = pd.DataFrame(rows)
 print(sense_table.to_string(index=False))
+same_token = [(a, b) for a in range(len(occurrences)) for b in range(a)
+              if first_token_id(occurrences[a][2], occurrences[a][0]) == first_token_id(occurrences[b][2], occurrences[b][0])]
+print(f"{len(same_token)} pairs of occurrences start with the same token; their static similarity is "
+      f"{'1 for every one' if all(static_sim[a, b].item() > 0.9999 for a, b in same_token) else 'not always 1'}")
 separated = [r["word"] for r in rows if r["same sense"] > r["different senses"]]
 print(f"same-sense pairs are closer than different-sense pairs for {len(separated)} of {len(rows)} words: "
       f"{', '.join(separated)}")
 
 # %% [markdown]
-# ### Exercise 1 · Cosine similarity by hand
+# ### Exercise 2 · Cosine similarity by hand
 # Write a function `cosine(u, v)` that returns the cosine similarity of two 1-D tensors of the
 # same length (any length, any scale), as a number (a Python float or a 0-d tensor), from its
 # definition: **do not call** `F.cosine_similarity` (nor `torch.cosine_similarity`,
@@ -241,7 +385,7 @@ def self_check(fn):
     return on_example(fn, (u.clone(), v.clone()), expect_close(F.cosine_similarity(u, v, dim=0).item(), rtol=1e-4))
 
 
-ex1 = Exercise("00.1", "Cosine similarity by hand", Checker(self_check, "a function"),
+ex2 = Exercise("00.2", "Cosine similarity by hand", Checker(self_check, "a function"),
                hints=("Cosine similarity compares directions, not lengths: it is the dot product of the two "
                       "vectors after each is scaled to length 1.",
                       "cos(u, v) = (u · v) / (‖u‖ ‖v‖); torch.dot gives u · v and torch.linalg.norm a vector's "
@@ -255,11 +399,11 @@ def cosine(u, v):
 
 
 # %%
-ex1.check(cosine)
+ex2.check(cosine)
 
 # %% tags=["hidden-test"]
 def grade_cosine():
-    """00.1 on vectors drawn at grading time (length, scale and angle vary; parallel and opposite
+    """00.2 on vectors drawn at grading time (length, scale and angle vary; parallel and opposite
     pairs too) against F.cosine_similarity, which, like every library cosine, is forbidden."""
     import torch
     from torch.nn import functional
@@ -278,7 +422,7 @@ def grade_cosine():
     for sign in (1, -1):  # the same direction, and the opposite one
         b = sign * rng.uniform(0.01, 100) * a
         cases.append(((a, b), functional.cosine_similarity(a, b, dim=0)))
-    graded.check_function(cosine, cases, "00.1 cosine",
+    graded.check_function(cosine, cases, "00.2 cosine",
                           forbid=("torch.nn.functional.cosine_similarity", "torch.cosine_similarity",
                                   "torch.nn.functional.cosine_embedding_loss", "torch.cosine_embedding_loss",
                                   "sklearn.metrics.pairwise.cosine_similarity",
@@ -296,7 +440,9 @@ grade_cosine()
 # A classifier over whole sentences needs one vector per sentence. **Mean pooling** averages
 # the last layer's token vectors, over real tokens only: in a batch, shorter sentences are padded,
 # and the attention mask (1 = real token, 0 = padding) keeps the padding out of the average.
-# (all-MiniLM-L6-v2 was trained for exactly this pooling.)
+# (all-MiniLM-L6-v2, the offline encoder, was trained for exactly this pooling; bert-base-cased was
+# pre-trained to predict masked words, not to make sentence vectors, so its mean-pooled vectors
+# were never tuned for similarity.)
 
 # %%
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -306,12 +452,14 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def sentence_features(texts: list[str], layers: tuple[int, ...] = (-1,), batch_size: int = 64,
-                      ) -> dict[int, np.ndarray]:
+                      progress: bool = False) -> dict[int, np.ndarray]:
     """Mean-pooled features of ``texts`` at each of ``layers`` (0 = input embeddings, -1 = last layer).
 
-    Texts are encoded in batches sorted by length, so little compute goes into padding."""
+    Texts are encoded in batches sorted by length, so little compute goes into padding; ``progress``
+    shows a progress bar (for the long runs of section 4)."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = {layer: np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32) for layer in layers}
+    bar = progress_bar(len(texts), "encoding", progress)
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
         enc = tokenizer([texts[i] for i in chunk], padding=True, truncation=True, max_length=128,
@@ -320,6 +468,8 @@ def sentence_features(texts: list[str], layers: tuple[int, ...] = (-1,), batch_s
             hidden_states = encoder(**enc, output_hidden_states=True).hidden_states
         for layer in layers:
             out[layer][chunk] = mean_pool(hidden_states[layer], enc["attention_mask"]).numpy()
+        bar.update(len(chunk))
+    bar.close()
     return out
 
 # %% [markdown]
@@ -352,7 +502,7 @@ print(f"{found} of {len(SENTENCES)} sentences have their topic partner as neares
 # by the frozen features was found by meaning, not by word overlap; the count above says how
 # often that happens here, and the list shows the misses.
 #
-# ### Exercise 2 · Masked max pooling
+# ### Exercise 3 · Masked max pooling
 # Another common pooling takes, per dimension, the **maximum** over the real tokens. Write
 # `max_pool(hidden, mask)`: `hidden` has shape (batch, tokens, dim), `mask` (batch, tokens) holds
 # 1 for real tokens and 0 for padding; return a tensor of shape (batch, dim). Padding must never
@@ -385,7 +535,7 @@ def _check_max_pool(fn) -> tuple[bool, str]:
     return True, "max over real tokens only"
 
 
-ex2 = Exercise("00.2", "Masked max pooling", Checker(_check_max_pool, "a function"),
+ex3 = Exercise("00.3", "Masked max pooling", Checker(_check_max_pool, "a function"),
                hints=("Setting padding to 0 is not enough: when every real value is negative, 0 would win. "
                       "Nor is keeping the first mask.sum() tokens of a row: padding can come first.",
                       "Give padding positions a value that can never be the maximum (−∞, via masked_fill on "
@@ -398,11 +548,11 @@ def max_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return hidden.masked_fill(mask.unsqueeze(-1) == 0, float("-inf")).amax(dim=1)
 
 # %%
-ex2.check(max_pool)
+ex3.check(max_pool)
 
 # %% tags=["hidden-test"]
 def grade_max_pool():
-    """00.2 on batches drawn at grading time (batch, tokens, dim, dtype and the padding pattern vary:
+    """00.3 on batches drawn at grading time (batch, tokens, dim, dtype and the padding pattern vary:
     at the end, at the start, in between), padding larger than every real value."""
     import torch
 
@@ -425,8 +575,8 @@ def grade_max_pool():
         want = torch.stack([hidden[row][mask[row] == 1].amax(dim=0) for row in range(batch)])
         got = graded.call(max_pool, hidden.clone(), mask.clone())
         if not isinstance(got, torch.Tensor):
-            raise AssertionError(f"00.2 max_pool: expected a tensor, got {type(got).__name__}")
-        graded.assert_close(got, want, "00.2 max_pool")
+            raise AssertionError(f"00.3 max_pool: expected a tensor, got {type(got).__name__}")
+        graded.assert_close(got, want, "00.3 max_pool")
 
 
 grade_max_pool()
@@ -441,8 +591,8 @@ grade_max_pool()
 # pre-training. SST-2's test labels are hidden, so we train on its training split and score on
 # its validation split. Every logistic regression uses the same fixed settings (no tuning, so
 # nothing is chosen on the data we score on). The full profile trains on a fixed random sample of
-# 20,000 training sentences, the same for every method, so the notebook stays within a few
-# minutes on a laptop CPU.
+# 20,000 training sentences, the same for every method, so that encoding them, the slow part,
+# stays within section 2's estimate (a progress bar shows how far it is).
 
 # %%
 from bmcourse.data import load_classification, resolve_source
@@ -451,8 +601,8 @@ sst2 = load_classification("sst2")
 SST2_TRAIN = by_profile(smoke=sst2["train"].num_rows, full=20_000)
 sst2_train = sst2["train"].shuffle(seed=0).select(range(min(SST2_TRAIN, sst2["train"].num_rows)))
 train_texts, train_y = list(sst2_train["text"]), np.array(sst2_train["label"])
-test_texts, test_y = list(sst2["validation"]["text"]), np.array(sst2["validation"]["label"])
-print(f"SST-2: {len(train_texts)} of {sst2['train'].num_rows} training sentences, {len(test_texts)} validation "
+val_texts, val_y = list(sst2["validation"]["text"]), np.array(sst2["validation"]["label"])
+print(f"SST-2: {len(train_texts)} of {sst2['train'].num_rows} training sentences, {len(val_texts)} validation "
       f"sentences; labels {sst2['train'].features['label'].names}")
 
 # %%
@@ -475,11 +625,12 @@ def timed_fit(model, x, y) -> tuple[object, float]:
 
 
 start = time.perf_counter()
-LAYERS = tuple(range(encoder.config.num_hidden_layers + 1))  # 0 = input embeddings ... 6 = last layer
-train_features = sentence_features(train_texts, LAYERS)
-test_features = sentence_features(test_texts, LAYERS)
+LAYERS = tuple(range(encoder.config.num_hidden_layers + 1))  # 0 = input embeddings, then one per layer: the last is the output
+train_features = sentence_features(train_texts, LAYERS, progress=True)
+val_features = sentence_features(val_texts, LAYERS, progress=True)
 encode_seconds = time.perf_counter() - start
-print(f"encoded {len(train_texts) + len(test_texts)} sentences at {len(LAYERS)} layers in {encode_seconds:.1f} s")
+print(f"encoded {len(train_texts) + len(val_texts)} sentences at {len(LAYERS)} layers (0 = input embeddings, "
+      f"{LAYERS[-1]} = last layer) in {encode_seconds:.1f} s")
 
 # %%
 majority, majority_s = timed_fit(DummyClassifier(strategy="most_frequent"), np.zeros((len(train_y), 1)), train_y)
@@ -487,11 +638,11 @@ bow, bow_s = timed_fit(make_pipeline(CountVectorizer(ngram_range=(1, 2)), logist
 probe, probe_s = timed_fit(logistic_regression(), train_features[LAYERS[-1]], train_y)
 
 sentiment_rows = [
-    {"method": "majority class", "accuracy": majority.score(np.zeros((len(test_y), 1)), test_y),
+    {"method": "majority class", "accuracy": majority.score(np.zeros((len(val_y), 1)), val_y),
      "train_seconds": majority_s},
-    {"method": "bag of words + logistic regression", "accuracy": bow.score(test_texts, test_y),
+    {"method": "bag of words + logistic regression", "accuracy": bow.score(val_texts, val_y),
      "train_seconds": bow_s},
-    {"method": "frozen encoder + linear probe", "accuracy": probe.score(test_features[LAYERS[-1]], test_y),
+    {"method": "frozen encoder + linear probe", "accuracy": probe.score(val_features[LAYERS[-1]], val_y),
      "train_seconds": probe_s},
 ]
 print(pd.DataFrame(sentiment_rows).to_string(index=False, formatters={"accuracy": "{:.3f}".format,
@@ -502,18 +653,27 @@ print("(the probe's training time does not count encoding the sentences, shown a
 best = max(sentiment_rows, key=lambda r: r["accuracy"])
 print(f"best on this split: {best['method']} ({best['accuracy']:.3f}); "
       f"probe minus bag of words: {sentiment_rows[2]['accuracy'] - sentiment_rows[1]['accuracy']:+.3f}")
+print(f"the probe trained {probe.coef_.size} weights and {probe.intercept_.size} bias; the encoder's "
+      f"{total_parameters / 1e6:.1f} M parameters only ran forwards")
 
 # %% [markdown]
-# The probe trains a single vector of 384 weights and a bias, in seconds at most; the
-# encoder's 22 M parameters are only run forwards, once per sentence. That is why
-# "frozen features + linear head" is the cheapest adaptation there is. (On the small smoke
-# sample the numbers are noisy; the reference results in section 6 are from the real SST-2.)
+# The probe trains one weight per feature and a bias (the last line counts them for this encoder;
+# the table gives its training time); the encoder's parameters are only run forwards, once per
+# sentence, and never trained. That is why "frozen features + linear head" is the cheapest
+# adaptation there is. (In the smoke profile
+# the numbers come from a small sample and only illustrate; the reference results in section 6
+# are from the real SST-2.)
 #
-# Which layer knows most? The same probe on every layer's mean-pooled features:
+# Which layer knows most? The same probe on every layer's mean-pooled features (a progress bar
+# counts the layers):
 
 # %%
-layer_accuracy = {layer: logistic_regression().fit(train_features[layer], train_y).score(test_features[layer], test_y)
-                  for layer in LAYERS}
+layer_accuracy = {}
+layer_bar = progress_bar(len(LAYERS), "probing layers", True)
+for layer in LAYERS:
+    layer_accuracy[layer] = logistic_regression().fit(train_features[layer], train_y).score(val_features[layer], val_y)
+    layer_bar.update(1)
+layer_bar.close()
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.plot(list(layer_accuracy), list(layer_accuracy.values()), marker="o", label="linear probe")
 ax.axhline(sentiment_rows[1]["accuracy"], color="grey", linestyle="--", label="bag of words")
@@ -525,14 +685,15 @@ print(f"best layer: {best_layer} ({layer_accuracy[best_layer]:.3f}); "
       f"input embeddings (layer 0): {layer_accuracy[0]:.3f}")
 
 # %% [markdown]
-# ### Exercise 3 · What does a probe train?
-# The token-level probe of the next section reads the encoder's 384-dimensional vectors and
-# predicts one of CoNLL-2003's 9 tags. Write a function `probe_parameters(hidden_size, num_labels)`
-# that returns how many parameters a linear probe from `hidden_size` features to `num_labels`
-# classes trains (a weight per feature and class, plus a bias per class), as an `int`. Work it out
-# from the two sizes: **do not build** a layer or any other `torch.nn` module to count its
-# parameters, nor call `count_parameters` or fit a `LogisticRegression`. The check asks about the
-# next section's probe; grading asks about other sizes, with those made to raise an error.
+# ### Exercise 4 · What does a probe train?
+# The token-level probe of the next section reads the encoder's vectors (of size
+# `encoder.config.hidden_size`, printed in section 2) and predicts one of CoNLL-2003's 9 tags.
+# Write a function `probe_parameters(hidden_size, num_labels)` that returns how many parameters a
+# linear probe from `hidden_size` features to `num_labels` classes trains (a weight per feature
+# and class, plus a bias per class), as an `int`. Work it out from the two sizes: **do not build**
+# a layer or any other `torch.nn` module to count its parameters, nor call `count_parameters` or
+# fit a `LogisticRegression`. The check asks about the next section's probe; grading asks about
+# other sizes, with those made to raise an error.
 
 # %% tags=["exercise"]
 def self_check(fn):
@@ -541,10 +702,10 @@ def self_check(fn):
     return on_example(fn, (encoder.config.hidden_size, 9), expect_close(sum(p.numel() for p in layer.parameters()), rtol=0, atol=0))
 
 
-ex3 = Exercise("00.3", "Parameters of a token probe", Checker(self_check, "a function"),
+ex4 = Exercise("00.4", "Parameters of a token probe", Checker(self_check, "a function"),
                hints=("A linear layer from d features to k classes is a d×k weight matrix plus k biases.",
                       "Count the entries of the weight matrix and of the bias vector and add them, with d and k "
-                      "taken from the function's arguments (not 384 and 9)."),
+                      "taken from the function's arguments, not copied from the example."),
                points=1)
 probe_parameters = ...
 
@@ -554,11 +715,11 @@ def probe_parameters(hidden_size, num_labels):
 
 
 # %%
-ex3.check(probe_parameters)
+ex4.check(probe_parameters)
 
 # %% tags=["hidden-test"]
 def grade_probe_parameters():
-    """00.3 for sizes drawn at grading time against a torch.nn.Linear of that size (on the meta device:
+    """00.4 for sizes drawn at grading time against a torch.nn.Linear of that size (on the meta device:
     no memory); building any torch module, count_parameters and LogisticRegression.fit are forbidden."""
     import torch
 
@@ -570,7 +731,7 @@ def grade_probe_parameters():
         features, classes = rng.randint(2, 4096), rng.randint(3, 60)
         layer = torch.nn.Linear(features, classes, device="meta")
         cases.append(((features, classes), sum(p.numel() for p in layer.parameters())))
-    graded.check_function(probe_parameters, cases, "00.3 probe_parameters",
+    graded.check_function(probe_parameters, cases, "00.4 probe_parameters",
                           forbid=("torch.nn.Module.__init__", "bmcourse.models.count_parameters",
                                   "sklearn.linear_model.LogisticRegression.fit"),
                           why="this exercise asks you to count from the sizes", rtol=0, atol=0)
@@ -597,9 +758,11 @@ ner_train = ner["train"].select(range(min(by_profile(smoke=ner["train"].num_rows
 ner_test = ner["test"]
 
 
-def word_features(sentences: list[list[str]]) -> list[np.ndarray]:
-    """Per sentence, a (words, dim) array: the last layer's vector at each word's first sub-word."""
+def word_features(sentences: list[list[str]], progress: bool = True) -> list[np.ndarray]:
+    """Per sentence, a (words, dim) array: the last layer's vector at each word's first sub-word
+    (with a progress bar over the sentences unless ``progress`` is False)."""
     out = []
+    bar = progress_bar(len(sentences), "encoding", progress)
     for start in range(0, len(sentences), 32):
         batch = sentences[start:start + 32]
         enc = tokenizer(batch, is_split_into_words=True, padding=True, truncation=True, max_length=256,
@@ -609,6 +772,8 @@ def word_features(sentences: list[list[str]]) -> list[np.ndarray]:
         for k in range(len(batch)):
             positions = first_subword_positions(enc.word_ids(k))
             out.append(hidden[k, positions].numpy())
+        bar.update(len(batch))
+    bar.close()
     return out
 
 
@@ -629,18 +794,23 @@ for tags, feats in zip(ner_test["ner_tags"], test_words):
     pred.append([tag_names[t] for t in token_probe.predict(feats)])
 cut = sum(len(t) - len(f) for t, f in zip(ner_test["ner_tags"], test_words))
 token_probe_scores = metrics.ner_report(gold, pred)
-print(f"token probe trained in {token_probe_s:.2f} s: {token_probe.coef_.size + token_probe.intercept_.size} parameters")
+print(f"token probe trained in {token_probe_s:.2f} s on {x_train.shape[0]} words, {len(token_probe.classes_)} classes")
 print(f"entity F1 {token_probe_scores['f1']:.3f} | token accuracy {token_probe_scores['token_accuracy']:.3f}"
       f" | words beyond 256 sub-words left unscored: {cut}")
 
 # %% [markdown]
-# Against fine-tuning: notebook 02's shipped reference result fine-tunes every parameter of the
-# same encoder on all 14,041 CoNLL-2003 training sentences (a full run on the real data; it is
-# not this run).
+# Against fine-tuning: notebook 02's shipped reference result fine-tunes every parameter of an
+# encoder on all 14,041 CoNLL-2003 training sentences (a full run on the real data; it is not this
+# run, and its label line names its encoder: the second line says whether it is the one loaded here).
 
 # %%
+from bmcourse.models import loaded_model_info
+
 ner_ref = reference.load("ner_reference")
 print(reference.label(ner_ref))
+this_model = loaded_model_info(encoder, tokenizer)["name"]
+print(f"the reference fine-tuned {ner_ref['model']['name']}; this run loaded {this_model}: "
+      + ("the same encoder" if ner_ref["model"]["name"] == this_model else "another encoder, so the gap below mixes both"))
 print(f"fine-tuned (notebook 02, reference): entity F1 {ner_ref['main_model']['f1']:.3f}, "
       f"{ner_ref['main_model']['train_seconds']:.0f} s of training")
 print(f"frozen features + linear probe (this run, {len(train_words)} sentences): "
@@ -653,6 +823,96 @@ print(f"fine-tuned (reference) minus frozen probe (this run): {ner_ref['main_mod
 # reference numbers of section 6 compare the probe on 2,000 real sentences). Notebooks 02 and
 # 03 update the encoder.
 #
+# ### Exercise 5 · The token-level majority baseline
+# Section 4 kept the sentiment probe honest with a majority-class baseline; do the same for the
+# tags. Write a function `majority_tag_accuracy(train_tags, test_tags)` that finds the most frequent
+# tag among all the words of `train_tags` and returns the token accuracy (a float from 0 to 1) of
+# always predicting that tag on `test_tags`: the share of test words that carry it. Both arguments
+# are lists of sentences, each a list of tag names such as `"B-PER"` or `"O"`; no two tags are
+# equally frequent in `train_tags`. Count the tags yourself: **do not use** scikit-learn's
+# `DummyClassifier` or `metrics.ner_report`. The check calls it on this run's CoNLL-2003 training
+# and test tags; grading calls it on other tag sets, where the most frequent tag is not always `"O"`.
+#
+# Then set your number against the probe's token accuracy above. A tagger that always says `"O"`
+# finds no entity at all (entity F1 0), which is why notebook 02 scores entities, not tokens.
+
+# %% tags=["exercise"]
+from sklearn.dummy import DummyClassifier
+
+from bmcourse.data import load_ner
+
+conll = load_ner("conll2003")
+conll_tags = conll["train"].features["ner_tags"].feature.names
+train_tag_names = [[conll_tags[t] for t in tags] for tags in conll["train"]["ner_tags"]]
+test_tag_names = [[conll_tags[t] for t in tags] for tags in conll["test"]["ner_tags"]]
+
+
+def self_check(fn):
+    """majority_tag_accuracy on this run's CoNLL-2003 tags against scikit-learn's most-frequent-class
+    baseline (DummyClassifier) fitted on the training words and scored on the test words."""
+    train_flat = [tag for tags in train_tag_names for tag in tags]
+    test_flat = [tag for tags in test_tag_names for tag in tags]
+    baseline = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(train_flat), 1)), train_flat)
+    accuracy = baseline.score(np.zeros((len(test_flat), 1)), test_flat)
+    return on_example(fn, (train_tag_names, test_tag_names), expect_close(accuracy))
+
+
+ex5 = Exercise("00.5", "The token-level majority baseline", Checker(self_check, "a function"),
+               hints=("Two steps: count every tag over all training words (not per sentence) and keep the most "
+                      "frequent; then count how many test words carry that tag.",
+                      "collections.Counter counts the tags of one flat list of words, and its most_common(1) "
+                      "gives the top tag; divide the test words with that tag by the number of test words."),
+               points=1)
+majority_tag_accuracy = ...
+
+# %% tags=["solution"]
+def majority_tag_accuracy(train_tags, test_tags):
+    from collections import Counter
+
+    counts = Counter(tag for tags in train_tags for tag in tags)
+    top = counts.most_common(1)[0][0]
+    test_words = [tag for tags in test_tags for tag in tags]
+    return sum(tag == top for tag in test_words) / len(test_words)
+
+
+# %%
+ex5.check(majority_tag_accuracy)
+
+# %% tags=["hidden-test"]
+def grade_majority_tag_accuracy():
+    """00.5 on tag sentences drawn at grading time (the most frequent training tag is "O" or an entity
+    tag, and the test split's own most frequent tag may be another) against counting; DummyClassifier
+    and ner_report are forbidden."""
+    from collections import Counter
+
+    from bmcourse import graded
+
+    rng = graded.fresh_rng()
+    tags = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+
+    def draw(sentences, top, share):
+        return [[top if rng.random() < share else rng.choice(tags) for _ in range(rng.randint(1, 12))]
+                for _ in range(sentences)]
+
+    cases = []
+    for top in ("O", rng.choice(tags[1:]), rng.choice(tags[1:])):
+        train = draw(rng.randint(5, 30), top, 0.5)
+        counts = Counter(t for s in train for t in s).most_common()
+        while len(counts) > 1 and counts[0][1] == counts[1][1]:  # no tie for the most frequent tag
+            train.append([top])
+            counts = Counter(t for s in train for t in s).most_common()
+        majority = counts[0][0]
+        test = draw(rng.randint(3, 20), rng.choice(tags), 0.4)
+        test_words = [tag for sentence in test for tag in sentence]
+        cases.append(((train, test), sum(tag == majority for tag in test_words) / len(test_words)))
+    graded.check_function(majority_tag_accuracy, cases, "00.5 majority_tag_accuracy",
+                          forbid=("sklearn.dummy.DummyClassifier.fit", "bmcourse.metrics.ner_report"),
+                          why="this exercise asks you to count the tags yourself")
+
+
+grade_majority_tag_accuracy()
+
+# %% [markdown]
 # ## 6 · Reference results on the real data
 #
 # The numbers above come from whichever data this run used (the smoke profile uses the small
@@ -663,7 +923,6 @@ print(f"fine-tuned (reference) minus frozen probe (this run): {ner_ref['main_mod
 
 # %%
 from bmcourse.data import source_label
-from bmcourse.models import loaded_model_info
 
 real_data = all(resolve_source(name)[0] != "sample" for name in ("sst2", "conll2003"))
 if settings.profile == "full" and real_data:  # this run used the real SST-2 and CoNLL-2003
@@ -673,7 +932,9 @@ if settings.profile == "full" and real_data:  # this run used the real SST-2 and
                                            f"conll2003: {source_label('conll2003', kind='ner')}",
                                command="BMCOURSE_PROFILE=full bmcourse run notebooks/00_foundations.ipynb"),
         "device": "cpu",
-        "sentiment": {"train": len(train_texts), "train_split": sst2["train"].num_rows, "test": len(test_texts),
+        "encoder": {"layers": encoder.config.num_hidden_layers, "hidden_size": encoder.config.hidden_size,
+                    "parameters": total_parameters, "lowercases": lowercases},
+        "sentiment": {"train": len(train_texts), "train_split": sst2["train"].num_rows, "validation": len(val_texts),
                       "encode_seconds": round(encode_seconds, 1),
                       "rows": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
                                for r in sentiment_rows],
@@ -688,8 +949,13 @@ if settings.profile == "full" and real_data:  # this run used the real SST-2 and
 
 ref = reference.load("foundations_reference")
 print(reference.label(ref))
+ref_encoder = ref["encoder"]
+print(f"reference encoder: {ref['model']['name']}, {ref_encoder['layers']} layers, hidden size "
+      f"{ref_encoder['hidden_size']}, {ref_encoder['parameters'] / 1e6:.1f} M parameters; this run: {this_model}, "
+      f"{encoder.config.num_hidden_layers} layers, hidden size {encoder.config.hidden_size}, "
+      f"{total_parameters / 1e6:.1f} M parameters")
 print(f"SST-2: {ref['sentiment']['train']} of {ref['sentiment']['train_split']} training sentences, "
-      f"scored on the {ref['sentiment']['test']} validation sentences")
+      f"scored on the {ref['sentiment']['validation']} validation sentences")
 print(metrics.format_table(ref["sentiment"]["rows"]))
 print("probe accuracy per layer:", {int(k): round(v, 3) for k, v in ref["sentiment"]["layer_accuracy"].items()})
 print(f"token probe on {ref['token_probe']['train_sentences']} CoNLL-2003 sentences: "
@@ -698,23 +964,22 @@ print(f"token probe on {ref['token_probe']['train_sentences']} CoNLL-2003 senten
 # %% [markdown]
 # How much the pre-trained features help depends on how much labelled data the baseline gets:
 # with few sentences a bag of words has little to learn from, while the probe starts from what
-# pre-training learned. The lines below put this run's gap next to the reference's, and the
-# reference's best layer against its last one.
+# pre-training learned. The first line below repeats this run's gap (the reference's you will read
+# from its table in exercise 6), the second sets the reference's best layer against its last one.
 
 # %%
 ref_accuracy = {row["method"]: row["accuracy"] for row in ref["sentiment"]["rows"]}
 ref_layers = {int(k): v for k, v in ref["sentiment"]["layer_accuracy"].items()}
 ref_best_layer = max(ref_layers, key=ref_layers.get)
-print(f"probe minus bag of words: this run ({len(train_texts)} training sentences) "
-      f"{sentiment_rows[2]['accuracy'] - sentiment_rows[1]['accuracy']:+.3f}; reference "
-      f"({ref['sentiment']['train']} sentences) "
-      f"{ref_accuracy['frozen encoder + linear probe'] - ref_accuracy['bag of words + logistic regression']:+.3f}")
+print(f"probe minus bag of words, this run ({len(train_texts)} training sentences): "
+      f"{sentiment_rows[2]['accuracy'] - sentiment_rows[1]['accuracy']:+.3f}; the reference's "
+      f"({ref['sentiment']['train']} sentences): exercise 6")
 print(f"reference: best layer {ref_best_layer} ({ref_layers[ref_best_layer]:.3f}) vs last layer "
       f"{max(ref_layers)} ({ref_layers[max(ref_layers)]:.3f}) vs bag of words "
       f"({ref_accuracy['bag of words + logistic regression']:.3f})")
 
 # %% [markdown]
-# ### Exercise 4 · Read a results table
+# ### Exercise 6 · Read a results table
 # `ref["sentiment"]["rows"]` above is a results table: a list of rows, one per method, each a dict
 # with the method's name (`"method"`), its `"accuracy"` and more. Write a function
 # `probe_gain(rows)` that returns, for such a table, by how many accuracy points (a float, e.g.
@@ -739,7 +1004,7 @@ def self_check(fn):
     return True, "the gap between the two rows"
 
 
-ex4 = Exercise("00.4", "Probe versus bag of words from a results table", Checker(self_check, "a function"),
+ex6 = Exercise("00.6", "Probe versus bag of words from a results table", Checker(self_check, "a function"),
                hints=("rows is a list of dicts, one per method; its order is not fixed, so look each method up "
                       "by its 'method' name rather than by its position.",
                       "Find the row whose 'method' is the probe and the one whose 'method' is the bag of words "
@@ -758,11 +1023,11 @@ def probe_gain(rows):
 
 
 # %%
-ex4.check(probe_gain)
+ex6.check(probe_gain)
 
 # %% tags=["hidden-test"]
 def grade_probe_gain():
-    """00.4 on results tables fabricated at grading time: other accuracies (the probe ahead and behind),
+    """00.6 on results tables fabricated at grading time: other accuracies (the probe ahead and behind),
     the rows shuffled, other methods among them; no data is loaded."""
     from bmcourse import graded
 
@@ -781,7 +1046,7 @@ def grade_probe_gain():
             if row["method"] in (probe, bag):
                 row["accuracy"] = high if (row["method"] == probe) == ahead else low
         cases.append(((rows,), high - low if ahead else low - high))
-    graded.check_function(probe_gain, cases, "00.4 probe_gain")
+    graded.check_function(probe_gain, cases, "00.6 probe_gain")
 
 
 grade_probe_gain()
@@ -817,4 +1082,4 @@ bmcourse.headline(f"validation accuracy of the frozen-encoder linear probe on {d
                   probe_accuracy)
 
 # %%
-print(checkpoint([ex1, ex2, ex3, ex4]))
+print(checkpoint([ex1, ex2, ex3, ex4, ex5, ex6]))

@@ -771,7 +771,7 @@ TOTAL, WARMUP, PEAK_LR = 100, 10, 5e-5
 
 # %%
 factors = [warmup_linear(step, TOTAL, WARMUP) for step in range(TOTAL)]
-print("factor at steps 0, 4, 9, 10, 55, 99:", ", ".join(f"{factors[s]:.3f}" for s in (0, 4, 9, 10, 55, 99)))
+print("factor at steps 1, 5, 9, 11, 55, 98:", ", ".join(f"{factors[s]:.3f}" for s in (1, 5, 9, 11, 55, 98)))
 fig, ax = plt.subplots(figsize=(5.0, 2.5))
 ax.plot(range(TOTAL), [PEAK_LR * f for f in factors])
 ax.set(xlabel="step", ylabel="learning rate", title=f"warm-up {WARMUP} steps, linear decay to 0")
@@ -927,15 +927,14 @@ print(f"largest curvature at the minimum: h = {h_max:.3f}, so 1/h = {1 / h_max:.
 # zig-zags but still converges), and stops converging once $\eta>2/h$ (each jump lands further
 # out). Far from the minimum the loss is flatter, so there a large step only travels far. Four settings:
 # a learning rate far too small, a good one (below $1/h$), one above $2/h$, and the good one with
-# weight decay. In JupyterLab you get sliders for $\eta$ and $\lambda$ instead; the stored notebook
-# (and the tests) show the fixed settings. Each line below gives the end point and the loss at
-# the last three steps.
+# weight decay. Each line below gives the end point and the loss at the last three steps (sliders
+# for $\eta$ and $\lambda$ come after the discussion).
 
 # %%
 RUNS = [(0.2, 0.0), (3.0, 0.0), (18.0, 0.0), (3.0, 0.3)]  # too small, good, too large; good with decay
 
 
-def static_view():
+def four_runs():
     """The fixed (η, λ) settings side by side; prints where each path ends and its last losses."""
     fig, axes = plt.subplots(2, 2, figsize=(9.0, 6.5))
     lines = []
@@ -962,7 +961,7 @@ def explorer():
                                 weight_decay=widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05)))
 
 
-fig = interactive_or_static(explorer, static_view)
+fig = four_runs()
 
 # %% [markdown]
 # With $\eta=0.2$ the loss is still falling after 30 steps: too small. With $\eta=3$ it has
@@ -970,6 +969,12 @@ fig = interactive_or_static(explorer, static_view)
 # right, and near the minimum the path keeps jumping across the valley: the loss alternates
 # instead of settling (the jumps stop growing only because the loss flattens further out). Weight decay ($\lambda=0.3$) moves the end point towards the origin, to
 # where the loss gradient balances $\lambda w$, at a higher loss.
+
+# %% [markdown]
+# Try other settings with the sliders (JupyterLab with ipywidgets; elsewhere the cell says so):
+
+# %%
+sliders = interactive_or_static(explorer, lambda: print("no sliders here: they need ipywidgets in a Jupyter kernel"))
 
 # %% [markdown]
 # ## Summary

@@ -332,3 +332,36 @@ def test_lr_at_with_warmup_linear_or_for_one_schedule_only_gets_no_points() -> N
     table = {step: 5e-5 * ((step + 1) / 10 if step < 10 else max(0.0, (100 - step) / 90)) for step in range(200)}
     passes_self_check_fails_hidden("01.7", lambda step, *args: table[step] if step in table else 0.0,
                                    forbidden=False)  # only the visible schedule's values
+
+
+# ---------------------------------------------------------------- stored outputs
+
+
+def stored_cells() -> list[tuple[str, str]]:
+    """(source, text of its stored outputs) of every code cell of notebooks/01_loss_and_gradients.ipynb."""
+    import json
+
+    nb = json.loads((nbsource.NOTEBOOKS / "01_loss_and_gradients.ipynb").read_text(encoding="utf-8"))
+    return [("".join(c["source"]), "".join("".join(o.get("text", "")) for o in c.get("outputs", ())))
+            for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def test_the_four_runs_print_whatever_the_widgets_and_the_sliders_only_add() -> None:
+    """The text of section 7 reads the four printed runs: they are printed and drawn in their own cell,
+    widgets or not; the sliders come in a later cell as an extra."""
+    cells = stored_cells()
+    runs = [text for source, text in cells if re.search(r"^fig = four_runs\(\)$", source, flags=re.MULTILINE)]
+    assert len(runs) == 1 and runs[0].count("ends at") == 4
+    runs_index = next(i for i, (source, _) in enumerate(cells) if "fig = four_runs()" in source)
+    sliders = [i for i, (source, _) in enumerate(cells) if "interactive_or_static(explorer" in source]
+    assert len(sliders) == 1 and sliders[0] > runs_index
+    assert "four_runs" not in cells[sliders[0]][0]
+
+
+def test_the_schedule_printout_shows_no_step_the_lr_at_check_asks_for() -> None:
+    """Section 6 prints the factor at a few steps; none is a step whose learning rate exercise 01.7's
+    check expects (the learner computes those)."""
+    printed = next(text for source, text in stored_cells() if "factor at steps" in source)
+    shown = {int(step) for step in re.search(r"factor at steps ([\d, ]+):", printed).group(1).split(",")}
+    checked = re.search(r"for step in \(([\d, ]+)\)", nbsource.exercise_cell("01", "01.7")).group(1)
+    assert shown and not shown & {int(step) for step in checked.split(",")}
