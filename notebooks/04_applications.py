@@ -90,10 +90,14 @@ print("examples:", [(banking["train"][i]["text"], intents[banking["train"][i]["l
 # per word: `fit` runs it (AdamW, warm-up and linear decay, the best epoch on validation kept).
 #
 # One choice matters here: **which vector the head reads**. The usual Hugging Face head reads the
-# `[CLS]` position through a "pooler" layer. The packaged all-MiniLM-L6-v2 was trained to make
-# the **mean** of its token vectors a sentence embedding, and its pooler was never trained for
-# that, so the head here is a linear layer on the mean-pooled vector (`pooling="mean"`), the
-# representation the encoder already makes meaningful.
+# `[CLS]` position through a "pooler" layer. How much that pooler already knows depends on the
+# checkpoint: bert-base-cased (the online default) trained its pooler on next-sentence
+# prediction, while the packaged all-MiniLM-L6-v2 was trained to make the **mean** of its token
+# vectors a sentence embedding, its pooler never trained for that. The head here is a linear
+# layer on the mean-pooled vector (`pooling="mean"`) whichever model loads, so this notebook's
+# numbers compare across models; fine-tuning adapts the encoder under it either way. Section 3
+# measures how much meaning that mean carries *before* any fine-tuning, for the model this run
+# loaded (the first cell's `model:` line names it).
 
 # %%
 intent_model, tokenizer = load_sequence_classifier(intents, pooling="mean")
@@ -101,8 +105,8 @@ intent_train = encode_classification(banking["train"], tokenizer)
 intent_dev = encode_classification(banking["validation"], tokenizer)
 intent_test = encode_classification(banking["test"], tokenizer)
 intent_fit = fit(intent_model, intent_train, intent_dev,
-                 TrainConfig(epochs=INTENT_EPOCHS, lr=INTENT_LR, batch_size=32, progress=False))
-intent_scores = evaluate(intent_model, intent_test, progress=False)
+                 TrainConfig(epochs=INTENT_EPOCHS, lr=INTENT_LR, batch_size=32))  # with a progress bar
+intent_scores = evaluate(intent_model, intent_test)
 print(f"{INTENT_EPOCHS} epochs at lr {INTENT_LR:g}, batch 32: best validation accuracy "
       f"{intent_fit.best['dev_accuracy']:.3f} (epoch {intent_fit.best['epoch']:g})")
 print(f"test accuracy {intent_scores['accuracy']:.3f} | macro F1 {intent_scores['macro_f1']:.3f}")
@@ -131,7 +135,21 @@ if pairs:
 # Routing needs more than the top intent: it needs to know *how sure* the model is. A model is
 # **calibrated** when, among the answers it gives with confidence 0.9, about 90% are right. The
 # **expected calibration error** (ECE) is the gap between confidence and accuracy, averaged over
-# confidence bins and weighted by how many predictions fall in each.
+# confidence bins and weighted by how many predictions fall in each. By hand, with ten bins of
+# equal width:
+
+# %%
+correct = test_pred == test_gold
+ece_by_hand = 0.0
+for low in torch.arange(10) / 10:
+    inside = (test_conf > low) & (test_conf <= low + 0.1)  # this bin's predictions (a top probability is never 0)
+    if inside.any():  # weight: the bin's share of predictions; gap: its accuracy minus its mean confidence
+        ece_by_hand += float(inside.float().mean() * (correct[inside].float().mean() - test_conf[inside].mean()).abs())
+print(f"test ECE by hand: {ece_by_hand:.3f} over {len(correct)} test predictions")
+
+# %% [markdown]
+# `apps.expected_calibration_error` computes the same (its bins in float64), and
+# `apps.reliability_bins` gives the bins themselves for the plot below.
 #
 # **Temperature scaling** divides every logit by one number T, fitted on validation data to
 # minimise the log-loss. It never changes a prediction (the largest logit stays the largest),
@@ -141,11 +159,11 @@ if pairs:
 dev_gold = torch.tensor(banking["validation"]["label"])
 temperature = apps.fit_temperature(dev_logits, dev_gold)
 cal_conf, cal_pred = apps.confidence_and_prediction(test_logits, temperature)
-correct = test_pred == test_gold
 ece_before = apps.expected_calibration_error(test_conf, correct)
 ece_after = apps.expected_calibration_error(cal_conf, correct)
 print(f"temperature fitted on validation: T = {temperature:.2f} "
       f"({'softens' if temperature > 1 else 'sharpens'} the confidences)")
+print(f"the library's test ECE equals the one by hand: {abs(ece_before - ece_by_hand) < 1e-4}")
 print(f"test ECE: {ece_before:.3f} before, {ece_after:.3f} after; "
       f"predictions unchanged: {bool(torch.equal(cal_pred, test_pred))}")
 print(f"mean confidence {test_conf.mean():.3f} -> {cal_conf.mean():.3f}; test accuracy {correct.float().mean():.3f}")
@@ -326,7 +344,7 @@ sentiment_train = encode_classification(phrasebank["train"], tokenizer)
 sentiment_dev = encode_classification(phrasebank["validation"], tokenizer)
 sentiment_test = encode_classification(phrasebank["test"], tokenizer)
 sentiment_fit = fit(sentiment_model, sentiment_train, sentiment_dev,
-                    TrainConfig(epochs=SENTIMENT_EPOCHS, lr=INTENT_LR, batch_size=16, progress=False))
+                    TrainConfig(epochs=SENTIMENT_EPOCHS, lr=INTENT_LR, batch_size=16))
 news_gold = phrasebank["test"]["label"]
 news_pred = apps.class_logits(sentiment_model, sentiment_test).argmax(-1).tolist()
 sentiment_rows = apps.class_report(news_gold, news_pred, moods)
@@ -456,21 +474,42 @@ grade_alert_rule()
 #
 # A support agent types a new customer question; the system shows the most similar questions
 # answered before, and their intents. That needs **sentence embeddings**: one vector per text,
-# close for texts that mean the same. The packaged all-MiniLM-L6-v2 was trained for exactly this,
-# with **mean pooling** (the average of the last layer's vectors over the real tokens, padding
-# excluded) and cosine similarity. No fine-tuning is involved: the encoder is used as it is.
+# close for texts that mean the same. Here a text's embedding is the **mean** of the encoder's
+# last-layer vectors over its tokens, scaled to unit length, and two texts are as similar as the
+# cosine of their vectors. The encoder is used as it is, without fine-tuning.
+#
+# Whether that makes a good search engine depends on how the encoder was trained. The packaged
+# all-MiniLM-L6-v2 was trained for exactly this use (mean pooling, cosine similarity, pairs of
+# texts that mean the same); bert-base-cased, the online default, was trained to fill in masked
+# words and to tell whether two sentences follow each other, never to make such vectors. So this section does not assume: it measures
+# the loaded encoder against a search that needs no model at all.
+#
+# First one question by hand:
 
 # %%
-from bmcourse.models import load_encoder
+from bmcourse.models import load_encoder, loaded_model_info
 
 encoder, _ = load_encoder()
-past = banking["train"]
-index = apps.sentence_embeddings(encoder, tokenizer, past["text"])
-queries = apps.sentence_embeddings(encoder, tokenizer, banking["test"]["text"])
-print(f"index: {index.shape[0]} past questions x {index.shape[1]} dimensions (unit length)")
 question = banking["test"][5]["text"]
+encoded = tokenizer([question], return_tensors="pt").to(encoder.device)
+with torch.no_grad():
+    token_vectors = encoder(**encoded).last_hidden_state[0]  # one vector per token
+by_hand = torch.nn.functional.normalize(token_vectors.mean(dim=0), dim=0).cpu()  # their mean, at unit length
+print(f"{question!r} ({intents[banking['test'][5]['label']]}): {token_vectors.shape[0]} tokens x "
+      f"{token_vectors.shape[1]} numbers -> one vector of {by_hand.shape[0]}")
+
+# %% [markdown]
+# `apps.sentence_embeddings` does the same for many texts at once, in padded batches, leaving the
+# padding out of each mean. Every past question becomes one row of the search index:
+
+# %%
+past = banking["train"]
+index = apps.sentence_embeddings(encoder, tokenizer, past["text"], progress=True)
+queries = apps.sentence_embeddings(encoder, tokenizer, banking["test"]["text"], progress=True)
+print(f"index: {index.shape[0]} past questions x {index.shape[1]} dimensions (unit length)")
+print(f"the question's row equals the vector by hand: {torch.allclose(queries[5], by_hand, atol=1e-3)}")
 scores, rows = apps.nearest(queries[5:6], index, 3)
-print(f"new question: {question!r} ({intents[banking['test'][5]['label']]})")
+print("its most similar past questions:")
 for score, row in zip(scores[0].tolist(), rows[0].tolist()):
     print(f"  {score:.2f}  {past[row]['text']!r} -> {intents[past[row]['label']]}")
 
@@ -485,6 +524,31 @@ past_labels = torch.tensor(past["label"])
 neighbour_intents = past_labels[rows].tolist()
 recall = {k: apps.recall_at_k(banking["test"]["label"], neighbour_intents, k) for k in (1, 5, 10)}
 print("recall@k on the test questions:", {k: round(v, 3) for k, v in recall.items()})
+
+# %% [markdown]
+# ### Is the encoder better than counting words?
+# The yardstick needs no model: **TF-IDF** turns each text into its word counts, each word
+# weighted down the more past questions contain it, and compares them by cosine similarity too.
+# It finds questions that share words, not meaning. An encoder used as it is earns its place only
+# where it beats that; the cell says whether the encoder this run loaded does.
+
+# %%
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+words = TfidfVectorizer().fit(past["text"])  # the vocabulary and word weights of the past questions
+past_words, query_words = words.transform(past["text"]), words.transform(banking["test"]["text"])
+word_rows = np.concatenate([  # 512 queries at a time (less memory); a stable sort: ties keep row order
+    np.argsort(-(query_words[s:s + 512] @ past_words.T).toarray(), axis=1, kind="stable")[:, :K_MAX]
+    for s in range(0, query_words.shape[0], 512)])
+word_intents = past_labels[torch.from_numpy(word_rows)].tolist()
+word_recall = {k: apps.recall_at_k(banking["test"]["label"], word_intents, k) for k in recall}
+print(metrics.format_table([{"search": name, **{f"recall@{k}": found[k] for k in found}}
+                            for name, found in (("encoder, mean-pooled", recall), ("TF-IDF words", word_recall))]))
+encoder_name = loaded_model_info(encoder, tokenizer)["name"]
+print(f"recall@1: {encoder_name} used as it is "
+      f"{'beats' if recall[1] > word_recall[1] else 'ties with' if recall[1] == word_recall[1] else 'falls behind'} "
+      f"word overlap in this run ({recall[1]:.3f} against {word_recall[1]:.3f})")
 
 # %% [markdown]
 # ### Retrieval or fine-tuning?
@@ -512,8 +576,8 @@ for per_intent in [*SIZES, None]:
         small_model, _ = load_sequence_classifier(intents, pooling="mean")
         fit(small_model, [intent_train[i] for i in picked], None,
             TrainConfig(epochs=max(INTENT_EPOCHS, epochs_for(len(picked), SIZE_BUDGET)), lr=INTENT_LR,
-                        batch_size=32, progress=False))
-        tuned_accuracy = evaluate(small_model, intent_test, progress=False)["accuracy"]
+                        batch_size=32))  # a progress bar for each size
+        tuned_accuracy = evaluate(small_model, intent_test)["accuracy"]
     size_rows.append({"per intent": "all" if per_intent is None else per_intent, "examples": len(picked),
                       "kNN accuracy": knn_accuracy, "fine-tuned accuracy": tuned_accuracy,
                       "fine-tuned minus kNN": tuned_accuracy - knn_accuracy})
@@ -625,8 +689,9 @@ grade_recall_at()
 # was, as character offsets into the input.
 
 # %%
-source, source_tokenizer, source_info = tr.source_tagger(SOURCE_RECIPE, progress=False)
-tagger = apps.Tagger(source, source_tokenizer)
+# the tagger of notebook 03, from the cache (trained first, with a progress bar, when it is not there)
+source, source_tokenizer, source_info = tr.source_tagger(SOURCE_RECIPE)
+tagger = apps.Tagger(source, source_tokenizer, progress=True)
 message = "Hi, this is Maria Schmidt from Siemens in Munich; please call me back before Friday."
 redacted = apps.redact(message, tagger)
 print(redacted.text)
@@ -817,6 +882,7 @@ if settings.profile == "full" and real_data:  # this run used the real datasets
                                for r in sentiment_rows],
                       "monitor": monitor, "perfect_labels": perfect, "window": WINDOW, "alert_at": ALERT_AT},
         "retrieval": {"recall_at_k": {str(k): round(v, 4) for k, v in recall.items()},
+                      "tfidf_recall_at_k": {str(k): round(v, 4) for k, v in word_recall.items()},
                       "sizes": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
                                 for r in size_rows], "knn_k": KNN_K, "size_budget": SIZE_BUDGET},
         "redaction": {"sentences": len(gold_texts),
@@ -848,7 +914,7 @@ for name in ("monitor", "perfect_labels"):
     print(f"  alerts from {'the classifier' if name == 'monitor' else 'the true labels'}: precision "
           f"{m['precision']:.2f}, recall {m['recall']:.2f}, delays {m['delays']}, false alarms {m['false_alarms']}")
 rr = ref["retrieval"]
-print("\nretrieval: recall@k", rr["recall_at_k"])
+print("\nretrieval: recall@k", rr["recall_at_k"], "| TF-IDF words:", rr.get("tfidf_recall_at_k", "not recorded"))
 print(metrics.format_table(rr["sizes"]))
 print(f"\nredaction on {ref['redaction']['sentences']} CoNLL-2003 test sentences:")
 print(metrics.format_table(ref["redaction"]["rows"]))
@@ -870,12 +936,92 @@ for rule, both in ri["handoff"].items():
     print(f"- the {rule} handoff threshold {'meets' if both['test']['accuracy'] >= ri['accuracy_target'] else 'misses'} "
           f"the {ri['accuracy_target']:.0%} target on test ({both['test']['accuracy']:.3f} at "
           f"{both['test']['coverage']:.0%} coverage)")
+if {"plain", "cautious"} <= set(ri["handoff"]):
+    plain_test, cautious_test = ri["handoff"]["plain"]["test"], ri["handoff"]["cautious"]["test"]
+    met = [rule for rule, both in ri["handoff"].items() if both["test"]["accuracy"] >= ri["accuracy_target"]]
+    print(f"- caution sent {plain_test['coverage'] - cautious_test['coverage']:.1%} more of the test requests to a "
+          f"human and bought {cautious_test['accuracy'] - plain_test['accuracy']:+.3f} test accuracy; "
+          + (f"{' and '.join(met)} met the target on test" if met else "neither rule met the target on test")
+          + ": a bound on the validation sample is no promise for another sample")
 print("- kNN against fine-tuning, by examples per intent (a tie is within 0.005): "
       + "; ".join(f"{name} at {sizes}" for name, sizes in verdict.items() if sizes))
 print(f"- the alert monitor finds {rs['monitor']['recall']:.0%} of the bad periods with precision "
       f"{rs['monitor']['precision']:.2f}")
 print(f"- redaction misses most often on {weakest['type']} (recall {weakest['recall']:.2f}): "
       f"{weakest['support'] - round(weakest['recall'] * weakest['support'])} of {weakest['support']} gold spans leak")
+
+# %% [markdown]
+# ### Exercise 5 · Is a miss more than noise?
+# The test set is a sample too, so the accuracy measured on it is uncertain as well. If the
+# target lies at or below an **upper** confidence bound of the measured accuracy, the test set
+# cannot tell the rule's true accuracy from the target, and the miss may be the test sample's
+# own noise; if the target lies above the bound, the rule falls short.
+#
+# Write a function `upper_bound(right, total)`: the one-sided 95% Wilson upper bound of an
+# accuracy measured as `right` correct answers out of `total` (whole numbers, `total` at least 1,
+# `right` from 0 to `total`). With p = right / total, n = total and z = 1.645:
+#
+# $$\text{upper} = \frac{p + \frac{z^2}{2n} + z\sqrt{\frac{p(1-p)}{n} + \frac{z^2}{4n^2}}}{1 + \frac{z^2}{n}}$$
+#
+# Write it yourself, **without** `apps.wilson_lower_bound` (the course's lower bound, which the
+# cautious rule uses). The check calls it on the counts in `ex5_cases`; grading on other counts.
+# Then ask it about the reference: BANKING77's test split has 3,080 requests, a rule answered
+# `round(3080 * coverage)` of them and got `round(answered * accuracy)` right (`ri["handoff"]`
+# above has both rules' test coverage and accuracy).
+
+# %% tags=["exercise"]
+ex5_cases = [(9, 10), (47, 50), (100, 100), (0, 20), (930, 1000)]
+
+
+def self_check(fn):
+    """upper_bound on each count of ex5_cases against one minus apps.wilson_lower_bound of the error rate."""
+    return on_examples(fn, [((right, total), expect_close(1 - apps.wilson_lower_bound(total - right, total),
+                                                          rtol=1e-6, atol=1e-9))
+                            for right, total in ex5_cases])
+
+
+ex5 = Exercise("04.5", "The upper bound of a measured accuracy", Checker(self_check, "a function"),
+               hints=("Compute p = right / total first, then three parts: the centre p + z²/(2n), the spread "
+                      "z times the square root of p(1 − p)/n + z²/(4n²), and the scale 1 + z²/n.",
+                      ("The upper bound adds the spread to the centre (the lower bound subtracts it) and divides "
+                       "by the scale. Check the ends: with no answer right it is still above 0, with every answer "
+                       "right it is exactly 1.")),
+               points=1)
+upper_bound = ...
+
+
+# %% tags=["solution"]
+def upper_bound(right, total):
+    """One-sided 95% Wilson upper bound of the accuracy right / total."""
+    z, n = 1.645, total
+    p = right / n
+    centre = p + z * z / (2 * n)
+    spread = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    return (centre + spread) / (1 + z * z / n)
+
+
+# %%
+ex5.check(upper_bound)
+
+# %% tags=["hidden-test"]
+def grade_upper_bound():
+    """04.5 on counts drawn at grading time (none right, all right, a single request, random small and large
+    samples) against one minus apps.wilson_lower_bound of the error rate, which is forbidden while the answer runs."""
+    from bmcourse import apps, graded
+
+    rng = graded.fresh_rng()
+    few = rng.randint(1, 60)
+    drawn = [(0, few), (few, few), (rng.randint(0, 1), 1)]
+    for top in (30, 500, 5000):
+        total = rng.randint(2, top)
+        drawn.append((rng.randint(1, total - 1), total))
+    cases = [((right, total), 1 - apps.wilson_lower_bound(total - right, total)) for right, total in drawn]
+    graded.check_function(upper_bound, cases, "04.5 upper_bound",
+                          forbid=("bmcourse.apps.wilson_lower_bound", "bmcourse.apps.intent.wilson_lower_bound"),
+                          why="this exercise asks you to write the bound yourself")
+
+
+grade_upper_bound()
 
 # %% [markdown]
 # ## Summary
@@ -891,12 +1037,15 @@ print(f"- redaction misses most often on {weakest['type']} (recall {weakest['rec
 #   Temperature scaling (one parameter, fitted on validation data) fixes systematic
 #   over-confidence, and whether it helped is again a test-set measurement.
 # - Choose thresholds and alert rules on validation data and report them on test; a threshold
-#   chosen on a sample's point estimate can miss its target on new data, and a lower confidence
-#   bound trades coverage for that safety. Compare the monitor with what perfect labels would
-#   give: the gap is the classifier's share of the misses.
-# - Retrieval with a sentence encoder needs no training, and with few labelled examples it can
-#   match or beat fine-tuning (section 3 and the reference show where); compare the two at your
-#   own data size before choosing.
+#   chosen on a sample's point estimate can miss its target on new data. A lower confidence
+#   bound on the validation estimate buys a margin with coverage, not a guarantee: on test it
+#   can miss too (section 5 prints whether it did in the reference run, and exercise 5 asks
+#   whether such a miss is more than the test set's own noise). Compare the monitor with what
+#   perfect labels would give: the gap is the classifier's share of the misses.
+# - Retrieval with a sentence encoder needs no training; whether the encoder, used as it is,
+#   beats plain word overlap depends on how it was trained (section 3 measured the loaded one).
+#   With few labelled examples it can match or beat fine-tuning (section 3 and the reference
+#   show where); compare the two at your own data size before choosing.
 # - For redaction, recall per type is the number that matters: every miss is a leak.
 #
 # Notebook 05 takes the tagger and the intent classifier towards deployment: speed, size,
@@ -909,4 +1058,4 @@ from bmcourse.data import data_name
 bmcourse.headline(f"intent accuracy on the test split of {data_name('banking77')} (this run)", intent_scores["accuracy"])
 
 # %%
-print(checkpoint([ex1, ex2, ex3, ex4]))
+print(checkpoint([ex1, ex2, ex3, ex4, ex5]))

@@ -21,7 +21,7 @@ import torch
 NB = "04"
 #: exercise -> (the function's name, its points)
 EXERCISES = {"04.1": ("threshold_for", 2), "04.2": ("alert_rule", 1), "04.3": ("recall_at", 1),
-             "04.4": ("char_entities", 3)}
+             "04.4": ("char_entities", 3), "04.5": ("upper_bound", 1)}
 #: how often a wrong answer is graded: each run draws new inputs, and every one of them must fail
 RUNS = 20
 
@@ -343,3 +343,51 @@ def test_char_entities_with_the_course_helpers_or_in_view_gets_no_points() -> No
     ns = solved("04.4")
     shown = ns["char_entities"](ns["ex4_offsets"], ns["ex4_subword_tags"])
     passes_self_check_fails_hidden("04.4", lambda offsets, tags: shown, forbidden=False)
+
+
+# ---------------------------------------------------------------- 04.5
+
+
+def lower_instead(right, total, z=1.645):  # the lower bound: subtracts the spread
+    p, n = right / total, total
+    return (p + z * z / (2 * n) - z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+
+
+def wald(right, total, z=1.645):  # the normal approximation: no Wilson correction, 0 when nothing is right
+    p = right / total
+    return min(1.0, p + z * (p * (1 - p) / total) ** 0.5)
+
+
+def two_sided(right, total):  # z = 1.96: a two-sided 95% interval's upper end
+    return 1 - lower_instead(total - right, total, z=1.96)
+
+
+def unscaled(right, total, z=1.645):  # forgets to divide by 1 + z²/n
+    p, n = right / total, total
+    return p + z * z / (2 * n) + z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+
+
+def by_error_rate(right, total):  # one minus the lower bound of the error rate, written by hand: also right
+    return 1 - lower_instead(total - right, total)
+
+
+def test_upper_bound_wrong_answers_fail() -> None:
+    ex5 = nbsource.exercise(NB, "04.5")["ex5"]
+    result = ex5.check(wald)
+    assert not result.passed and "Hint 1/2" in result.message and "example" in result.message
+    for wrong in (lower_instead, wald, two_sided, unscaled, lambda right, total: right / total):
+        fails_both("04.5", wrong)
+    passes_both("04.5", by_error_rate)
+    passes_both("04.5", lambda right, total: torch.tensor(by_error_rate(right, total), dtype=torch.float64))
+    assert ex5.check(solved("04.5")["upper_bound"]).passed
+
+
+def test_upper_bound_with_the_course_bound_or_in_view_gets_no_points() -> None:
+    passes_self_check_fails_hidden("04.5", "upper_bound = lambda right, total: 1 - apps.wilson_lower_bound("
+                                           "total - right, total)", forbidden=True)
+    passes_self_check_fails_hidden("04.5", "from bmcourse.apps.intent import wilson_lower_bound\n"
+                                           "upper_bound = lambda right, total: 1 - wilson_lower_bound(total - right, total)",
+                                   forbidden=True)
+    ns = solved("04.5")
+    shown = {case: ns["upper_bound"](*case) for case in ns["ex5_cases"]}
+    passes_self_check_fails_hidden("04.5", lambda right, total: shown.get((right, total), 0.5), forbidden=False)
