@@ -25,9 +25,10 @@
 # 5. measure the three pitfalls of the source recipe side by side: which one hurts, which two hide it;
 # 6. analyse errors, tag your own sentences, save and reload the model.
 #
-# **Time.** Measured on a 2-core CPU with the offline model all-MiniLM-L6-v2 (the setup cell
-# names the model a run uses): smoke profile (the tests) about 2 minutes; full profile on the
-# real CoNLL-2003 about 20 minutes. A GPU is much faster (not measured here).
+# **Time.** Measured with the offline model all-MiniLM-L6-v2 (the setup cell names the model a
+# run uses): the smoke profile (the tests) takes under 2 minutes on a 2-core CPU; the full
+# profile on the real CoNLL-2003 took about 18 minutes on one core of that CPU (the reference
+# run of section 9). A GPU is much faster (not measured here).
 
 # %%
 import sys
