@@ -24,7 +24,8 @@
 # 3. compare them at the same budget, from two starting points (the raw pre-trained encoder and
 #    the news-tuned one), on the target's own types and on the coarse types zero-shot is scored on;
 # 4. draw few-shot curves with their spread over seeds, and test mention-replacement augmentation;
-# 5. measure forgetting of the source task, and how much replay wins back.
+# 5. measure forgetting of the source task, and how much replay and elastic weight consolidation
+#    (EWC) keep.
 #
 # **Time.** On a 2-core CPU with the offline model all-MiniLM-L6-v2: smoke profile (the tests)
 # about 2 minutes. The full profile (the real CrossNER politics) was not timed as a notebook run;
@@ -1015,6 +1016,150 @@ def grade_recovered():
 grade_recovered()
 
 # %% [markdown]
+# ## 6 · Forgetting without replayed data: elastic weight consolidation
+#
+# Replay needs the old data at hand. The articles' map of continual learning (持续学习) names a
+# second family next to memory replay (记忆重放): **regularisation** (正则化方法). Its best-known
+# member is elastic weight consolidation (EWC). It keeps no source sentences for training; instead it
+# 1. measures once how much the source task relies on each weight: the diagonal of the **Fisher
+#    information**, one number $F_i \ge 0$ per weight, estimated from squared gradients of the source
+#    loss (here each batch's mean-loss gradient, squared, averaged over the batches);
+# 2. fine-tunes on the target with a penalty that pulls each weight back towards its source value
+#    $\theta^*_i$, the harder the larger $F_i$:
+#
+# $$\text{loss} = \text{target loss} + \frac{\lambda}{2}\sum_i F_i\,(\theta_i - \theta^*_i)^2 .$$
+#
+# Each weight is tied to its source value by a spring of stiffness $\lambda F_i$: weights the news task
+# hardly uses move freely, the ones it relies on are held. The run below is the plain run of section 5
+# with this penalty: the same joint head, budget, learning rate and seed. Its Fisher is estimated on
+# the source sentences replay mixed in above (at most `REPLAY` × `BUDGET` of them), and λ is the value
+# the reference run chose on validation data (never test).
+
+# %%
+CONTINUAL = reference.load("continual_reference")  # the shipped full run: plain, replay and EWC on real targets
+EWC_LAM = CONTINUAL["lam"]  # chosen there on validation data
+with_ewc = tr.ewc_forgetting(source, tokenizer, conll, target, lam=EWC_LAM, fisher_ratio=REPLAY,
+                             fisher_at_most=round(REPLAY * BUDGET), epochs=epochs_for(target["train"].num_rows, BUDGET),
+                             progress=True)  # a progress bar for the Fisher pass and the training
+print(f"lambda = {EWC_LAM:g}; Fisher estimated on {with_ewc['fisher_sentences']} CoNLL-2003 training sentences")
+print(format_table([{"run": "plain fine-tuning", "CoNLL-2003 test F1": after["source_f1"], "target test F1": after["target_f1"]},
+                    {"run": "replay", "CoNLL-2003 test F1": replayed["source_f1"], "target test F1": replayed["target_f1"]},
+                    {"run": "EWC", "CoNLL-2003 test F1": with_ewc["source_f1"], "target test F1": with_ewc["target_f1"]}],
+                   digits=2))
+
+# %% [markdown]
+# The reference run did the same on real targets (one row each), after choosing λ on one target's
+# validation data (the second printed line says how); it reran plain fine-tuning and replay as well,
+# so all three columns come from one run:
+
+# %%
+print(reference.label(CONTINUAL))
+print("lambda chosen on", CONTINUAL["settings"]["lam_chosen_on"])
+print("lambda tried on validation data (CoNLL-2003 F1 / target F1):",
+      "; ".join(f"{r['lam']:g}: {r['source_dev_f1']:.3f} / {r['target_dev_f1']:.3f}" for r in CONTINUAL["lam_sweep"]),
+      f"-> chosen {CONTINUAL['lam']:g}")
+print(format_table([{"target": t, "CoNLL F1 before": f["before"], "kept: plain": f["after"],
+                     "kept: replay": f["after_replay"], "kept: EWC": f["after_ewc"], "target F1: plain": f["target_f1"],
+                     "target F1: replay": f["target_f1_replay"], "target F1: EWC": f["target_f1_ewc"]}
+                    for t, f in CONTINUAL["forgetting"].items()], digits=3))
+
+# %% [markdown]
+# What the reference says, counted from the table rather than read off it:
+
+# %%
+runs = CONTINUAL["forgetting"]
+print(f"EWC kept more CoNLL-2003 F1 than plain fine-tuning on {sum(f['after_ewc'] > f['after'] for f in runs.values())} "
+      f"of {len(runs)} targets, and more than replay on {sum(f['after_ewc'] > f['after_replay'] for f in runs.values())}")
+print(f"EWC's target F1 was at least plain fine-tuning's on "
+      f"{sum(f['target_f1_ewc'] >= f['target_f1'] for f in runs.values())} of {len(runs)} targets, "
+      f"and at least replay's on {sum(f['target_f1_ewc'] >= f['target_f1_replay'] for f in runs.values())}")
+
+# %% [markdown]
+# Both methods cost something. Replay needs stored source sentences and trains on more sentences
+# per epoch; EWC needs no stored sentences after one Fisher pass, but it keeps two extra copies of the
+# weights' size (the Fisher and $\theta^*$), and one λ must fit every target. Which of the two keeps
+# more of the news task, and at what price for the new one, is what the counts above answer.
+
+# %% [markdown]
+# ### Exercise 8 · The EWC penalty
+# Write a function `penalty(theta, anchor, fisher, lam)`: `theta`, `anchor` ($\theta^*$) and `fisher`
+# are dicts `{parameter name: tensor}`, `lam` is λ. It returns $\frac{\lambda}{2}\sum_i F_i(\theta_i -
+# \theta^*_i)^2$ over every parameter named in `fisher`, as one number (a float or a 0-dimensional
+# tensor). `theta` may hold parameters that `fisher` does not name (the target's new head rows, say):
+# nothing protects them, so they add nothing. Write it yourself, **without `tr.ewc_penalty`** (or the
+# package's `penalty_gradient`). The check calls it on the tensors below; grading calls it on other
+# names, shapes and values.
+
+# %% tags=["exercise"]
+ex8_gen = torch.Generator().manual_seed(8)
+ex8_theta = {"encoder.weight": torch.randn(4, 3, generator=ex8_gen), "encoder.bias": torch.randn(3, generator=ex8_gen),
+             "head.new_rows": torch.randn(2, 3, generator=ex8_gen)}
+ex8_anchor = {name: value + 0.1 * torch.randn(value.shape, generator=ex8_gen) for name, value in ex8_theta.items()}
+ex8_fisher = {name: torch.rand(ex8_theta[name].shape, generator=ex8_gen) for name in ("encoder.weight", "encoder.bias")}
+EX8_LAM = 50.0
+
+
+def self_check(fn):
+    """penalty on the tensors above against the package's tr.ewc_penalty."""
+    want = float(tr.ewc_penalty(ex8_theta, ex8_anchor, ex8_fisher, EX8_LAM))
+    return on_example(fn, (ex8_theta, ex8_anchor, ex8_fisher, EX8_LAM), expect_close(want, rtol=1e-5))
+
+
+ex8 = Exercise("03.8", "The EWC penalty", Checker(self_check, "a function"),
+               hints=("For each parameter the Fisher covers: how far each weight moved from its source value, "
+                      "squared, times its Fisher value; add all of that up and scale it by half of lambda.",
+                      ("Loop over the names in fisher, not in theta: a parameter without a Fisher entry is free. "
+                       "The products are element by element (tensors of one shape); reduce each to one number "
+                       "with .sum() before adding the parameters together.")),
+               points=1)
+penalty = ...
+
+
+# %% tags=["solution"]
+def penalty(theta, anchor, fisher, lam):
+    """EWC's penalty: lam/2 times the Fisher-weighted squared distance to the anchor, over the Fisher's names."""
+    total = sum((fisher[name] * (theta[name] - anchor[name]) ** 2).sum() for name in fisher)
+    return lam / 2 * total
+
+
+# %%
+ex8.check(penalty)
+
+# %% tags=["hidden-test"]
+def grade_penalty():
+    """03.8 on parameter names, shapes and values made up at grading time (some parameters without a Fisher
+    entry) against the package's ewc_penalty, which is forbidden while the answer runs."""
+    import torch
+
+    from bmcourse import graded
+    from bmcourse.transfer.ewc import ewc_penalty as reference
+
+    rng = graded.fresh_rng()
+    gen = torch.Generator().manual_seed(graded.fresh_seed(rng))
+    for _ in range(3):
+        names = [f"layer{rng.randint(0, 99)}.{kind}{i}" for i, kind in
+                 enumerate(rng.choices(("weight", "bias", "scale"), k=rng.randint(3, 6)))]
+        theta = {n: torch.randn([rng.randint(1, 5) for _ in range(rng.randint(1, 2))], generator=gen,
+                                dtype=torch.float64) for n in names}
+        anchor = {n: v + rng.uniform(0.01, 1.0) * torch.randn(v.shape, generator=gen, dtype=torch.float64)
+                  for n, v in theta.items()}
+        covered = rng.sample(names, rng.randint(1, len(names) - 1))  # the others have no Fisher entry
+        fisher = {n: rng.choice((1e-3, 1.0, 30.0)) * torch.rand(theta[n].shape, generator=gen, dtype=torch.float64)
+                  for n in covered}
+        lam = rng.uniform(0.5, 2000.0)
+        want = float(reference(theta, anchor, fisher, lam))
+        got = graded.call(penalty, {n: v.clone() for n, v in theta.items()}, {n: v.clone() for n, v in anchor.items()},
+                          {n: v.clone() for n, v in fisher.items()}, lam,
+                          forbid=("bmcourse.transfer.ewc_penalty", "bmcourse.transfer.ewc.ewc_penalty",
+                                  "bmcourse.transfer.penalty_gradient", "bmcourse.transfer.ewc.penalty_gradient",
+                                  "bmcourse.transfer.ewc.Consolidated.penalty"),
+                          why="this exercise asks you to write the penalty yourself")
+        graded.assert_close(got, want, "03.8 penalty", rtol=1e-9, atol=1e-12)
+
+
+grade_penalty()
+
+# %% [markdown]
 # ## Summary
 #
 # | section | what you measured | source concept (articles) |
@@ -1024,6 +1169,7 @@ grade_recovered()
 # | 3 | five strategies, two starting points, one budget; scored on the target's types and on zero-shot's mapped types | 迁移学习 (transfer learning) |
 # | 4 | few-shot curves with their spread; augmentation | 小样本 (few-shot) |
 # | 5 | forgetting of the source task, and replay | 持续学习 (continual learning) |
+# | 6 | EWC: a penalty from the Fisher instead of replayed data, at the same budget | 持续学习: 正则化方法 (regularisation) vs 记忆重放 (replay) |
 #
 # The conclusions drawn in the text come from the numbers printed above them: where this
 # run (a smoke run uses tiny samples) and the reference differ, trust the reference and its
@@ -1038,4 +1184,4 @@ bmcourse.headline(f"best test F1 on {data_name(TARGET)} at the same budget (this
                   f"{best_row.test_f1:.3f} ({best_row.strategy}, from {best_row.init})")
 
 # %%
-print(checkpoint([ex1, ex2, ex3, ex4, ex5, ex6, ex7]))
+print(checkpoint([ex1, ex2, ex3, ex4, ex5, ex6, ex7, ex8]))

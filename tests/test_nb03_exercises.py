@@ -26,7 +26,8 @@ NB = "03"
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 #: exercise -> (the function's name, its points)
 EXERCISES = {"03.1": ("to_source_tags", 2), "03.2": ("lora_forward", 2), "03.3": ("bitfit_names", 1), "03.4": ("lora_params", 2),
-             "03.5": ("lora_gap", 1), "03.6": ("source_gain", 2), "03.7": ("recovered", 1)}
+             "03.5": ("lora_gap", 1), "03.6": ("source_gain", 2), "03.7": ("recovered", 1),
+             "03.8": ("penalty", 1)}
 
 
 EX = nbsource.Exercises(NB, EXERCISES)
@@ -44,7 +45,8 @@ def visible_answer(exercise_id: str) -> Any:
     args = {"03.2": lambda: (ns["ex2_x"], ns["ex2_base"], ns["ex2_A"], ns["ex2_B"], ns["ex2_alpha"]),
             "03.3": lambda: (ns["ex3_names"],), "03.4": lambda: (ns["ex4_config"], tr.LORA_RANK),
             "03.5": lambda: (ns["REF"]["rows"],), "03.6": lambda: (ns["REF"]["few_shot"],),
-            "03.7": lambda: (ns["REF"]["forgetting"],)}[exercise_id]()
+            "03.7": lambda: (ns["REF"]["forgetting"],),
+            "03.8": lambda: (ns["ex8_theta"], ns["ex8_anchor"], ns["ex8_fisher"], ns["EX8_LAM"])}[exercise_id]()
     return ns[EXERCISES[exercise_id][0]](*args)
 
 
@@ -407,3 +409,30 @@ def test_03_7_replay_recovery_or_the_visible_targets_get_no_points() -> None:
                                            "if f['before'] > f['after']}", forbidden=True)
     passes_self_check_fails_hidden("03.7", lambda forgetting: {t: shares(forgetting)[t] for t in tr_targets()},
                                    forbidden=False)
+
+
+# ---------------------------------------------------------------- 03.8
+
+
+def test_03_8_no_half_no_fisher_every_parameter_or_no_square_fails() -> None:
+    no_half = lambda t, a, f, lam: lam * sum((f[n] * (t[n] - a[n]) ** 2).sum() for n in f)  # noqa: E731
+    unweighted = lambda t, a, f, lam: lam / 2 * sum(((t[n] - a[n]) ** 2).sum() for n in f)  # noqa: E731
+    every_parameter = lambda t, a, f, lam: lam / 2 * sum(  # noqa: E731
+        (f.get(n, torch.ones_like(v)) * (v - a[n]) ** 2).sum() for n, v in t.items())
+    not_squared = lambda t, a, f, lam: lam / 2 * sum((f[n] * (t[n] - a[n]).abs()).sum() for n in f)  # noqa: E731
+    for wrong in (no_half, unweighted, every_parameter, not_squared):
+        result = fails_both("03.8", wrong)
+        assert not re.search(r"\d\.\d\d", result.message)  # never the expected value
+    assert self_check("03.8", lambda t, a, f, lam: float(lam / 2 * sum((f[n] * (t[n] - a[n]) ** 2).sum()
+                                                                        for n in f))).passed  # a float is fine too
+
+
+def test_03_8_the_package_penalty_or_its_gradient_get_no_points() -> None:
+    passes_self_check_fails_hidden("03.8", "penalty = tr.ewc_penalty", forbidden=True)
+    passes_self_check_fails_hidden("03.8", "penalty = lambda theta, anchor, fisher, lam: "
+                                           "tr.ewc_penalty(theta, anchor, fisher, lam)", forbidden=True)
+    passes_self_check_fails_hidden("03.8", "from bmcourse.transfer.ewc import penalty_gradient\n\n\n"
+                                           "def penalty(theta, anchor, fisher, lam):\n"
+                                           "    g = penalty_gradient(theta, anchor, fisher, lam)\n"
+                                           "    return sum((g[n] * (theta[n] - anchor[n])).sum() for n in g) / 2\n",
+                                   forbidden=True)
