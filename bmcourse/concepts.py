@@ -107,7 +107,19 @@ EXTRA_TERMS: tuple[tuple[str, str], ...] = (
     ("catastrophic forgetting", "灾难性遗忘"), ("contextual embedding", "上下文嵌入"),
     ("linear probe", "线性探针"), ("empirical risk", "经验风险"), ("cross-entropy", "交叉熵"),
     ("weight decay", "权重衰减"), ("named-entity recognition (NER)", "命名实体识别"),
-    ("sub-word token", "子词"),
+    ("sub-word token", "子词"), ("token", "词元"), ("tokenizer", "分词器"), ("entity", "实体"),
+    ("label", "标签"), ("embedding", "嵌入"), ("encoder", "编码器"), ("attention", "注意力"),
+    ("loss", "损失"), ("gradient", "梯度"), ("backpropagation", "反向传播"), ("optimizer", "优化器"),
+    ("learning rate", "学习率"), ("batch", "批量"), ("epoch", "轮"), ("overfitting", "过拟合"),
+    ("training set", "训练集"), ("validation set", "验证集"), ("test set", "测试集"),
+    ("precision", "精确率"), ("recall", "召回率"), ("accuracy", "准确率"), ("calibration", "校准"),
+    ("zero-shot", "零样本"), ("replay", "回放"), ("elastic weight consolidation (EWC)", "弹性权重巩固"),
+    ("knowledge distillation", "知识蒸馏"), ("teacher model", "教师模型"), ("student model", "学生模型"),
+    ("quantisation", "量化"), ("inference", "推理"), ("latency", "延迟"), ("deployment", "部署"),
+    ("drift", "漂移"), ("attribution", "归因"), ("Integrated Gradients", "积分梯度"),
+    ("robustness", "鲁棒性"), ("redaction", "脱敏"), ("intent", "意图"), ("sentiment", "情感"),
+    ("semantic search", "语义搜索"), ("pooling", "池化"), ("hyperparameter", "超参数"),
+    ("exercise", "练习"), ("hint", "提示"),
 )
 
 
