@@ -65,3 +65,18 @@ def pytest_collectstart(collector) -> None:
         collector.skip_compare = tuple(collector.skip_compare) + ("stderr",)
         user_files = IPyNbFile.get_sanitize_files(collector)
         collector.get_sanitize_files = lambda: [str(p) for p in SANITIZERS] + list(user_files)
+
+
+def notebook_language(path: Path) -> str:
+    """``zh_CN`` for the generated Chinese notebooks (``notebooks/zh-CN/``), ``en`` for every other file."""
+    return "zh_CN" if path.parent.name == "zh-CN" else "en"
+
+
+import pytest  # noqa: E402  (after the environment above is set)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item) -> None:
+    """Each notebook's kernel starts in its edition's language (the stored outputs hold its messages),
+    whatever the machine's locale; set before nbval starts the kernel for the notebook's first cell."""
+    os.environ["BMCOURSE_LANG"] = notebook_language(Path(str(item.path)))

@@ -7,6 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bmcourse.i18n import language
+from bmcourse.i18n import tr as _
+
 #: The course's notebooks, by number (a test keeps this equal to the files in notebooks/).
 NOTEBOOK_FILES = {"00": "00_foundations.ipynb", "01": "01_loss_and_gradients.ipynb",
                   "02": "02_ner_finetuning.ipynb", "03": "03_domain_transfer.ipynb",
@@ -183,13 +186,15 @@ def draw_map(figsize: tuple[float, float] = (13.0, 6.2)) -> Any:
                                     edgecolor="#38761d" if run else "#999999",
                                     linestyle="-" if run else "--"))
         label = c.en if len(c.en) < 24 else c.en.replace(" (", "\n(").replace(" / ", " /\n")
+        if language() == "zh_CN":  # the Chinese edition labels the map with the glossary's terms
+            label = c.zh.replace(" (", "\n(").replace(" / ", " /\n")
         ax.text(x, y + 0.08, label, ha="center", va="center", fontsize=7.5)
-        where = f"nb {c.where}" if run else "named only"
+        where = f"nb {c.where}" if run else _("named only")
         ax.text(x, y - 0.2, where, ha="center", va="center", fontsize=6.5, color="#444444")
     ax.set_xlim(-0.6, 4.6)
     ax.set_ylim(-4.4, 1.1)
     ax.axis("off")
-    ax.set_title("Course concept map (green: run in a notebook; grey, dashed: named only)", fontsize=10)
+    ax.set_title(_("Course concept map (green: run in a notebook; grey, dashed: named only)"), fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from bmcourse.i18n import tr as _
+
 Verdict = tuple[bool, str]
 
 
@@ -269,7 +271,7 @@ class Exercise:
         if not self.hints:
             return ""
         n = min(failure, len(self.hints))
-        return f"💡 Hint {n}/{len(self.hints)}: {self.hints[n - 1]}"
+        return _("💡 Hint {n}/{total}: {hint}").format(n=n, total=len(self.hints), hint=_(self.hints[n - 1]))
 
     def _verdict(self, answer: Any) -> Verdict:
         """Run the checker; an exception from a badly shaped answer becomes a failure message."""
@@ -277,20 +279,21 @@ class Exercise:
             passed, message = self.checker(answer)
         except Exception as err:  # the learner's value broke the check: say which type was wanted
             expects = getattr(self.checker, "expects", None) or "a different kind of value"
-            return False, f"expected {expects}, got {describe(answer)} ({type(err).__name__} while checking)"
-        return bool(passed), str(message)
+            return False, _("expected {expects}, got {got} ({error} while checking)").format(
+                expects=_(expects), got=describe(answer), error=type(err).__name__)
+        return bool(passed), _(str(message))
 
     def check(self, answer: Any) -> Result:
         """Check ``answer``, print one ✅/❌ line (plus a 💡 hint on failure) and return a Result."""
-        head = f"{self.key} {self.title}"
+        head = f"{self.key} {_(self.title)}"
         if _not_answered(answer):
-            text = f"⏳ {head}: not answered yet (replace the ... with your answer)"
+            text = _("⏳ {head}: not answered yet (replace the ... with your answer)").format(head=head)
             self.result = Result(self.key, False, self.attempts, text)
         else:
             self.attempts += 1
             passed, message = self._verdict(answer)
             if passed:
-                text = f"✅ {head}: correct (attempt {self.attempts})"
+                text = _("✅ {head}: correct (attempt {n})").format(head=head, n=self.attempts)
             else:
                 self.failures += 1
                 text = f"❌ {head}: {message}"
@@ -317,13 +320,13 @@ def checkpoint(results: Iterable[Result | Exercise]) -> str:
             done += 1
         else:
             open_keys.append(item.key)
-    summary = f"{done}/{len(items)} exercises passed"
-    return summary + (f" (still open: {', '.join(open_keys)})" if open_keys else "")
+    summary = _("{done}/{total} exercises passed").format(done=done, total=len(items))
+    return summary + (_(" (still open: {keys})").format(keys=", ".join(open_keys)) if open_keys else "")
 
 
 # ---------------------------------------------------------------- running a learner's function
 
-_NOT_A_FUNCTION = "expected a function, got {}: define it with def and assign nothing else to its name"
+_NOT_A_FUNCTION = "expected a function, got {}: define it with def and assign nothing else to its name"  # _() at use
 
 
 def _copied(args: tuple) -> tuple:
@@ -342,20 +345,20 @@ def on_example(fn: Any, args: tuple, check: Callable[[Any], Verdict]) -> Verdict
     (an ``expect_*`` checker holding the reference): the message says what is wrong (not a function,
     the exception it raised, a shape, how many values differ), never the expected value."""
     if not callable(fn):
-        return False, _NOT_A_FUNCTION.format(describe(fn))
+        return False, _(_NOT_A_FUNCTION).format(describe(fn))
     try:
         got = fn(*_copied(args))
     except Exception as err:  # the learner's code failed: name the error instead of a traceback
-        return False, f"your function raised {type(err).__name__}: {err}"
+        return False, _("your function raised {error}: {message}").format(error=type(err).__name__, message=err)
     return check(got)
 
 
 def on_examples(fn: Any, cases: Iterable[tuple[tuple, Callable[[Any], Verdict]]]) -> Verdict:
     """:func:`on_example` over several ``(args, check)`` examples; a failure names its example."""
     if not callable(fn):
-        return False, _NOT_A_FUNCTION.format(describe(fn))
+        return False, _(_NOT_A_FUNCTION).format(describe(fn))
     for number, (args, check) in enumerate(cases, 1):
         passed, message = on_example(fn, args, check)
         if not passed:
-            return False, f"example {number}: {message}"
+            return False, _("example {number}: {message}").format(number=number, message=_(message))
     return True, "values match"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,21 @@ def memory_warning(parameters: int | None, available: int | None, model: str) ->
             "22 M parameters) or the smoke profile, or a machine with more memory")
 
 
+def cjk_font() -> str | None:
+    """Let figures draw Chinese (the concept map's labels, the Chinese edition's titles); in Chinese,
+    warn with the fix when no font with Chinese glyphs is installed."""
+    from .i18n import language
+    from .i18n import tr as _
+    from .plots.layout import cjk_fallback
+
+    font = cjk_fallback()
+    if font is None and language() == "zh_CN":
+        warnings.warn(_("no font with Chinese glyphs found: figures will show empty boxes for Chinese "
+                        "text; install one (Debian/Ubuntu, Colab: apt-get install fonts-noto-cjk) and "
+                        "restart the kernel"), stacklevel=3)
+    return font
+
+
 def setup(seed: int = 0, verbose: bool = True, profile: str | None = None) -> Settings:
     """Seed everything, quieten library logs and print profile (and how to switch it), model, device,
     data sources, versions and a warning when memory is too small for the model.
@@ -165,6 +181,7 @@ def setup(seed: int = 0, verbose: bool = True, profile: str | None = None) -> Se
     quiet_transformers()
     settings = Settings(profile=current_profile(), device=device(), seed=seed, offline=is_offline(),
                         data_dir=data_dir(), cache_dir=cache_dir())
+    cjk_font()
     if verbose:
         info = models.model_info()
         folder = Path(models.default_model_name())

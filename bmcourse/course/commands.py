@@ -86,6 +86,8 @@ def cmd_store(args: argparse.Namespace) -> int:
     os.environ["BMCOURSE_STATIC_WIDGETS"] = "1"
     os.environ["BMCOURSE_DEVICE"] = "cpu"  # stored outputs are CPU outputs, whatever the machine has
     for path in notebooks(args.notebooks, new_pairs=True):
+        # each edition's messages in its language (notebooks/zh-CN/ is the Chinese one), whatever the locale
+        os.environ["BMCOURSE_LANG"] = "zh_CN" if path.parent.name == "zh-CN" else "en"
         sync(path)
         stored = nbformat.read(path, as_version=4)
         nb, seconds = execute(path, timeout=args.timeout)

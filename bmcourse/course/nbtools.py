@@ -215,7 +215,7 @@ def out_of_sync(path: Path) -> str | None:
     return None
 
 
-CHECKPOINT = re.compile(r"\b(\d+)/(\d+) exercises passed")
+CHECKPOINT = re.compile(r"\b(\d+)/(\d+) (?:exercises passed|个练习已通过)")
 
 
 def _stdout_lines(nb: Any) -> list[str]:

@@ -222,3 +222,117 @@ def glossary_mismatches(msgid: str, msgstr: str, comment: str = "") -> list[str]
                     problems.append(f"'{variant}' should read {chinese!r}")
                 break
     return problems
+
+
+# ---------------------------------------------------------------- the package's and the exercises' strings
+
+PACKAGE = Path(__file__).resolve().parents[1]  #: the bmcourse package folder
+
+
+def package_strings(root: Path = PACKAGE) -> dict[str, str]:
+    """Every literal the package passes to ``_()`` (or a module constant passed to it), with where it is."""
+    import ast
+
+    found: dict[str, str] = {}
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants = {t.id: node.value.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                     and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+                     for t in node.targets if isinstance(t, ast.Name)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_" and node.args:
+                arg = node.args[0]
+                text = arg.value if isinstance(arg, ast.Constant) else constants.get(getattr(arg, "id", None))
+                if isinstance(text, str) and text:
+                    found.setdefault(text, f"{path.relative_to(root.parent)}:{node.lineno}")
+    return found
+
+
+def notebook_strings(notebooks: list[Path]) -> dict[str, str]:
+    """What the notebooks' code cells hand to the exercise machinery for learners to read: exercise
+    titles and hints, the ``expects`` of checkers, and the messages of ``(False, "...")`` verdicts."""
+    import ast
+
+    import nbformat
+
+    found: dict[str, str] = {}
+
+    def add(node: ast.AST | None, where: str) -> None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.strip():
+            found.setdefault(node.value, where)
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            for element in node.elts:
+                add(element, where)
+
+    for notebook in notebooks:
+        nb = nbformat.read(notebook, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            try:
+                tree = ast.parse("\n".join(line for line in cell.source.splitlines()
+                                           if not line.lstrip().startswith(("%", "!"))))
+            except SyntaxError:
+                continue
+            where = f"{notebook.name} cell {cell.get('id')}"
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Call):
+                    name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+                    if name == "Exercise" and len(node.args) >= 2:
+                        add(node.args[1], where)
+                    if name in ("Exercise", "Checker", "expect"):
+                        for keyword in node.keywords:
+                            if keyword.arg in ("hints", "expects"):
+                                add(keyword.value, where)
+                    if name == "Checker" and len(node.args) >= 2:
+                        add(node.args[1], where)
+                if (isinstance(node, ast.Tuple) and len(node.elts) == 2 and isinstance(node.elts[0], ast.Constant)
+                        and node.elts[0].value is False):
+                    add(node.elts[1], where)
+    return found
+
+
+def string_catalog_path(domain: str, lang: str = "zh_CN") -> Path:
+    """The PO catalog of the package's (``bmcourse``) or the notebooks' exercise strings (``notebooks``)."""
+    return PACKAGE / "locale" / lang / "LC_MESSAGES" / f"{domain}.po"
+
+
+def update_string_catalog(domain: str, strings: dict[str, str], lang: str = "zh_CN") -> dict[str, int]:
+    """Add the strings a catalog lacks, drop (obsolete) those no longer used; translations are kept."""
+    import polib
+
+    path = string_catalog_path(domain, lang)
+    po = _load_po(path)
+    present = {e.msgid: e for e in po if not e.obsolete}
+    counts = {"kept": 0, "new": 0, "obsolete": 0}
+    for text, where in strings.items():
+        entry = present.pop(text, None)
+        if entry is None:
+            entry = polib.POEntry(msgid=text, msgstr="")
+            po.append(entry)
+            counts["new"] += 1
+        else:
+            counts["kept"] += 1
+        entry.occurrences = [(where.split(":")[0], where.split(":")[1] if ":" in where else "")]
+    for entry in present.values():
+        entry.obsolete = True
+        counts["obsolete"] += 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    po.save(str(path))
+    return counts
+
+
+def string_problems(domain: str, strings: dict[str, str], lang: str = "zh_CN") -> list[str]:
+    """Every learner-facing string without a current translation, and every translation that drops a
+    ``{placeholder}`` its English has."""
+    path = string_catalog_path(domain, lang)
+    entries = {e.msgid: e for e in _load_po(path) if not e.obsolete} if path.exists() else {}
+    problems = []
+    for text, where in strings.items():
+        entry = entries.get(text)
+        if entry is None or not entry.msgstr.strip() or entry.fuzzy:
+            state = "missing" if entry is None else ("fuzzy" if entry.fuzzy else "untranslated")
+            problems.append(f"{path.name}: {where}: {state}: {text.splitlines()[0][:80]!r}")
+        elif set(re.findall(r"\{\w*\}", text)) != set(re.findall(r"\{\w*\}", entry.msgstr)):
+            problems.append(f"{path.name}: {where}: the translation's {{placeholders}} differ: {text[:60]!r}")
+    return problems

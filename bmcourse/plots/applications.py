@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from bmcourse.i18n import tr as _
+
 from .layout import FIGSIZE, finish, new_figure
 
 if TYPE_CHECKING:  # matplotlib is imported lazily, inside the functions
@@ -22,7 +24,7 @@ def plot_reliability(bins: Mapping[str, Sequence[Mapping[str, float]]],
     state, with the diagonal of perfect calibration; marker size follows the bin's count."""
     fig, axes = new_figure(figsize=(FIGSIZE[0], FIGSIZE[1] + 0.5))
     ax = axes[0][0]
-    ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfectly calibrated")
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label=_("perfectly calibrated"))
     for name, rows in bins.items():
         used = [r for r in rows if r["count"]]
         total = sum(r["count"] for r in used) or 1
@@ -30,7 +32,7 @@ def plot_reliability(bins: Mapping[str, Sequence[Mapping[str, float]]],
                 markersize=3)
         ax.scatter([r["confidence"] for r in used], [r["accuracy"] for r in used],
                    s=[4 + 300 * r["count"] / total for r in used], alpha=0.3)
-    ax.set(xlabel="mean confidence in bin", ylabel="accuracy in bin", title=title, xlim=(0, 1.02),
+    ax.set(xlabel=_("mean confidence in bin"), ylabel=_("accuracy in bin"), title=_(title), xlim=(0, 1.02),
            ylim=(0, 1.02))
     ax.legend(fontsize="small", loc="upper left")
     ax.grid(alpha=0.3)
@@ -47,11 +49,11 @@ def plot_coverage(curves: Mapping[str, Sequence[Mapping[str, float]]], target: f
     for name, rows in curves.items():
         ax.plot([r["coverage"] for r in rows], [r["accuracy"] for r in rows], label=name)
     if target is not None:
-        ax.axhline(target, linestyle="--", color="grey", label=f"target accuracy {target:g}")
+        ax.axhline(target, linestyle="--", color="grey", label=_("target accuracy {target:g}").format(target=target))
     if chosen is not None:
         ax.scatter([chosen["coverage"]], [chosen["accuracy"]], color="black", zorder=3,
-                   label=f"threshold {chosen['threshold']:.2f}")
-    ax.set(xlabel="coverage (share answered automatically)", ylabel="accuracy on that share", title=title)
+                   label=_("threshold {threshold:.2f}").format(threshold=chosen['threshold']))
+    ax.set(xlabel=_("coverage (share answered automatically)"), ylabel=_("accuracy on that share"), title=_(title))
     ax.legend(fontsize="small", loc="lower left")
     ax.grid(alpha=0.3)
     return finish(fig)
@@ -64,12 +66,12 @@ def plot_stream(shares: Sequence[float], periods: Sequence[tuple[int, int]], ale
     fig, axes = new_figure(figsize=(FIGSIZE[0] + 2, FIGSIZE[1]))
     ax = axes[0][0]
     for i, (start, end) in enumerate(periods):
-        ax.axvspan(start, end, color="#fb9a99", alpha=0.35, label="injected bad news" if i == 0 else None)
-    ax.plot(range(len(shares)), shares, color="#4c72b0", label="rolling negative share")
-    ax.axhline(threshold, linestyle="--", color="grey", label=f"alert threshold {threshold:g}")
+        ax.axvspan(start, end, color="#fb9a99", alpha=0.35, label=_("injected bad news") if i == 0 else None)
+    ax.plot(range(len(shares)), shares, color="#4c72b0", label=_("rolling negative share"))
+    ax.axhline(threshold, linestyle="--", color="grey", label=_("alert threshold {threshold:g}").format(threshold=threshold))
     marks = [t for t, on in enumerate(alerts) if on]
-    ax.scatter(marks, [1.02] * len(marks), marker="|", color="#c44e52", label="alert")
-    ax.set(xlabel="headline number", ylabel="negative share", title=title, ylim=(0, 1.06))
+    ax.scatter(marks, [1.02] * len(marks), marker="|", color="#c44e52", label=_("alert"))
+    ax.set(xlabel=_("headline number"), ylabel=_("negative share"), title=_(title), ylim=(0, 1.06))
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4, frameon=False)
     return finish(fig)
 
@@ -82,14 +84,14 @@ def plot_variants(rows: Sequence[Mapping[str, float | str]], title: str = "Speed
     names = [str(r["name"]) for r in rows]
     ys = range(len(rows))
     left, right = axes[0]
-    left.barh(ys, [float(r["p50_ms"]) for r in rows], color="#4c72b0", label="p50")
-    left.scatter([float(r["p95_ms"]) for r in rows], ys, marker="|", s=200, color="black", label="p95")
-    left.set(yticks=list(ys), yticklabels=names, xlabel="ms per sentence (batch 1)", title="latency")
+    left.barh(ys, [float(r["p50_ms"]) for r in rows], color="#4c72b0", label=_("p50"))
+    left.scatter([float(r["p95_ms"]) for r in rows], ys, marker="|", s=200, color="black", label=_("p95"))
+    left.set(yticks=list(ys), yticklabels=names, xlabel=_("ms per sentence (batch 1)"), title=_("latency"))
     left.invert_yaxis()
     left.legend(fontsize="small")
     right.barh(ys, [float(r["test_f1"]) for r in rows], color="#55a868")
     low = min(float(r["test_f1"]) for r in rows)
-    right.set(yticks=list(ys), yticklabels=[], xlabel="test entity F1", title="quality",
+    right.set(yticks=list(ys), yticklabels=[], xlabel=_("test entity F1"), title=_("quality"),
               xlim=(max(0.0, low - 0.05), min(1.0, max(float(r["test_f1"]) for r in rows) + 0.02)))
     right.invert_yaxis()
     for ax in (left, right):
@@ -112,7 +114,7 @@ def plot_token_attributions(tokens: Sequence[str], scores: Mapping[str, Sequence
                     bbox={"boxstyle": "round,pad=0.3", "facecolor": cmap(0.5 + 0.5 * float(value) / top),
                           "edgecolor": "none"})
         ax.set(xlim=(0, len(tokens)), ylim=(0, 1))
-        ax.set_ylabel(method, rotation=0, ha="right", va="center")
+        ax.set_ylabel(_(method), rotation=0, ha="right", va="center")
         ax.set_xticks([])
         ax.set_yticks([])
         for side in ax.spines.values():
@@ -132,7 +134,7 @@ def plot_robustness(rows: Sequence[Mapping[str, float | str]], models: Sequence[
     for k, model in enumerate(models):
         ax.bar(x + (k - (len(models) - 1) / 2) * width, [float(r[model]) for r in rows], width, label=model)
     ax.set_xticks(x, [str(r["condition"]) for r in rows], rotation=20, ha="right")
-    ax.set(ylabel="test entity F1", title=title, ylim=(0, 1))
+    ax.set(ylabel=_("test entity F1"), title=_(title), ylim=(0, 1))
     ax.legend(fontsize="small")
     ax.grid(axis="y", alpha=0.3)
     return finish(fig)

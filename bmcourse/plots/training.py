@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from bmcourse.i18n import tr as _
+
 from ..errors import BmcourseError
 from .layout import FIGSIZE, finish, new_figure
 
@@ -56,7 +58,7 @@ def plot_history(history: list[dict], metrics: tuple[str, ...] = ("loss", "f1"))
         for key in keys:
             xs, ys = _series(history, x, key)
             ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, markersize=3, label=key)
-        ax.set(xlabel=x, ylabel=metric, title=metric)
+        ax.set(xlabel=_(x), ylabel=_(metric), title=_(metric))
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     return finish(fig)
@@ -79,7 +81,7 @@ def plot_label_distribution(counts: Mapping[str, int], title: str = "Label distr
     ax = axes[0][0]
     bars = ax.barh([k for k, _ in items][::-1], [v for _, v in items][::-1], color="#4c72b0")
     _bar_labels(ax, bars, [str(v) for _, v in items][::-1])
-    ax.set(xlabel="count", ylabel="label", title=title)
+    ax.set(xlabel=_("count"), ylabel=_("label"), title=_(title))
     ax.margins(x=0.15)
     return finish(fig)
 
@@ -118,7 +120,7 @@ def plot_length_distribution(lengths: list[int] | dict[str, list[int]],
                          else _exceeding(g, max_length) for name, g in groups.items())
         ax.text(0.98, 0.95, note, transform=ax.transAxes, ha="right", va="top",
                 fontsize="small", bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
-    ax.set(xlabel="length", ylabel="count", title=title)
+    ax.set(xlabel=_("length"), ylabel=_("count"), title=_(title))
     if len(groups) > 1:
         ax.legend(fontsize="small", loc="center right")
     return finish(fig)
@@ -151,7 +153,7 @@ def plot_confusion(labels: list[str], matrix: list[list[int]], title: str = "Con
                     color="white" if v > top / 2 else "black")
     ax.set_xticks(range(n), labels, rotation=45, ha="right")
     ax.set_yticks(range(n), labels)
-    ax.set(xlabel="predicted", ylabel="gold", title=title)
+    ax.set(xlabel=_("predicted"), ylabel=_("gold"), title=_(title))
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     return finish(fig)
 
@@ -177,7 +179,8 @@ def plot_learning_curves(results: dict[str, list[tuple[int, float]]],
         points = sorted(points)
         ax.plot([n for n, _ in points], [s for _, s in points], marker="o", label=name)
     _size_axis(ax, (n for points in results.values() for n, _ in points), logx)
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=f"{ylabel} vs {xlabel}")
+    ax.set(xlabel=_(xlabel), ylabel=_(ylabel),
+           title=_("{ylabel} vs {xlabel}").format(ylabel=_(ylabel), xlabel=_(xlabel)))
     if results:
         ax.legend(fontsize="small")
     return finish(fig)
@@ -200,7 +203,8 @@ def plot_curves_with_bands(results: Mapping[str, Mapping[int, Sequence[float]]],
     fig, axes = new_figure()
     ax = axes[0][0]
     _draw_bands(ax, results, logx)
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title or f"{ylabel} vs {xlabel} (band: min-max over seeds)")
+    ax.set(xlabel=_(xlabel), ylabel=_(ylabel), title=_(title) if title else _("{ylabel} vs {xlabel} (band: min-max over seeds)").format(
+        ylabel=_(ylabel), xlabel=_(xlabel)))
     if results:
         ax.legend(fontsize="small")
     return finish(fig)
@@ -213,11 +217,11 @@ def plot_curve_panels(panels: Mapping[str, Mapping[str, Mapping[int, Sequence[fl
     fig, axes = new_figure(1, len(panels), figsize=(3.2 * len(panels), 3.2))
     for ax, (name, results) in zip(axes[0], panels.items()):
         _draw_bands(ax, results, logx)
-        ax.set(xlabel=xlabel, title=name)
+        ax.set(xlabel=_(xlabel), title=name)
     top = max(ax.get_ylim()[1] for ax in axes[0])
     for ax in axes[0]:
         ax.set_ylim(0, top)
-    axes[0][0].set_ylabel(ylabel)
+    axes[0][0].set_ylabel(_(ylabel))
     axes[0][0].legend(fontsize="small")
     return finish(fig, title)
 
@@ -233,7 +237,7 @@ def plot_tradeoff(points: Mapping[str, tuple[float, float]], xlabel: str = "trai
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize="small")
     if logx:
         ax.set_xscale("log")
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.set(xlabel=_(xlabel), ylabel=_(ylabel), title=_(title))
     ax.grid(alpha=0.3)
     ax.margins(x=0.25, y=0.15)
     return finish(fig)
@@ -260,7 +264,7 @@ def plot_bars(values: Mapping[str, float] | Mapping[str, Mapping[str, float]], t
                        label=name or None)
         _bar_labels(ax, bars, [f"{v:.3f}" for v in numbers])
     ax.set_yticks(range(len(names)), names)
-    ax.set(xlabel=xlabel, title=title)
+    ax.set(xlabel=_(xlabel), title=_(title))
     ax.margins(x=0.15)
     if len(series) > 1:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(series), fontsize="small",
