@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="rebuild the README's Colab/Binder badges and the notebooks' "
                           "Colab install line from pyproject.toml [project.urls] Repository")
     links_cmd.add_argument("--check", action="store_true", help="only check; exit 1 when something is out of date")
+    translate_cmd = leaf(sub, "translate", commands.cmd_translate,
+                         help="the Chinese edition: update / check the catalogs, build notebooks/zh-CN")
+    translate_cmd.add_argument("action", choices=["update", "check", "build"],
+                               help="update: catalogs from the English sources (changed cells turn fuzzy); "
+                                    "check: exit 1 naming every missing or stale translation; "
+                                    "build: write notebooks/zh-CN/*.ipynb (then bmcourse store them)")
+    translate_cmd.add_argument("notebooks", nargs="*", help="default: every course notebook")
     bench_commands.add_bench_parsers(sub)
     grading_commands.add_grading_parsers(sub, leaf)
     redact = leaf(sub, "redact", redact_command.cmd_redact,
@@ -80,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     refresh_cmd.add_argument("what", choices=[*refresh.NOTEBOOK_REFERENCES, *refresh.BENCH_WHATS],
                              help="ner / foundations / applications / deployment: run notebook 02 / 00 / 04 / 05 "
                                   "in the full profile; inference: bench inference; "
-                                  "bench: both bench ner recipes; transfer: bench transfer-lr, then bench transfer")
+                                  "bench: both bench ner recipes; transfer: bench transfer-lr, then bench transfer; "
+                                  "continual: plain vs replay vs EWC; distill: bench distill; "
+                                  "drift: notebook 05's drift monitor on the real streams")
     refresh_cmd.add_argument("--out", default="runs", help="folder for the executed notebook (default: runs)")
     refresh_cmd.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     return parser

@@ -152,3 +152,29 @@ def cmd_links(args: argparse.Namespace) -> int:
     changed = links.write()
     print(f"repository {links.repository_url()}: " + (f"rewrote {', '.join(changed)}" if changed else "all up to date"))
     return 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    """The Chinese edition: ``update`` the catalogs from the English notebooks and the package,
+    ``check`` that nothing is missing or stale (exit 1 naming each cell), ``build`` notebooks/zh-CN."""
+    from . import translate
+
+    paths = notebooks(args.notebooks)
+    if args.action == "update":
+        for path in paths:
+            print(f"{translate.catalog_path(path)}: {translate.update_catalog(path)}")
+        for domain, strings in (("bmcourse", translate.package_strings()),
+                                ("notebooks", translate.notebook_strings(paths))):
+            print(f"{translate.string_catalog_path(domain)}: {translate.update_string_catalog(domain, strings)}")
+        return 0
+    if args.action == "check":
+        problems = [str(p) for path in paths for p in translate.catalog_problems(path)]
+        problems += translate.string_problems("bmcourse", translate.package_strings())
+        problems += translate.string_problems("notebooks", translate.notebook_strings(paths))
+        print("\n".join(problems) if problems else f"zh_CN: every markdown cell of {len(paths)} notebooks and "
+                                                   "every learner-facing string translated and current")
+        return 1 if problems else 0
+    for path in paths:
+        print(f"wrote {translate.build_translated(path)} (store it: bmcourse store "
+              f"{translate.translated_path(path)})")
+    return 0

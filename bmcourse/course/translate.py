@@ -157,6 +157,8 @@ def build_translated(notebook: Path, lang: str = "zh_CN") -> Path:
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source = translations[cell["id"]]
+        else:  # the English outputs are not this edition's: stored by `bmcourse store` in Chinese
+            cell.outputs, cell.execution_count = [], None
     out = translated_path(notebook, lang)
     out.parent.mkdir(parents=True, exist_ok=True)
     previous = nbformat.read(out, as_version=4) if out.exists() else None
