@@ -17,6 +17,7 @@ from typing import Any
 from .config import cache_dir, data_dir, device, gpu_name, is_offline, seed_everything
 from .config import profile as current_profile
 from .hub import quiet_transformers
+from .i18n import tr as _
 
 
 def in_colab() -> bool:
@@ -39,11 +40,11 @@ def describe_runtime(where: str, gpu: str | None, device: str) -> str:
     """One line: the runtime, the GPU found and the device used, with what to do when they disagree."""
     line = f"runtime: {where} | GPU: {gpu or 'none'} | using {device}"
     if gpu is None and where == "Colab":
-        line += " (for a GPU: Runtime > Change runtime type > T4 GPU, then run again from the top)"
+        line += _(" (for a GPU: Runtime > Change runtime type > T4 GPU, then run again from the top)")
     elif gpu is None:
-        line += " (no GPU found: everything runs on the CPU, the smoke profile in minutes)"
+        line += _(" (no GPU found: everything runs on the CPU, the smoke profile in minutes)")
     elif not device.startswith(("cuda", "mps")):
-        line += " (a GPU is there but BMCOURSE_DEVICE chose the CPU)"
+        line += _(" (a GPU is there but BMCOURSE_DEVICE chose the CPU)")
     return line
 
 
@@ -156,7 +157,6 @@ def cjk_font() -> str | None:
     """Let figures draw Chinese (the concept map's labels, the Chinese edition's titles); in Chinese,
     warn with the fix when no font with Chinese glyphs is installed."""
     from .i18n import language
-    from .i18n import tr as _
     from .plots.layout import cjk_fallback
 
     font = cjk_fallback()
@@ -198,17 +198,17 @@ def describe(settings: Settings, sources: dict[str, list[str]], model: str | Non
     network = "offline" if settings.offline else "online if the Hub answers"
     lines = [f"bmcourse | profile {settings.profile} | device {settings.device} | seed {settings.seed} | {network}"]
     if settings.smoke:
-        lines.insert(0, SMOKE_BANNER)
+        lines.insert(0, _(SMOKE_BANNER))
     else:
-        lines.append(FULL_SWITCH)
+        lines.append(_(FULL_SWITCH))
     lines.append("  " + describe_runtime(runtime_name(), gpu_name(), settings.device))
     if model:
-        lines.append(f"  model: {model}")
+        lines.append(_("  model: {model}").format(model=model))
     if warning:
         lines.append(warning)
     for where, names in sources.items():
-        lines.append(f"  data from {where}: {', '.join(names)}")
-    lines.append("  versions: " + ", ".join(f"{k} {v}" for k, v in library_versions().items()))
+        lines.append(_("  data from {where}: {names}").format(where=where, names=", ".join(names)))
+    lines.append(_("  versions: ") + ", ".join(f"{k} {v}" for k, v in library_versions().items()))
     return "\n".join(lines)
 
 

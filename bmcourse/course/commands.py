@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from bmcourse.errors import BmcourseError
+from bmcourse.i18n import tr as _
 
 NOTEBOOKS = Path("notebooks")
 SANITISERS = Path("tests") / "nbval_sanitize.cfg"  # what nbval ignores when it compares outputs
@@ -61,17 +62,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         nbformat.write(nb, out / path.name)
         results.append((path.name, "ok", seconds, exercises_of(nb), headline_of(nb)))
     print(summary_table(results))
-    failed = sum(status != "ok" for _, status, *_ in results)
-    print(f"\n{len(results) - failed} passed, {failed} failed; executed copies in {out}")
+    failed = sum(status != "ok" for _name, status, *_rest in results)
+    print(_("\n{passed} passed, {failed} failed; executed copies in {out}").format(
+        passed=len(results) - failed, failed=failed, out=out))
     return 1 if failed else 0
 
 
 def summary_table(results: list[tuple[str, str, float, str, str]]) -> str:
     """The run's table: notebook, status, seconds, exercises passed, and the headline result (or the error)."""
-    lines = [f"\n{'notebook':32} {'status':7} {'seconds':>8}  {'exercises':9}  headline (or error)"]
+    lines = [f"\n{_('notebook'):32} {_('status'):7} {_('seconds'):>8}  {_('exercises'):9}  {_('headline (or error)')}"]
     for name, status, seconds, exercises, what in results:
         lines.append(f"{name:32} {status:7} {seconds:8.1f}  {exercises:9}  {what}")
-    lines.append(f"{'total':32} {'':7} {sum(r[2] for r in results):8.1f}")
+    lines.append(f"{_('total'):32} {'':7} {sum(r[2] for r in results):8.1f}")
     return "\n".join(lines)
 
 
