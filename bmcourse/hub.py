@@ -34,12 +34,35 @@ def _answers(url: str, timeout: float) -> bool:
         return False
 
 
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """True when not offline and the configured Hub endpoint answers within ``timeout`` seconds.
+def apply_endpoint() -> str:
+    """Point ``huggingface_hub`` and ``datasets`` at ``HF_ENDPOINT`` now; returns the endpoint.
 
-    Checked once per endpoint; ``hub_reachable.cache_clear()`` forgets the answer.
+    Both read the variable once, when they are imported, so a mirror set in a notebook after
+    ``import bmcourse`` would otherwise be ignored; every Hub decision of the course calls this first."""
+    import sys
+
+    from huggingface_hub import constants
+
+    default = getattr(constants, "_HF_DEFAULT_ENDPOINT", "https://huggingface.co")
+    value = os.environ.get("HF_ENDPOINT", "").strip().rstrip("/") or default
+    if constants.ENDPOINT != value:
+        constants.ENDPOINT = value
+        constants.HUGGINGFACE_CO_URL_TEMPLATE = value + "/{repo_id}/resolve/{revision}/{filename}"
+        hf_api = sys.modules.get("huggingface_hub.hf_api")
+        if hf_api is not None and hasattr(hf_api, "api"):
+            hf_api.api.endpoint = value
+    datasets_config = sys.modules.get("datasets.config")
+    if datasets_config is not None and getattr(datasets_config, "HF_ENDPOINT", value) != value:
+        datasets_config.HF_ENDPOINT = value
+        datasets_config.HUB_DATASETS_URL = value + "/datasets/{repo_id}/resolve/{revision}/{path}"
+    return value
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """True when not offline and the configured Hub endpoint (``HF_ENDPOINT``, applied now) answers
+    within ``timeout`` seconds. Checked once per endpoint; ``hub_reachable.cache_clear()`` forgets the answer.
     """
-    return not is_offline() and _answers(f"{endpoint()}/api/health", timeout)
+    return not is_offline() and _answers(f"{apply_endpoint()}/api/health", timeout)
 
 
 hub_reachable.cache_clear = _answers.cache_clear  # type: ignore[attr-defined]

@@ -32,12 +32,55 @@ def offline_model_path() -> Path:
 
 
 def default_model_name() -> str:
-    """``BMCOURSE_MODEL`` if set; else the packaged MiniLM in the smoke profile or when the Hub
-    cannot be reached, else bert-base-cased."""
+    """``BMCOURSE_MODEL`` if set; else the packaged MiniLM in the smoke profile or when no model
+    source can be used (the Hub unreachable and ModelScope not chosen), else bert-base-cased."""
     chosen = os.environ.get("BMCOURSE_MODEL", "").strip()
     if chosen:
         return chosen
-    return ONLINE_DEFAULT if not is_smoke() and hub_reachable() else str(offline_model_path())
+    online = model_source() == "modelscope" or hub_reachable()
+    return ONLINE_DEFAULT if not is_smoke() and online else str(offline_model_path())
+
+
+#: Hub ids and their copies on ModelScope (modelscope.cn), the model source that mainland China reaches.
+MODELSCOPE_IDS = {"bert-base-cased": "AI-ModelScope/bert-base-cased",
+                  "bert-base-uncased": "AI-ModelScope/bert-base-uncased"}
+MODEL_FILES = ["*.json", "*.txt", "*.safetensors"]  # config, tokenizer, weights: never pickle checkpoints
+
+
+def model_source() -> str:
+    """Where Hub model ids download from: ``hf`` (the Hugging Face Hub or ``HF_ENDPOINT``'s mirror) or
+    ``modelscope`` (``BMCOURSE_MODEL_SOURCE=modelscope``)."""
+    value = os.environ.get("BMCOURSE_MODEL_SOURCE", "hf").strip().lower() or "hf"
+    if value not in ("hf", "modelscope"):
+        raise BmcourseError(f"BMCOURSE_MODEL_SOURCE={value!r} is not a model source",
+                            fix="set it to hf (the default) or modelscope, or unset it")
+    return value
+
+
+def modelscope_download(model_id: str, cache: Path) -> str:
+    """Download a model's config, tokenizer and safetensors weights from ModelScope; returns the folder."""
+    try:
+        from modelscope import snapshot_download
+    except ImportError:
+        raise BmcourseError("BMCOURSE_MODEL_SOURCE=modelscope needs the modelscope package",
+                            fix="pip install modelscope, or unset BMCOURSE_MODEL_SOURCE (use HF_ENDPOINT "
+                                "for a Hub mirror), or use name='offline'") from None
+    try:
+        try:
+            return snapshot_download(model_id, cache_dir=str(cache), allow_patterns=MODEL_FILES)
+        except TypeError:  # modelscope before 1.16 calls the filter allow_file_pattern
+            return snapshot_download(model_id, cache_dir=str(cache), allow_file_pattern=MODEL_FILES)
+    except Exception as error:  # network, unknown id: one line with the fix
+        raise BmcourseError(f"ModelScope could not provide {model_id!r} ({type(error).__name__}: {error})",
+                            fix="check the network and the model id, or use name='offline' "
+                                "(the packaged all-MiniLM-L6-v2)") from None
+
+
+def from_modelscope(name: str) -> str:
+    """The local folder of Hub id ``name`` downloaded from ModelScope (its copy there, by MODELSCOPE_IDS)."""
+    from .config import cache_dir
+
+    return modelscope_download(MODELSCOPE_IDS.get(name, name), cache_dir() / "modelscope")
 
 
 OFFLINE_NAME = "all-MiniLM-L6-v2"
@@ -73,7 +116,8 @@ def model_info(name: str = "auto") -> dict[str, Any]:
                 "source": f"packaged offline model ({OFFLINE_PACKAGE})" if packaged else "local folder"}
     lowered = name.lower()
     cased = False if "uncased" in lowered else True if "cased" in lowered else None
-    return {"name": name, "cased": cased, "source": "Hugging Face Hub"}
+    return {"name": name, "cased": cased,
+            "source": "ModelScope" if model_source() == "modelscope" else "Hugging Face Hub"}
 
 
 def loaded_model_info(model: Any, tokenizer: Any) -> dict[str, Any]:
@@ -106,6 +150,8 @@ def resolve_model(name: str = "auto") -> str:
             raise BmcourseError("no .safetensors weights (pickle checkpoints are refused)", file=path,
                                 fix="re-save the model with save_pretrained(safe_serialization=True)")
         return str(path.resolve())
+    if model_source() == "modelscope":
+        return resolve_model(from_modelscope(name))
     if not hub_reachable():
         why = "offline mode is on" if is_offline() else "the Hugging Face Hub cannot be reached"
         cached = _cached_hub_model(name)

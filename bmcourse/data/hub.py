@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..hub import hub_cache_dir
+from ..hub import apply_endpoint, hub_cache_dir
 from .registry import HubSource
 
 
@@ -15,6 +15,7 @@ def load_hub_rows(hub: HubSource, kind: str) -> dict[str, list[dict[str, Any]]]:
     """
     from datasets import load_dataset
 
+    apply_endpoint()  # a mirror set after import (HF_ENDPOINT) applies to this download too
     loaded = load_dataset(hub.repo, revision=hub.revision, data_dir=hub.data_dir,
                           cache_dir=str(hub_cache_dir()))
     columns = {"tokens": "tokens", "ner_tags": "ner_tags", "text": "text", "label": "label"}
