@@ -157,3 +157,14 @@ def test_a_figure_with_chinese_labels_renders_without_missing_glyphs(tmp_path: P
         warnings.simplefilter("error")  # matplotlib warns "Glyph ... missing from font(s)"
         fig.savefig(tmp_path / "zh.png")
     plt.close(fig)
+
+
+def test_student_copies_of_the_chinese_edition(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bmcourse.course.cli import main
+
+    monkeypatch.chdir(ROOT)
+    assert main(["student", "--lang", "zh-CN", "--out", str(tmp_path), "notebooks/01_loss_and_gradients.ipynb"]) == 0
+    copy = nbformat.read(tmp_path / "01_loss_and_gradients.ipynb", as_version=4)
+    chinese = nbformat.read(ROOT / "notebooks" / "zh-CN" / "01_loss_and_gradients.ipynb", as_version=4)
+    assert copy.cells[0].source == chinese.cells[0].source and "损失" in copy.cells[0].source
+    assert not any(c.get("outputs") for c in copy.cells if c.cell_type == "code")

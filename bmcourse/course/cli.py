@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write student copies: solutions replaced, outputs cleared")
     student.add_argument("notebooks", nargs="*", help="default: every notebook in notebooks/")
     student.add_argument("--out", default="student", help="output folder (default: student)")
+    student.add_argument("--lang", choices=["en", "zh-CN"], default="en",
+                         help="the edition to hand out: en (notebooks/) or zh-CN (notebooks/zh-CN/)")
     student.add_argument("--keep-outputs", action="store_true",
                          help="keep the outputs of the cells that are not exercises, solutions or checks")
     links_cmd = leaf(sub, "links", commands.cmd_links,

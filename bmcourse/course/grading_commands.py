@@ -46,9 +46,10 @@ def gradable(paths: list[Path]) -> tuple[list[Path], list[str]]:
 
 def cmd_assign(args: argparse.Namespace) -> int:
     """``bmcourse assign``: write the nbgrader course folder and generate the release."""
+    from .commands import in_language
     from .grading.assign import assign
 
-    notebooks = _instructor_notebooks(args.notebooks)
+    notebooks = in_language(_instructor_notebooks(args.notebooks), args.lang)
     if not args.notebooks:  # every course notebook that can be graded; the others are named, not hidden
         notebooks, skipped = gradable(notebooks)
         for line in skipped:
@@ -100,6 +101,9 @@ def add_grading_parsers(sub: object, leaf: object) -> None:
     assign.add_argument("notebooks", nargs="*", help="instructor notebooks (default: every course notebook)")
     assign.add_argument("--out", required=True, help="the course folder to write (COURSE)")
     assign.add_argument("--course-id", default="bmcourse", help="nbgrader's course id (default: bmcourse)")
+    assign.add_argument("--lang", choices=["en", "zh-CN"], default="en",
+                        help="the edition to assign: en (notebooks/) or zh-CN (notebooks/zh-CN/, Chinese text; "
+                             "its hidden tests are the English ones)")
     grade = leaf(sub, "grade", cmd_grade, help="grade submissions: grades.csv, feedback, summary.png")
     grade.add_argument("submissions", help="SUBMISSIONS/<student>/<notebook>.ipynb, or an LMS zip of that layout")
     grade.add_argument("--course", required=True, help="the course folder made by bmcourse assign")
