@@ -12,6 +12,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bmcourse.i18n import tr as _
+
 from .errors import BmcourseError
 from .tagging import spans
 
@@ -115,13 +117,13 @@ def _tagger_widget(predict: Predict, examples: Sequence[str], highlight: Highlig
     """The interactive tagger: a VBox of [Dropdown, Textarea, Button, HTML]."""
     import ipywidgets as w
 
-    pick = w.Dropdown(options=list(examples), description="Example")
-    box = w.Textarea(value=examples[0] if examples else "", placeholder="Type a sentence",
+    pick = w.Dropdown(options=list(examples), description=_("Example"))
+    box = w.Textarea(value=examples[0] if examples else "", placeholder=_("Type a sentence"),
                      layout=w.Layout(width="100%"))
-    button = w.Button(description="Tag", button_style="primary")
+    button = w.Button(description=_("Tag"), button_style="primary")
     out = w.HTML(value=_safe_tag_html(predict, box.value, highlight) if examples else "")
 
-    def on_tag(_: Any = None) -> None:
+    def on_tag(_event: Any = None) -> None:
         out.value = _safe_tag_html(predict, box.value, highlight)
 
     def on_pick(change: dict) -> None:
@@ -176,12 +178,12 @@ def _search_widget(search: Search, examples: Sequence[str]) -> Any:
     """The interactive search: a VBox of [Text, "Search" Button, HTML results]."""
     import ipywidgets as w
 
-    box = w.Text(value=examples[0] if examples else "", placeholder="Ask a question",
+    box = w.Text(value=examples[0] if examples else "", placeholder=_("Ask a question"),
                  continuous_update=False, layout=w.Layout(width="100%"))
-    button = w.Button(description="Search", button_style="primary")
+    button = w.Button(description=_("Search"), button_style="primary")
     out = w.HTML(value=_safe_results_html(search, box.value) if examples else "")
 
-    def on_search(_: Any = None) -> None:
+    def on_search(_event: Any = None) -> None:
         out.value = _safe_results_html(search, box.value)
 
     button.on_click(on_search)
