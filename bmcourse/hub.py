@@ -43,7 +43,7 @@ def apply_endpoint() -> str:
 
     from huggingface_hub import constants
 
-    default = getattr(constants, "_HF_DEFAULT_ENDPOINT", "https://huggingface.co")
+    default = getattr(constants, "_HF_DEFAULT_ENDPOINT", None) or constants.ENDPOINT
     value = os.environ.get("HF_ENDPOINT", "").strip().rstrip("/") or default
     if constants.ENDPOINT != value:
         constants.ENDPOINT = value
