@@ -168,3 +168,13 @@ def test_student_copies_of_the_chinese_edition(tmp_path: Path, monkeypatch: pyte
     chinese = nbformat.read(ROOT / "notebooks" / "zh-CN" / "01_loss_and_gradients.ipynb", as_version=4)
     assert copy.cells[0].source == chinese.cells[0].source and "损失" in copy.cells[0].source
     assert not any(c.get("outputs") for c in copy.cells if c.cell_type == "code")
+
+
+def test_the_run_table_lines_up_in_chinese(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bmcourse.course.commands import pad, summary_table
+
+    assert pad("秒", 8, right=True) == "      秒" and pad("ok", 4) == "ok  "
+    monkeypatch.setenv("BMCOURSE_LANG", "zh_CN")
+    header, row, total = summary_table([("00_foundations.ipynb", "ok", 11.3, "6/6", "x")]).strip("\n").splitlines()
+    columns = sum(2 if ord(c) > 0x2E7F else 1 for c in header.split("秒")[0] + "秒")
+    assert "笔记本" in header and columns == len(row.split("11.3")[0] + "11.3")

@@ -81,12 +81,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def pad(text: str, width: int, right: bool = False) -> str:
+    """``text`` padded with spaces to ``width`` terminal columns (a Chinese character takes two)."""
+    import unicodedata
+
+    columns = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    fill = " " * max(width - columns, 0)
+    return fill + text if right else text + fill
+
+
 def summary_table(results: list[tuple[str, str, float, str, str]]) -> str:
     """The run's table: notebook, status, seconds, exercises passed, and the headline result (or the error)."""
-    lines = [f"\n{_('notebook'):32} {_('status'):7} {_('seconds'):>8}  {_('exercises'):9}  {_('headline (or error)')}"]
+    lines = [f"\n{pad(_('notebook'), 32)} {pad(_('status'), 7)} {pad(_('seconds'), 8, right=True)}  "
+             f"{pad(_('exercises'), 9)}  {_('headline (or error)')}"]
     for name, status, seconds, exercises, what in results:
         lines.append(f"{name:32} {status:7} {seconds:8.1f}  {exercises:9}  {what}")
-    lines.append(f"{_('total'):32} {'':7} {sum(r[2] for r in results):8.1f}")
+    lines.append(f"{pad(_('total'), 32)} {'':7} {sum(r[2] for r in results):8.1f}")
     return "\n".join(lines)
 
 
