@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 from ..config import data_dir, is_offline, is_smoke
 from ..errors import BmcourseError
 from ..hub import hub_reachable
+from ..i18n import tr as _
 from ..tagging import labels_for_types, split_tag
 from .readers import read_classification_jsonl, read_conll, read_ner_jsonl
 from .registry import REGISTRY, DatasetInfo, HubSource
@@ -31,7 +32,10 @@ SPLITS = ("train", "validation", "test")
 _SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "valid", "dev"), "test": ("test",)}
 _EXTENSIONS = (".jsonl", ".conll", ".txt")
 SOURCES = ("auto", "local", "hub", "sample")
-_SOURCE_NAMES = {"local": "local folder", "sample": "embedded samples", "hub": "the Hugging Face Hub"}
+def _source_name(where: str) -> str:
+    """A source kind as the setup banner groups datasets by it, in the learner's language."""
+    return {"local": _("local folder"), "sample": _("embedded samples"),
+            "hub": _("the Hugging Face Hub")}.get(where, where)
 #: Datasets whose Hub load failed in this process and fell back to their embedded sample: ``{name: why}``.
 #: ``resolve_source`` (so ``source_label``, ``sources_summary`` and every later ``source="auto"`` load)
 #: then says "embedded sample", never the Hub, for the rest of the process.
@@ -128,8 +132,8 @@ def resolve_source(name: str, source: str = "auto", kind: str | None = None) -> 
             raise BmcourseError(f"{name!r} has no embedded sample",
                                 fix="set BMCOURSE_DATA_DIR to a folder with "
                                     f"{info.folder}/train.jsonl, or go online for the Hub")
-        why = "smoke profile" if source == "auto" else "asked for"
-        return "sample", f"embedded sample '{info.sample}' ({why}; illustration-sized)"
+        why = _("smoke profile") if source == "auto" else _("asked for")
+        return "sample", _("embedded sample '{sample}' ({why}; illustration-sized)").format(sample=info.sample, why=why)
     no_local = "no BMCOURSE_DATA_DIR" if root is None else f"no {info.folder}/ in BMCOURSE_DATA_DIR"
     if source == "auto" and info.sample and name in _HUB_FAILURES:
         return "sample", _fallback_description(info, _HUB_FAILURES[name], no_local)
@@ -150,7 +154,8 @@ def resolve_source(name: str, source: str = "auto", kind: str | None = None) -> 
 
 def _fallback_description(info: DatasetInfo, why: str, no_local: str) -> str:
     """What a load that could not use the Hub says: the embedded sample, why, and that it is small."""
-    return f"embedded sample '{info.sample}' ({why}, {no_local}; illustration-sized)"
+    return _("embedded sample '{sample}' ({why}, {no_local}; illustration-sized)").format(
+        sample=info.sample, why=why, no_local=no_local)
 
 
 def sources_summary() -> dict[str, list[str]]:
@@ -158,11 +163,11 @@ def sources_summary() -> dict[str, list[str]]:
     groups: dict[str, list[str]] = defaultdict(list)
     for name, info in REGISTRY.items():
         try:
-            where, _ = resolve_source(name, kind=info.kind)
+            where, _description = resolve_source(name, kind=info.kind)
         except BmcourseError:
             where = ("nowhere in the smoke profile (no embedded sample)" if is_smoke()
                      else "nowhere yet (set BMCOURSE_DATA_DIR)")
-        groups[_SOURCE_NAMES.get(where, where)].append(name)
+        groups[_source_name(where)].append(name)
     return dict(groups)
 
 
@@ -265,7 +270,7 @@ def load_classification(name: str, *, source: str = "auto", seed: int = 0) -> "D
                                 fix='write rows like {"text": "...", "label": "..."} to a .jsonl file')
         return read_classification_jsonl(path, labels=allowed), 0
 
-    rows, _ = _load_rows(name, info, where, description, reader, "classification", source)
+    rows, _repaired = _load_rows(name, info, where, description, reader, "classification", source)
     rows = _fill_missing_splits(rows, seed, key="label")
     labels = list(info.labels) or sorted({r["label"] for part in rows.values() for r in part})
     return _to_dataset_dict(rows, "classification", labels)

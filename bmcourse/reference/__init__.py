@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import BmcourseError
+from ..i18n import tr as _
 
 #: What a shipped result file must say about where it came from.
 PROVENANCE_KEYS = ("model", "data_source", "command", "machine", "date", "commit")
@@ -171,6 +172,6 @@ def label(result: dict[str, Any]) -> str:
         model = f"{model.get('name', '?')} ({cased})"
     where = result.get("device", "cpu")
     cores = result.get("machine", {}).get("cpu_count")
-    return (f"REFERENCE RESULTS, not this run: {model}, {result.get('data_source', '?')}, {where}"
+    return (_("REFERENCE RESULTS, not this run: ") + f"{model}, {result.get('data_source', '?')}, {where}"
             f"{f' ({cores} CPU cores)' if cores and where == 'cpu' else ''}, "
             f"{str(result.get('date', '?'))[:10]}, commit {result.get('commit') or 'not recorded'}")
