@@ -67,12 +67,9 @@ def pytest_collectstart(collector) -> None:
         collector.get_sanitize_files = lambda: [str(p) for p in SANITIZERS] + list(user_files)
 
 
-def notebook_language(path: Path) -> str:
-    """``zh_CN`` for the generated Chinese notebooks (``notebooks/zh-CN/``), ``en`` for every other file."""
-    return "zh_CN" if path.parent.name == "zh-CN" else "en"
-
-
 import pytest  # noqa: E402  (after the environment above is set)
+
+from bmcourse.course.translate import notebook_language  # noqa: E402
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -19,7 +19,8 @@ def endpoint() -> str:
         return value.rstrip("/")
     from huggingface_hub import constants
 
-    return constants.ENDPOINT.rstrip("/")
+    # the library's own default, not constants.ENDPOINT: apply_endpoint may have pointed that at a mirror
+    return (getattr(constants, "_HF_DEFAULT_ENDPOINT", None) or constants.ENDPOINT).rstrip("/")
 
 
 @functools.lru_cache(maxsize=8)
@@ -43,8 +44,7 @@ def apply_endpoint() -> str:
 
     from huggingface_hub import constants
 
-    default = getattr(constants, "_HF_DEFAULT_ENDPOINT", None) or constants.ENDPOINT
-    value = os.environ.get("HF_ENDPOINT", "").strip().rstrip("/") or default
+    value = endpoint()
     if constants.ENDPOINT != value:
         constants.ENDPOINT = value
         constants.HUGGINGFACE_CO_URL_TEMPLATE = value + "/{repo_id}/resolve/{revision}/{filename}"

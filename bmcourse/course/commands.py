@@ -105,6 +105,7 @@ def cmd_store(args: argparse.Namespace) -> int:
     import nbformat
 
     from .nbtools import execute, keep_equivalent_outputs, normalise, sanitisers, sync
+    from .translate import notebook_language
 
     os.environ["BMCOURSE_PROFILE"] = "smoke"
     os.environ["TQDM_DISABLE"] = "1"
@@ -112,7 +113,7 @@ def cmd_store(args: argparse.Namespace) -> int:
     os.environ["BMCOURSE_DEVICE"] = "cpu"  # stored outputs are CPU outputs, whatever the machine has
     for path in notebooks(args.notebooks, new_pairs=True):
         # each edition's messages in its language (notebooks/zh-CN/ is the Chinese one), whatever the locale
-        os.environ["BMCOURSE_LANG"] = "zh_CN" if path.parent.name == "zh-CN" else "en"
+        os.environ["BMCOURSE_LANG"] = notebook_language(path)
         sync(path)
         stored = nbformat.read(path, as_version=4)
         nb, seconds = execute(path, timeout=args.timeout)

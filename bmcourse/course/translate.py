@@ -40,6 +40,12 @@ def catalog_path(notebook: Path, lang: str = "zh_CN") -> Path:
     return notebook.parent / LOCALE / lang / "LC_MESSAGES" / f"{notebook.stem}.po"
 
 
+def notebook_language(path: Path) -> str:
+    """The language an edition's notebook runs in: ``zh_CN`` under notebooks/zh-CN/, else ``en``."""
+    folders = {folder: lang for lang, folder in LANGUAGES.items()}
+    return folders.get(path.parent.name, "en")
+
+
 def translated_path(notebook: Path, lang: str = "zh_CN") -> Path:
     """Where the generated notebook of ``lang`` lives (notebooks/zh-CN/NN_name.ipynb)."""
     return notebook.parent / LANGUAGES[lang] / notebook.name
@@ -123,7 +129,7 @@ def catalog_problems(notebook: Path, lang: str = "zh_CN") -> list[Problem]:
 
     nb = nbformat.read(notebook, as_version=4)
     path = catalog_path(notebook, lang)
-    po = _load_po(path) if path.exists() else []
+    po = _load_po(path)  # a missing catalog reads as empty: every cell is then missing
     by_id = {e.msgctxt: e for e in po if not e.obsolete}
     problems = []
     for cell_id, source in markdown_cells(nb):
@@ -328,7 +334,7 @@ def string_problems(domain: str, strings: dict[str, str], lang: str = "zh_CN") -
     """Every learner-facing string without a current translation, and every translation that drops a
     ``{placeholder}`` its English has."""
     path = string_catalog_path(domain, lang)
-    entries = {e.msgid: e for e in _load_po(path) if not e.obsolete} if path.exists() else {}
+    entries = {e.msgid: e for e in _load_po(path) if not e.obsolete}
     problems = []
     for text, where in strings.items():
         entry = entries.get(text)

@@ -4,6 +4,7 @@ call ``plt.show()``; pyplot is imported only when a plot is made.
 """
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,7 +14,7 @@ from bmcourse.i18n import tr as _
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["FIGSIZE", "CJK_FONTS", "cjk_fallback", "new_figure", "finish"]
+__all__ = ["FIGSIZE", "CJK_FONTS", "installed_cjk_font", "cjk_fallback", "new_figure", "finish"]
 
 FIGSIZE = (6.0, 3.5)
 #: Fonts with Chinese glyphs, in order of preference: Noto/Source Han (Colab after ``apt install
@@ -23,10 +24,9 @@ CJK_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "M
              "PingFang SC", "Heiti SC", "Arial Unicode MS")
 
 
-def cjk_fallback() -> str | None:
-    """Add the first installed Chinese font after matplotlib's default, so Latin text looks as before and
-    Chinese glyphs fall back to it instead of drawing empty boxes; returns its name (None: none found)."""
-    import matplotlib
+@functools.lru_cache(maxsize=1)
+def installed_cjk_font() -> str | None:
+    """The first of CJK_FONTS installed here (searched once per process: setup() asks every time)."""
     from matplotlib import font_manager
 
     installed = {font.name for font in font_manager.fontManager.ttflist}
@@ -38,7 +38,15 @@ def cjk_fallback() -> str | None:
                 except (OSError, RuntimeError, ValueError):  # a font file matplotlib cannot read
                     continue
         installed = {font.name for font in font_manager.fontManager.ttflist}
-    found = next((name for name in CJK_FONTS if name in installed), None)
+    return next((name for name in CJK_FONTS if name in installed), None)
+
+
+def cjk_fallback() -> str | None:
+    """Add the first installed Chinese font after matplotlib's default, so Latin text looks as before and
+    Chinese glyphs fall back to it instead of drawing empty boxes; returns its name (None: none found)."""
+    import matplotlib
+
+    found = installed_cjk_font()
     if found is not None:  # per-glyph fallback runs over the font.family list (matplotlib >= 3.6)
         families = [f for f in matplotlib.rcParams["font.family"] if f != found]
         matplotlib.rcParams["font.family"] = [*families, found]
