@@ -3,6 +3,8 @@
 #   bash course.sh run    set up .venv and run every notebook headless (bmcourse run), in the
 #                         smoke profile (embedded samples, packaged model) unless BMCOURSE_PROFILE says full
 #   bash course.sh test   set up .venv and run the unit and notebook tests (pytest --nbval)
+#   bash course.sh site   set up .venv and build the course website into _site/ (bmcourse site; offline,
+#                         from the stored notebooks, both editions; what CI tests and GitHub Pages publishes)
 # Settings:
 #   BMCOURSE_VENV   the virtual environment (default .venv)
 #   PYTHON          the interpreter that creates it (default python3)
@@ -83,7 +85,7 @@ setup() {
   rm -f "$STAMP"
   install_torch
   say "installing bmcourse with constraints.txt"
-  "$VENV/bin/python" -m pip install --quiet -c constraints.txt -e ".[notebooks,test,grading]"
+  "$VENV/bin/python" -m pip install --quiet -c constraints.txt -e ".[notebooks,test,grading,site]"
   wanted > "$STAMP"
 }
 
@@ -91,6 +93,10 @@ case "${1:-}" in
   run)
     shift; setup
     exec "$VENV/bin/bmcourse" run --profile "${BMCOURSE_PROFILE:-smoke}" "$@"
+    ;;
+  site)
+    shift; setup
+    exec "$VENV/bin/bmcourse" site "$@"
     ;;
   test)
     shift; setup
@@ -104,7 +110,7 @@ case "${1:-}" in
     exit "$status"
     ;;
   *)
-    echo "usage: bash course.sh run|test [args...]" >&2
+    echo "usage: bash course.sh run|test|site [args...]" >&2
     exit 2
     ;;
 esac

@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .i18n import tr as _
+
 
 def _as_float64(value: Any) -> torch.Tensor:
     """A detached float64 CPU tensor from a tensor, array or number."""
@@ -24,8 +26,8 @@ def format_diff(diff: float) -> str:
     """``agrees within 1e-12`` for the smallest tier that bounds ``diff``, else ``differs by up to 3e-02``."""
     for tier in TIERS:
         if diff <= tier:
-            return f"agrees within {tier:.0e}"
-    return f"differs by up to {diff:.0e}"
+            return _("agrees within {tier:.0e}").format(tier=tier)
+    return _("differs by up to {diff:.0e}").format(diff=diff)
 
 
 def compare(name: str, hand: Any, auto: Any, *, rtol: float = 1e-5, atol: float = 1e-8) -> dict[str, Any]:
@@ -36,11 +38,12 @@ def compare(name: str, hand: Any, auto: Any, *, rtol: float = 1e-5, atol: float 
     """
     a, b = _as_float64(hand), _as_float64(auto)
     if a.shape != b.shape:
-        raise ValueError(f"{name}: shapes differ, hand {tuple(a.shape)} vs auto {tuple(b.shape)}")
+        raise ValueError(_("{name}: shapes differ, hand {hand} vs auto {auto}").format(
+            name=name, hand=tuple(a.shape), auto=tuple(b.shape)))
     diff = float((a - b).abs().max()) if a.numel() else 0.0
     exact = bool(torch.equal(a, b))
     close = bool(torch.allclose(a, b, rtol=rtol, atol=atol))
-    print(f"{name + ' ':<12}allclose: {close} | {format_diff(diff)}")
+    print(f"{name + ' ':<12}" + _("allclose: {close} | {diff}").format(close=close, diff=format_diff(diff)))
     return {"name": name, "exact": exact, "allclose": close, "max_abs_diff": diff}
 
 

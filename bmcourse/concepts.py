@@ -189,7 +189,7 @@ def draw_map(figsize: tuple[float, float] = (13.0, 6.2)) -> Any:
         if language() == "zh_CN":  # the Chinese edition labels the map with the glossary's terms
             label = c.zh.replace(" (", "\n(").replace(" / ", " /\n")
         ax.text(x, y + 0.08, label, ha="center", va="center", fontsize=7.5)
-        where = f"nb {c.where}" if run else _("named only")
+        where = _("nb {where}").format(where=c.where) if run else _("named only")
         ax.text(x, y - 0.2, where, ha="center", va="center", fontsize=6.5, color="#444444")
     ax.set_xlim(-0.6, 4.6)
     ax.set_ylim(-4.4, 1.1)

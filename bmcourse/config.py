@@ -1,5 +1,5 @@
 """Run settings read from the environment: profile, device, seeding, offline switch, data and cache
-folders. A leaf module: it imports nothing else from ``bmcourse`` but the error type.
+folders. A leaf module: it imports nothing else from ``bmcourse`` but the error type and ``tr``.
 
 Environment variables: ``BMCOURSE_PROFILE`` (smoke | full), ``BMCOURSE_DEVICE``,
 ``BMCOURSE_DATA_DIR``, ``BMCOURSE_CACHE_DIR``, ``BMCOURSE_OFFLINE`` (``HF_HUB_OFFLINE``
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from .errors import BmcourseError
+from .i18n import tr as _
 
 PROFILES = ("smoke", "full")
 SMOKE_THREADS = 2
@@ -24,8 +25,8 @@ def profile() -> str:
     """The run profile: ``smoke`` (tiny, for tests) or ``full`` (the real course, default)."""
     value = os.environ.get("BMCOURSE_PROFILE", "full").strip().lower() or "full"
     if value not in PROFILES:
-        raise BmcourseError(f"BMCOURSE_PROFILE={value!r} is not a profile",
-                            fix=f"set BMCOURSE_PROFILE to one of {', '.join(PROFILES)}")
+        raise BmcourseError(_("BMCOURSE_PROFILE={value} is not a profile").format(value=repr(value)),
+                            fix=_("set BMCOURSE_PROFILE to one of {profiles}").format(profiles=", ".join(PROFILES)))
     return value
 
 
@@ -55,9 +56,9 @@ def data_dir() -> Path | None:
         return None
     path = Path(value).expanduser()
     if not path.is_dir():
-        raise BmcourseError(f"BMCOURSE_DATA_DIR={value!r} is not a folder",
-                            fix="point BMCOURSE_DATA_DIR at a folder holding <name>/train.jsonl "
-                                "(for example ../shared/data), or unset it")
+        raise BmcourseError(_("BMCOURSE_DATA_DIR={value} is not a folder").format(value=repr(value)),
+                            fix=_("point BMCOURSE_DATA_DIR at a folder holding <name>/train.jsonl "
+                                  "(for example ../shared/data), or unset it"))
     return path.resolve()
 
 
@@ -94,8 +95,8 @@ def device() -> str:
     wanted = os.environ.get("BMCOURSE_DEVICE", "").strip().lower()
     if wanted:
         if wanted.startswith("cuda") and gpu_kind() != "cuda":
-            raise BmcourseError(f"BMCOURSE_DEVICE={wanted} but no CUDA device is visible",
-                                fix="unset BMCOURSE_DEVICE or set it to cpu")
+            raise BmcourseError(_("BMCOURSE_DEVICE={wanted} but no CUDA device is visible").format(wanted=wanted),
+                                fix=_("unset BMCOURSE_DEVICE or set it to cpu"))
         return wanted
     return gpu_kind() or "cpu"
 

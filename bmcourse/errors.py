@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .i18n import tr as _
+
 
 class BmcourseError(ValueError):
     """A problem a learner can fix; the message says the file, the line and the fix."""
@@ -12,7 +14,7 @@ class BmcourseError(ValueError):
         self.problem, self.file, self.line, self.fix = problem, file, line, fix
         message = f"{self.where}{problem}"
         if fix:
-            message += f"\n  fix: {fix}"
+            message += "\n  " + _("fix: {fix}").format(fix=fix)
         super().__init__(message)
 
     @property
@@ -24,5 +26,5 @@ class BmcourseError(ValueError):
 
     def one_line(self) -> str:
         """Problem and fix on one line, as the ``bmcourse`` command prints it: ``where problem (fix: ...)``."""
-        text = f"{self.where}{self.problem}" + (f" (fix: {self.fix})" if self.fix else "")
+        text = f"{self.where}{self.problem}" + (_(" (fix: {fix})").format(fix=self.fix) if self.fix else "")
         return " ".join(part.strip() for part in text.splitlines() if part.strip())

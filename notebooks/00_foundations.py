@@ -881,8 +881,9 @@ ex5.check(majority_tag_accuracy)
 # %% tags=["hidden-test"]
 def grade_majority_tag_accuracy():
     """00.5 on tag sentences drawn at grading time (the most frequent training tag is "O" or an entity
-    tag, and the test split's own most frequent tag may be another) against counting; DummyClassifier
-    and ner_report are forbidden."""
+    tag; when it is an entity tag, "O" has another share of the test words, and in the last round the
+    test split's own most frequent tag is another with another share) against counting;
+    DummyClassifier and ner_report are forbidden."""
     from collections import Counter
 
     from bmcourse import graded
@@ -895,14 +896,24 @@ def grade_majority_tag_accuracy():
                 for _ in range(sentences)]
 
     cases = []
-    for top in ("O", rng.choice(tags[1:]), rng.choice(tags[1:])):
+    for round_, top in enumerate(("O", rng.choice(tags[1:]), rng.choice(tags[1:]))):
         train = draw(rng.randint(5, 30), top, 0.5)
         counts = Counter(t for s in train for t in s).most_common()
         while len(counts) > 1 and counts[0][1] == counts[1][1]:  # no tie for the most frequent tag
             train.append([top])
             counts = Counter(t for s in train for t in s).most_common()
         majority = counts[0][0]
-        test = draw(rng.randint(3, 20), rng.choice(tags), 0.4)
+        # the last round's test split is led by another entity tag
+        test_top = rng.choice([t for t in tags[1:] if t != majority]) if round_ == 2 else rng.choice(tags)
+        test = draw(rng.randint(3, 20), test_top, 0.4)
+        while True:  # every draw holds both traps: "O" assumed, and the test split's own majority
+            test_counts = Counter(t for s in test for t in s)
+            if majority != "O" and test_counts["O"] == test_counts[majority]:
+                test.append([majority])
+            elif round_ == 2 and max(test_counts.values()) == test_counts[majority]:
+                test.append([test_top])
+            else:
+                break
         test_words = [tag for sentence in test for tag in sentence]
         cases.append(((train, test), sum(tag == majority for tag in test_words) / len(test_words)))
     graded.check_function(majority_tag_accuracy, cases, "00.5 majority_tag_accuracy",

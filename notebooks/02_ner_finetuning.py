@@ -1393,9 +1393,11 @@ ex8.check(gold_category)
 
 # %% tags=["hidden-test"]
 def grade_gold_category():
-    """02.8 on gold entities and predictions drawn at grading time (one of each category, then
-    random ones) against bmcourse.metrics.error_categories, which is switched off while the answer
-    runs (with its helpers)."""
+    """02.8 on gold entities and predictions drawn at grading time against
+    bmcourse.metrics.error_categories, which is switched off while the answer runs (with its helpers).
+    Five rounds are built so that every draw holds each trap: the gold boundaries predicted with the
+    gold type and with another type, neighbours that touch the gold entity on both sides but share no
+    word with it, an overlap of the gold type and an overlap of another type; four more are random."""
     from bmcourse import graded
     from bmcourse.metrics import CATEGORIES
     from bmcourse.metrics import error_categories as reference
@@ -1411,10 +1413,16 @@ def grade_gold_category():
         by_word = {i: (name, i == first) for name, first, stop in entities for i in range(first, stop)}
         return [f"{'B' if by_word[i][1] else 'I'}-{by_word[i][0]}" if i in by_word else "O" for i in range(n)]
 
+    def apart(preds, first, stop):
+        """The predictions that share no word with words first..stop-1."""
+        return [p for p in preds if p[1] >= stop or p[2] <= first]
+
     for round_ in range(9):
         n = rng.randint(6, 14)
-        start = rng.randint(0, n - 2)
-        gold_span = (rng.choice(kinds), start, rng.randint(start + 1, min(n, start + 4)))
+        start = rng.randint(1, n - 3) if round_ == 2 else rng.randint(0, n - 2)  # round 2 needs room both sides
+        stop = rng.randint(start + 1, min(n - 1 if round_ == 2 else n, start + 4))
+        gold_span = (rng.choice(kinds), start, stop)
+        other = rng.choice([k for k in kinds if k != gold_span[0]])
         preds, position = [], 0
         while position < n:  # non-overlapping predictions, left to right
             if rng.random() < 0.35:
@@ -1424,9 +1432,12 @@ def grade_gold_category():
             else:
                 position += 1
         if round_ < 2:  # the gold boundaries predicted: correct or wrong type
-            other = rng.choice([k for k in kinds if k != gold_span[0]])
-            preds = [p for p in preds if p[1] >= gold_span[2] or p[2] <= gold_span[1]]
-            preds.append((gold_span[0] if round_ == 0 else other, gold_span[1], gold_span[2]))
+            preds = apart(preds, start, stop) + [(gold_span[0] if round_ == 0 else other, start, stop)]
+        elif round_ == 2:  # gold-type neighbours ending where it starts and starting where it ends: missed
+            preds = apart(preds, start - 1, stop + 1) + [(gold_span[0], start - 1, start), (gold_span[0], stop, stop + 1)]
+        elif round_ < 5:  # one word longer: wrong boundary (gold type), wrong type and boundary (another)
+            first, last = (start, stop + 1) if stop < n else (start - 1, stop)
+            preds = apart(preds, first, last) + [(gold_span[0] if round_ == 3 else other, first, last)]
         rng.shuffle(preds)
         found = reference([["w"] * n], [tags_of([gold_span], n)], [tags_of(preds, n)])
         want = next(name for name in names if found[name]["count"])

@@ -130,16 +130,25 @@ def the_exercise(namespace: dict[str, Any], exercise_id: str) -> Any:
     return next(v for v in namespace.values() if getattr(v, "key", None) == exercise_id)
 
 
+def extra_draws() -> int:
+    """The draw count ``BMCOURSE_HIDDEN_DRAWS`` asks for (1 when unset)."""
+    import os
+
+    return int(os.environ.get("BMCOURSE_HIDDEN_DRAWS", "1"))
+
+
 class Exercises:
     """The test helpers of one notebook's graded exercises (every ``tests/test_nbNN_*`` file uses them).
 
     ``names`` maps each exercise to ``(the function the learner writes, its points)``. With ``cached``
     the setup and exercise cells run once per exercise and each call gets a copy (for a setup that
-    loads a model); ``runs`` is how many fresh draws of a hidden test a wrong answer must fail."""
+    loads a model); ``runs`` is how many fresh draws of a hidden test a wrong answer must fail.
+    ``BMCOURSE_HIDDEN_DRAWS=N`` raises every such count to at least N: a hunt for hidden tests that
+    a wrong answer passes on some draws (a flaky test in CI, a lucky student in grading)."""
 
     def __init__(self, prefix: str, names: dict[str, tuple[str, int]], *, cached: bool = False,
                  runs: int = 1) -> None:
-        self.prefix, self.names, self.runs = prefix, names, runs
+        self.prefix, self.names, self.runs = prefix, names, max(runs, extra_draws())
         self._cache: dict[tuple[str, bool], tuple[tuple[str, Any], ...]] | None = {} if cached else None
 
     def namespace(self, exercise_id: str, solved: bool = False) -> dict[str, Any]:
@@ -175,8 +184,10 @@ class Exercises:
         return the_exercise(ns, exercise_id).check(ns[self.names[exercise_id][0]])
 
     def hidden(self, exercise_id: str, answer: Any) -> None:
-        """Run the hidden test on ``answer``; raises when it fails."""
-        run_hidden_test(self.prefix, exercise_id, self.answered(exercise_id, answer))
+        """Run the hidden test on ``answer`` (on ``BMCOURSE_HIDDEN_DRAWS`` fresh draws); raises when it fails."""
+        ns = self.answered(exercise_id, answer)
+        for _ in range(extra_draws()):
+            run_hidden_test(self.prefix, exercise_id, ns)
 
     def fails_hidden(self, exercise_id: str, answer: Any, forbidden: bool = False, runs: int | None = None) -> str:
         """The hidden test fails on ``answer`` on each of ``runs`` fresh draws (with ForbiddenCall if
@@ -187,7 +198,7 @@ class Exercises:
         from bmcourse.graded import ForbiddenCall
 
         ns = self.answered(exercise_id, answer)
-        for _ in range(self.runs if runs is None else runs):
+        for _ in range(self.runs if runs is None else max(runs, extra_draws())):
             with pytest.raises(ForbiddenCall if forbidden else Exception) as failure:
                 run_hidden_test(self.prefix, exercise_id, ns)
             if not forbidden:

@@ -241,3 +241,26 @@ def test_fabricated_submissions_score_full_marks(course: Path, tmp_path: Path) -
     assert main(["grade", str(tmp_path / "subs"), "--course", str(course), "--out", str(out), "--jobs", "1"]) == 0
     assert f"s1,{NAME}," in (out / "grades.csv").read_text(encoding="utf-8")
     assert f",{FULL},{FULL},graded" in (out / "grades.csv").read_text(encoding="utf-8")
+
+
+def test_the_chinese_edition_is_graded_with_feedback_in_chinese(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("LANG", "C.UTF-8")  # the grading machine's own locale is English: the course decides
+    monkeypatch.delenv("BMCOURSE_LANG", raising=False)
+    course = tmp_path / "course"
+    assert main(["assign", str(NB01), "--lang", "zh-CN", "--out", str(course), "--course-id", "zh"]) == 0
+    source = nbformat.read(course / "source" / NAME / f"{NAME}.ipynb", as_version=4)
+    assert source.metadata["bmcourse"] == {"language": "zh_CN"}
+    assert any("损失" in c.source for c in source.cells if c.cell_type == "markdown"), "the Chinese notebook"
+    subs = tmp_path / "submissions"
+    submit(course, subs, "alice")
+    submit(course, subs, "gina", {"01.2": BY_AUTOGRAD})
+    out = tmp_path / "grades"
+    assert main(["grade", str(subs), "--course", str(course), "--out", str(out), "--jobs", "1",
+                 "--cell-timeout", "30"]) == 0
+    with open(out / "grades.csv", encoding="utf-8", newline="") as handle:
+        rows = {r["student"]: r for r in csv.DictReader(handle)}
+    assert scores(rows["alice"]) == {k: float(v) for k, v in POINTS.items()}
+    assert scores(rows["gina"])["01.2"] == 0.0 and sum(scores(rows["gina"]).values()) == FULL - POINTS["01.2"]
+    feedback = (out / "feedback" / "gina" / f"{NAME}.html").read_text(encoding="utf-8")
+    assert "本练习不允许使用它" in feedback, "the refusal is in Chinese"
+    assert "本练习要求你手工实现" in feedback, "and so is the hidden test's reason (graded.BY_HAND)"

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from ..errors import BmcourseError
+from ..i18n import tr as _
 from ..metrics import precision_recall_f1
 
 
@@ -24,7 +25,7 @@ def class_logits(model: torch.nn.Module, features: Sequence[dict], *, batch_size
     from ..train import length_sorted_batches, pad_id_of, to_device
 
     if not features:
-        raise BmcourseError("no features to score", fix="encode a non-empty split first")
+        raise BmcourseError(_("no features to score"), fix=_("encode a non-empty split first"))
     target = to_device(model, device)
     model.eval()
     out = torch.empty(len(features), model.config.num_labels)
@@ -37,7 +38,8 @@ def class_logits(model: torch.nn.Module, features: Sequence[dict], *, batch_size
 def confidence_and_prediction(logits: torch.Tensor, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """The top softmax probability and the predicted class of each row, after dividing by ``temperature``."""
     if temperature <= 0:
-        raise BmcourseError(f"temperature must be positive, got {temperature}", fix="fit it with fit_temperature")
+        raise BmcourseError(_("temperature must be positive, got {temperature}").format(temperature=temperature),
+                            fix=_("fit it with fit_temperature"))
     return (logits / temperature).softmax(-1).max(-1)
 
 
@@ -67,8 +69,9 @@ def reliability_bins(confidence: Sequence[float] | torch.Tensor, correct: Sequen
     conf = torch.as_tensor(confidence, dtype=torch.float64)
     hit = torch.as_tensor(correct, dtype=torch.float64)
     if conf.numel() != hit.numel() or conf.numel() == 0:
-        raise BmcourseError(f"got {conf.numel()} confidences and {hit.numel()} correctness flags",
-                            fix="pass one confidence and one correct/incorrect flag per prediction")
+        raise BmcourseError(_("got {confidences} confidences and {flags} correctness flags").format(
+                            confidences=conf.numel(), flags=hit.numel()),
+                            fix=_("pass one confidence and one correct/incorrect flag per prediction"))
     rows = []
     for b in range(bins):
         lo, hi = b / bins, (b + 1) / bins
@@ -165,7 +168,7 @@ def class_report(true: Sequence[int], pred: Sequence[int], names: Sequence[str])
         precision, recall, f1 = precision_recall_f1(tp, predicted, support)
         rows.append({"class": name, "precision": precision, "recall": recall, "f1": f1, "support": support})
     mean = lambda key: sum(r[key] for r in rows) / len(rows)  # noqa: E731
-    rows.append({"class": "macro average", "precision": mean("precision"), "recall": mean("recall"),
+    rows.append({"class": _("macro average"), "precision": mean("precision"), "recall": mean("recall"),
                  "f1": mean("f1"), "support": len(true)})
     return rows
 

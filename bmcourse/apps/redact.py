@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..errors import BmcourseError
+from ..i18n import tr as _
 from ..metrics import precision_recall_f1
 from ..tagging import spans, split_words_with_offsets, types_of, word_starts
 
@@ -103,10 +104,11 @@ def _saved_labels(folder: Path) -> list[str]:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         labels = [config["id2label"][k] for k in sorted(config["id2label"], key=int)]
         if not types_of(labels):
-            raise ValueError("no entity type")
+            raise ValueError(_("no entity type"))
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise BmcourseError(f"config.json does not describe an IOB2 NER tagger ({error})", file=folder,
-                            fix=_TAGGER_FIX) from None
+        raise BmcourseError(_("config.json does not describe an IOB2 NER tagger ({error})").format(error=error),
+                            file=folder,
+                            fix=_(_TAGGER_FIX)) from None
     return labels
 
 
@@ -122,14 +124,15 @@ def load_tagger(folder: str | Path | None = None, *, progress: bool = True) -> T
 
     path = Path(folder).expanduser()
     if not path.is_dir():
-        raise BmcourseError("no such model folder", file=path, fix=_TAGGER_FIX)
+        raise BmcourseError(_("no such model folder"), file=path, fix=_(_TAGGER_FIX))
     missing = [name for name in ("config.json", "model.safetensors") if not (path / name).is_file()]
     if missing:
-        raise BmcourseError(f"not a saved tagger: no {' and no '.join(missing)}", file=path, fix=_TAGGER_FIX)
+        raise BmcourseError(_("not a saved tagger: no {files}").format(files=_(" and no ").join(missing)), file=path,
+                            fix=_(_TAGGER_FIX))
     try:
         model, tokenizer = load_token_classifier(_saved_labels(path), name=str(path))
     except OSError as error:  # e.g. the tokenizer files are missing
-        raise BmcourseError(f"the tagger does not load: {error}", file=path, fix=_TAGGER_FIX) from None
+        raise BmcourseError(_("the tagger does not load: {error}").format(error=error), file=path, fix=_(_TAGGER_FIX)) from None
     return Tagger(model, tokenizer, info={"folder": str(path)})
 
 
@@ -142,8 +145,9 @@ def _wanted_types(types: Sequence[str] | str | None, tagger: Tagger) -> set[str]
     known = tagger.types
     unknown = [t for t in types if t not in known]
     if unknown:
-        raise BmcourseError(f"unknown entity type(s) {', '.join(unknown)}; this tagger knows {', '.join(known)}",
-                            fix=f"choose types from {', '.join(known)}")
+        raise BmcourseError(_("unknown entity type(s) {unknown}; this tagger knows {known}").format(
+                            unknown=", ".join(unknown), known=", ".join(known)),
+                            fix=_("choose types from {known}").format(known=", ".join(known)))
     return set(types)
 
 
@@ -151,8 +155,9 @@ def _check_placeholder(placeholder: str) -> None:
     try:
         placeholder.format(type="PER")
     except (KeyError, IndexError, ValueError) as error:
-        raise BmcourseError(f"placeholder {placeholder!r} is not a format string with only {{type}} ({error})",
-                            fix="use e.g. '[{type}]' or '<redacted>'") from None
+        raise BmcourseError(_("placeholder {placeholder} is not a format string with only {{type}} ({error})").format(
+                            placeholder=repr(placeholder), error=error),
+                            fix=_("use e.g. '[{type}]' or '<redacted>'")) from None
 
 
 def _redaction(text: str, words: Sequence[tuple[str, int, int]], tags: Sequence[str],
@@ -176,7 +181,7 @@ def redact_many(texts: Sequence[str], tagger: Tagger, *, types: Sequence[str] | 
     todo = [i for i, found in enumerate(words) if found]  # empty / whitespace-only texts skip the model
     tags = tagger.tag([[w for w, _, _ in words[i]] for i in todo], batch_size=batch_size) if todo else []
     if len(tags) != len(todo) or any(len(t) != len(words[i]) for i, t in zip(todo, tags)):
-        raise BmcourseError("the tagger did not return one tag per word", fix="check Tagger.tag")
+        raise BmcourseError(_("the tagger did not return one tag per word"), fix=_("check Tagger.tag"))
     results = [Redaction(text, []) for text in texts]
     for i, sentence_tags in zip(todo, tags):
         results[i] = _redaction(texts[i], words[i], sentence_tags, wanted, placeholder)
@@ -213,8 +218,8 @@ def _score_row(kind: str, matched: int, support: int, predicted: int) -> dict[st
 def span_report(gold: Sequence[Sequence[Entity]], pred: Sequence[Sequence[Entity]]) -> list[dict[str, Any]]:
     """Exact-match (type, start, end) precision, recall and F1 per type, then an ``overall`` (micro) row."""
     if len(gold) != len(pred):
-        raise BmcourseError(f"{len(gold)} gold texts but {len(pred)} predicted ones",
-                            fix="pass one entity list per text to both")
+        raise BmcourseError(_("{gold} gold texts but {pred} predicted ones").format(gold=len(gold), pred=len(pred)),
+                            fix=_("pass one entity list per text to both"))
 
     matched: Counter = Counter()
     support: Counter = Counter()

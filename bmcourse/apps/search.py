@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from ..errors import BmcourseError
+from ..i18n import tr as _
 
 
 @torch.no_grad()
@@ -27,7 +28,7 @@ def sentence_embeddings(model: torch.nn.Module, tokenizer: Any, texts: Sequence[
     target = to_device(model, device)
     model.eval()
     rows = []
-    bar = progress_bar(len(texts), "embedding", progress)
+    bar = progress_bar(len(texts), _("embedding"), progress)
     for s in range(0, len(texts), batch_size):
         batch = tokenizer(list(texts[s:s + batch_size]), padding=True, truncation=True,
                           max_length=max_length, return_tensors="pt").to(target)
@@ -54,8 +55,9 @@ def nearest(queries: torch.Tensor, index: torch.Tensor, k: int, *, exclude_self:
 def recall_at_k(query_labels: Sequence[int], neighbour_labels: Sequence[Sequence[int]], k: int) -> float:
     """Share of queries with at least one of their first ``k`` neighbours in the same class."""
     if len(query_labels) != len(neighbour_labels):
-        raise BmcourseError(f"{len(query_labels)} queries but {len(neighbour_labels)} neighbour lists",
-                            fix="pass one neighbour list per query")
+        raise BmcourseError(_("{queries} queries but {lists} neighbour lists").format(
+                            queries=len(query_labels), lists=len(neighbour_labels)),
+                            fix=_("pass one neighbour list per query"))
     hits = sum(label in list(row)[:k] for label, row in zip(query_labels, neighbour_labels))
     return hits / len(query_labels)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BmcourseError
+from ..i18n import tr as _
 
 
 @dataclass
@@ -32,12 +33,13 @@ def simulate_stream(labels: Sequence[str], *, length: int, periods: Sequence[tup
     negatives = [i for i, label in enumerate(labels) if label == negative]
     others = [i for i, label in enumerate(labels) if label != negative]
     if not negatives or not others:
-        raise BmcourseError(f"the stream needs both {negative!r} and other headlines",
-                            fix="pass the labels of a split that has every class")
+        raise BmcourseError(_("the stream needs both {negative} and other headlines").format(negative=repr(negative)),
+                            fix=_("pass the labels of a split that has every class"))
     for start, end in periods:
         if not 0 <= start < end <= length:
-            raise BmcourseError(f"bad period ({start}, {end}) is not inside a stream of {length}",
-                                fix="use 0 <= start < end <= length")
+            raise BmcourseError(_("bad period ({start}, {end}) is not inside a stream of {length}").format(
+                                start=start, end=end, length=length),
+                                fix=_("use 0 <= start < end <= length"))
     bad = [any(s <= t < e for s, e in periods) for t in range(length)]
     base = len(negatives) / len(labels)
     rows = [rng.choice(negatives) if rng.random() < (bad_share if b else base) else rng.choice(others)
@@ -48,7 +50,8 @@ def simulate_stream(labels: Sequence[str], *, length: int, periods: Sequence[tup
 def rolling_share(flags: Sequence[bool], window: int) -> list[float]:
     """The share of True among the last ``window`` items at each position (fewer at the start)."""
     if window < 1:
-        raise BmcourseError(f"window must be at least 1, got {window}", fix="use a positive window")
+        raise BmcourseError(_("window must be at least 1, got {window}").format(window=window),
+                            fix=_("use a positive window"))
     out, inside = [], 0
     for t, flag in enumerate(flags):
         inside += bool(flag)

@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "check: exit 1 naming every missing or stale translation; "
                                     "build: write notebooks/zh-CN/*.ipynb (then bmcourse store them)")
     translate_cmd.add_argument("notebooks", nargs="*", help="default: every course notebook")
+    site_cmd = leaf(sub, "site", commands.cmd_site,
+                    help="build the course website offline (both editions, from the stored notebooks) and check its links")
+    site_cmd.add_argument("--out", default="_site", help="output folder (default: _site)")
     bench_commands.add_bench_parsers(sub)
     grading_commands.add_grading_parsers(sub, leaf)
     redact = leaf(sub, "redact", redact_command.cmd_redact,

@@ -180,6 +180,28 @@ def cmd_links(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_site(args: argparse.Namespace) -> int:
+    """Build the course website offline from the stored notebooks (both editions), then check it: no broken
+    internal link or image, nothing loaded from another site."""
+    import time
+
+    from . import site
+
+    start = time.perf_counter()
+    out = Path(args.out)
+    seconds = site.build(out)
+    pages = site.html_pages(out)
+    problems = site.broken_links(out) + [f"{p.relative_to(out)}: loads {url} from another site"
+                                         for p in pages for url in site.external_loads(p)]
+    if problems:
+        raise BmcourseError(f"the site in {out} has {len(problems)} problem(s):\n" + "\n".join(problems[:50]),
+                            fix="fix the page or notebook named; internal links must point at pages of the site")
+    editions = ", ".join(f"{code} {s:.0f} s" for code, s in seconds.items())
+    print(f"site: {len(pages)} pages in {out} ({editions}; {time.perf_counter() - start:.0f} s in all); "
+          f"links and images checked, nothing loaded from another site. Open {out / 'index.html'}")
+    return 0
+
+
 def cmd_translate(args: argparse.Namespace) -> int:
     """The Chinese edition: ``update`` the catalogs from the English notebooks and the package,
     ``check`` that nothing is missing or stale (exit 1 naming each cell), ``build`` notebooks/zh-CN."""

@@ -258,7 +258,8 @@ def package_strings(root: Path = PACKAGE) -> dict[str, str]:
 
 def notebook_strings(notebooks: list[Path]) -> dict[str, str]:
     """What the notebooks' code cells hand to the exercise machinery for learners to read: exercise
-    titles and hints, the ``expects`` of checkers, and the messages of ``(False, "...")`` verdicts."""
+    titles and hints, the ``expects`` of checkers, the messages of ``(False, "...")`` verdicts, and the
+    ``why=`` a hidden test gives for a forbidden call (the grading feedback shows it)."""
     import ast
 
     import nbformat
@@ -294,6 +295,9 @@ def notebook_strings(notebooks: list[Path]) -> dict[str, str]:
                                 add(keyword.value, where)
                     if name == "Checker" and len(node.args) >= 2:
                         add(node.args[1], where)
+                    for keyword in node.keywords:  # a hidden test's reason for a forbidden call (graded.call)
+                        if keyword.arg == "why":
+                            add(keyword.value, where)
                 if (isinstance(node, ast.Tuple) and len(node.elts) == 2 and isinstance(node.elts[0], ast.Constant)
                         and node.elts[0].value is False):
                     add(node.elts[1], where)

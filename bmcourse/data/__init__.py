@@ -76,21 +76,25 @@ def _info(name: str, kind: str) -> DatasetInfo:
         root = data_dir()
         if root is not None and _split_files(root / name):
             return DatasetInfo(name, kind, "local", name)
-        raise BmcourseError(f"unknown dataset {name!r}",
-                            fix=f"use one of: {', '.join(known_datasets())}; or put a folder "
-                                f"<name>/train.jsonl under BMCOURSE_DATA_DIR")
+        raise BmcourseError(_("unknown dataset {name}").format(name=repr(name)),
+                            fix=_("use one of: {names}; or put a folder "
+                                  "<name>/train.jsonl under BMCOURSE_DATA_DIR").format(names=", ".join(known_datasets())))
     if info.kind != kind:
         other = "load_ner" if info.kind == "ner" else "load_classification"
-        raise BmcourseError(f"{name!r} is a {info.kind} dataset", fix=f"load it with {other}({name!r})")
+        raise BmcourseError(_("{name} is a {kind} dataset").format(name=repr(name), kind=info.kind),
+                            fix=_("load it with {call}").format(call=f"{other}({name!r})"))
     return info
 
 
 def source_label(name: str, kind: str | None = None) -> str:
     """Where ``name`` comes from, without machine paths (what a committed result file may record)."""
     where, description = resolve_source(name, kind=kind)
-    if where == "local":
+    if where in ("local", "hub"):  # provenance stays English in every language (a record, not a message)
         info = REGISTRY.get(name) or _info(name, kind or "ner")
-        return f"{name} from a local folder ($BMCOURSE_DATA_DIR/{info.folder})"
+        if where == "local":
+            return f"{name} from a local folder ($BMCOURSE_DATA_DIR/{info.folder})"
+        assert info.hub is not None
+        return f"{name} from the Hugging Face Hub {info.hub.repo}"
     return f"{name} from the {description}"
 
 
@@ -108,48 +112,51 @@ def is_sample(name: str, kind: str | None = None) -> bool:
 def resolve_source(name: str, source: str = "auto", kind: str | None = None) -> tuple[str, str]:
     """Decide where ``name`` comes from: returns ``(source, description)`` without loading."""
     if source not in SOURCES:
-        raise BmcourseError(f"source={source!r} is not a source", fix=f"use one of {SOURCES}")
+        raise BmcourseError(_("source={source} is not a source").format(source=repr(source)),
+                            fix=_("use one of {sources}").format(sources=SOURCES))
     info = REGISTRY.get(name) or _info(name, kind or "ner")
     if source == "auto" and is_smoke() and not info.sample:
-        raise BmcourseError(f"{name!r} has no embedded sample, and the smoke profile uses only the "
-                            "embedded samples (so outputs match on every machine)",
-                            fix="set BMCOURSE_PROFILE=full, or pass source='local' or source='hub'")
+        raise BmcourseError(_("{name} has no embedded sample, and the smoke profile uses only the "
+                              "embedded samples (so outputs match on every machine)").format(name=repr(name)),
+                            fix=_("set BMCOURSE_PROFILE=full, or pass source='local' or source='hub'"))
     root = data_dir()
     local = root / info.folder if root is not None else None
     has_local = local is not None and bool(_split_files(local))
     if source == "local" or (source == "auto" and has_local and not (is_smoke() and info.sample)):
         if local is None:
-            raise BmcourseError(f"no local folder for {name!r}: BMCOURSE_DATA_DIR is not set",
-                                fix="set BMCOURSE_DATA_DIR to the folder holding "
-                                    f"{info.folder}/train.jsonl (e.g. ../shared/data)")
+            raise BmcourseError(_("no local folder for {name}: BMCOURSE_DATA_DIR is not set").format(name=repr(name)),
+                                fix=_("set BMCOURSE_DATA_DIR to the folder holding "
+                                      "{folder}/train.jsonl (e.g. ../shared/data)").format(folder=info.folder))
         if not has_local:
-            raise BmcourseError(f"no train/validation/test files in {local}", file=local,
-                                fix=f"add {info.folder}/train.jsonl (JSON lines) or train.txt "
-                                    "(CoNLL columns), or unset BMCOURSE_DATA_DIR")
-        return "local", f"local folder {local}"
+            raise BmcourseError(_("no train/validation/test files in {path}").format(path=local), file=local,
+                                fix=_("add {folder}/train.jsonl (JSON lines) or train.txt "
+                                      "(CoNLL columns), or unset BMCOURSE_DATA_DIR").format(folder=info.folder))
+        return "local", _("local folder {path}").format(path=local)
     if source == "sample" or (source == "auto" and is_smoke() and info.sample):
         if not info.sample:
-            raise BmcourseError(f"{name!r} has no embedded sample",
-                                fix="set BMCOURSE_DATA_DIR to a folder with "
-                                    f"{info.folder}/train.jsonl, or go online for the Hub")
+            raise BmcourseError(_("{name} has no embedded sample").format(name=repr(name)),
+                                fix=_("set BMCOURSE_DATA_DIR to a folder with "
+                                      "{folder}/train.jsonl, or go online for the Hub").format(folder=info.folder))
         why = _("smoke profile") if source == "auto" else _("asked for")
         return "sample", _("embedded sample '{sample}' ({why}; illustration-sized)").format(sample=info.sample, why=why)
-    no_local = "no BMCOURSE_DATA_DIR" if root is None else f"no {info.folder}/ in BMCOURSE_DATA_DIR"
+    no_local = (_("no BMCOURSE_DATA_DIR") if root is None
+                else _("no {folder}/ in BMCOURSE_DATA_DIR").format(folder=info.folder))
     if source == "auto" and info.sample and name in _HUB_FAILURES:
         return "sample", _fallback_description(info, _HUB_FAILURES[name], no_local)
     if source == "hub" or (info.hub is not None and hub_reachable()):
         if info.hub is None:
-            raise BmcourseError(f"{name!r} has no Hub repository in the registry",
-                                fix="set BMCOURSE_DATA_DIR to a folder holding it")
-        return "hub", f"Hugging Face Hub {info.hub.repo}"
+            raise BmcourseError(_("{name} has no Hub repository in the registry").format(name=repr(name)),
+                                fix=_("set BMCOURSE_DATA_DIR to a folder holding it"))
+        return "hub", _("Hugging Face Hub {repo}").format(repo=info.hub.repo)
     if info.sample:
-        return "sample", _fallback_description(info, "offline" if is_offline() else "Hub unreachable", no_local)
-    why = ("BMCOURSE_OFFLINE/HF_HUB_OFFLINE is set" if is_offline()
-           else "the Hugging Face Hub is unreachable")
-    raise BmcourseError(f"{name!r} is not available: no local folder, {why}, and no embedded sample",
-                        fix=f"set BMCOURSE_DATA_DIR to a folder holding {info.folder}/train.jsonl "
-                            "(e.g. ../shared/data)" + ("" if not is_offline() else
-                                                       ", or unset BMCOURSE_OFFLINE/HF_HUB_OFFLINE"))
+        return "sample", _fallback_description(info, _("offline") if is_offline() else _("Hub unreachable"), no_local)
+    why = (_("BMCOURSE_OFFLINE/HF_HUB_OFFLINE is set") if is_offline()
+           else _("the Hugging Face Hub is unreachable"))
+    fix = (_("set BMCOURSE_DATA_DIR to a folder holding {folder}/train.jsonl (e.g. ../shared/data), "
+             "or unset BMCOURSE_OFFLINE/HF_HUB_OFFLINE") if is_offline()
+           else _("set BMCOURSE_DATA_DIR to a folder holding {folder}/train.jsonl (e.g. ../shared/data)"))
+    raise BmcourseError(_("{name} is not available: no local folder, {why}, and no embedded sample").format(
+                        name=repr(name), why=why), fix=fix.format(folder=info.folder))
 
 
 def _fallback_description(info: DatasetInfo, why: str, no_local: str) -> str:
@@ -165,8 +172,8 @@ def sources_summary() -> dict[str, list[str]]:
         try:
             where, _description = resolve_source(name, kind=info.kind)
         except BmcourseError:
-            where = ("nowhere in the smoke profile (no embedded sample)" if is_smoke()
-                     else "nowhere yet (set BMCOURSE_DATA_DIR)")
+            where = (_("nowhere in the smoke profile (no embedded sample)") if is_smoke()
+                     else _("nowhere yet (set BMCOURSE_DATA_DIR)"))
         groups[_source_name(where)].append(name)
     return dict(groups)
 
@@ -175,8 +182,8 @@ def _rows_from_folder(folder: Path, reader: Callable[[Path], tuple[list[dict], i
                       ) -> tuple[dict[str, list[dict]], dict[str, int]]:
     files = _split_files(folder)
     if "train" not in files:
-        raise BmcourseError("no train split", file=folder,
-                            fix="add train.jsonl (JSON lines) or train.txt (CoNLL columns)")
+        raise BmcourseError(_("no train split"), file=folder,
+                            fix=_("add train.jsonl (JSON lines) or train.txt (CoNLL columns)"))
     rows, repaired = {}, {}
     for split, path in files.items():
         rows[split], repaired[str(path)] = reader(path)
@@ -208,8 +215,9 @@ def stratified_split(rows: Sequence[dict[str, Any]], fractions: dict[str, float]
             start += take
         out["train"] += group[start:]
         if missed and key:
-            notice(f"label {label!r} has only {len(group)} example(s): none reaches the generated "
-                   f"{' and '.join(missed)} split (kept in train)")
+            notice(_("label {label} has only {count} example(s): none reaches the generated "
+                     "{splits} split (kept in train)").format(label=repr(label), count=len(group),
+                                                              splits=_(" and ").join(missed)))
     for split in out:
         out[split].sort(key=lambda r: (0, int(r["id"])) if str(r["id"]).isdigit() else (1, str(r["id"])))
     return out
@@ -248,7 +256,7 @@ def load_ner(name: str, *, source: str = "auto", repair: bool = False, seed: int
     rows, repaired = _load_rows(name, info, where, description, reader, "ner", source, repair=repair)
     for path, count in repaired.items():
         if count:
-            notice(f"repaired {count} invalid I- tags into B- tags in {path}")
+            notice(_("repaired {count} invalid I- tags into B- tags in {path}").format(count=count, path=path))
     rows = _fill_missing_splits(rows, seed, key=None)
     labels = labels_for_types(info.types or _local_types(rows))
     return _to_dataset_dict(rows, "ner", labels)
@@ -266,8 +274,8 @@ def load_classification(name: str, *, source: str = "auto", seed: int = 0) -> "D
 
     def reader(path: Path) -> tuple[list[dict], int]:
         if path.suffix != ".jsonl":
-            raise BmcourseError("classification data must be JSON lines", file=path,
-                                fix='write rows like {"text": "...", "label": "..."} to a .jsonl file')
+            raise BmcourseError(_("classification data must be JSON lines"), file=path,
+                                fix=_('write rows like {"text": "...", "label": "..."} to a .jsonl file'))
         return read_classification_jsonl(path, labels=allowed), 0
 
     rows, _repaired = _load_rows(name, info, where, description, reader, "classification", source)
@@ -309,10 +317,11 @@ def _load_rows(name: str, info: DatasetInfo, where: str, description: str,
             raw = load_hub_rows(info.hub, kind)
         except _hub_errors() as err:  # the network or the Hub failed; anything else is a bug to see
             if source == "hub" or not info.sample:
-                raise BmcourseError(f"could not load {name!r} from the Hub ({type(err).__name__}: {err})",
-                                    fix=f"check the network or HF_ENDPOINT, or set BMCOURSE_DATA_DIR to a "
-                                        f"folder holding {info.folder}/train.jsonl") from err
-            _HUB_FAILURES[name] = f"Hub failed ({type(err).__name__})"
+                raise BmcourseError(_("could not load {name} from the Hub ({error}: {message})").format(
+                                        name=repr(name), error=type(err).__name__, message=err),
+                                    fix=_("check the network or HF_ENDPOINT, or set BMCOURSE_DATA_DIR to a "
+                                          "folder holding {folder}/train.jsonl").format(folder=info.folder)) from err
+            _HUB_FAILURES[name] = _("Hub failed ({error})").format(error=type(err).__name__)
             where, description = resolve_source(name, source, kind)  # the sample, saying why
         else:
             rows, repaired = _validate_hub_rows(raw, info, kind, repair=repair)
@@ -337,7 +346,7 @@ def _validate_hub_rows(raw: dict[str, list[dict]], info: DatasetInfo, kind: str,
     Invalid ``I-X`` tags fail like they do in a local file, unless ``repair`` (``load_ner``'s
     ``repair=True``): then they become ``B-X`` and are counted per split.
     """
-    from .readers import check_ner_tags
+    from .readers import InvalidIOB2, check_ner_tags
 
     assert info.hub is not None
     repaired: dict[str, int] = {}
@@ -350,14 +359,15 @@ def _validate_hub_rows(raw: dict[str, list[dict]], info: DatasetInfo, kind: str,
                     row["ner_tags"], fixed = check_ner_tags(row["tokens"], row["ner_tags"], file=where, line=i,
                                                             types=info.types or None, repair=repair)
                 except BmcourseError as err:  # the Hub's copy cannot be edited: repair=True is the fix
-                    fix = (f"load it with load_ner({info.name!r}, repair=True): each stray I-X becomes B-X, "
-                           "and the count is reported" if err.problem.startswith("invalid IOB2") else err.fix)
-                    raise BmcourseError(f"{info.name} from the Hub ({info.hub.repo}), split {split!r}, row {i}: "
-                                        f"{err.problem}", fix=fix) from None
+                    fix = (_("load it with {call}: each stray I-X becomes B-X, and the count is reported").format(
+                           call=f"load_ner({info.name!r}, repair=True)") if isinstance(err, InvalidIOB2) else err.fix)
+                    raise BmcourseError(_("{name} from the Hub ({repo}), split {split}, row {row}: {problem}").format(
+                                        name=info.name, repo=info.hub.repo, split=repr(split), row=i,
+                                        problem=err.problem), fix=fix) from None
                 repaired[str(where)] += fixed
             elif info.labels and row["label"] not in info.labels:
-                raise BmcourseError(f"unknown label {row['label']!r}", file=where, line=i,
-                                    fix="update the registry labels for this dataset")
+                raise BmcourseError(_("unknown label {label}").format(label=repr(row["label"])), file=where, line=i,
+                                    fix=_("update the registry labels for this dataset"))
     return raw, repaired
 
 

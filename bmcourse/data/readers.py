@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BmcourseError
+from ..i18n import tr as _
 from ..tagging import invalid_positions, repair_iob2, split_tag
 
 NerRow = dict[str, Any]    # {"id", "tokens", "ner_tags"} with string tags
@@ -16,8 +17,14 @@ TextRow = dict[str, Any]   # {"id", "text", "label"} with a string label
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
-def decode_utf8(data: bytes, source: str | Path, *, fix: str = "re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`",
-                note: str = "") -> str:
+class InvalidIOB2(BmcourseError):
+    """An ``I-X`` tag that follows neither ``B-X`` nor ``I-X``: the error ``repair=True`` fixes."""
+
+
+RESAVE_UTF8 = "re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`"
+
+
+def decode_utf8(data: bytes, source: str | Path, *, fix: str = RESAVE_UTF8, note: str = "") -> str:
     """``data`` decoded as strict UTF-8 (a leading BOM dropped): the one UTF-8 rule of the package.
 
     A bad byte fails naming ``source``, its line and column, and the byte's offset in the data."""
@@ -27,8 +34,10 @@ def decode_utf8(data: bytes, source: str | Path, *, fix: str = "re-save it as UT
     except UnicodeDecodeError as error:
         offset = skip + error.start
         column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
-        raise BmcourseError(f"not UTF-8 text (byte {data[offset]:#04x} at byte {offset}, column {column})" + note,
-                            file=source, line=data[:offset].count(b"\n") + 1, fix=fix) from None
+        problem = _("not UTF-8 text (byte {byte} at byte {offset}, column {column})").format(
+            byte=f"{data[offset]:#04x}", offset=offset, column=column)
+        raise BmcourseError(problem + note, file=source, line=data[:offset].count(b"\n") + 1,
+                            fix=_(RESAVE_UTF8) if fix == RESAVE_UTF8 else fix) from None
 
 
 def text_lines(text: str) -> list[str]:
@@ -44,8 +53,8 @@ def read_text_lines(path: str | Path) -> list[str]:
     """The file's lines decoded as UTF-8; a bad byte is reported with its line number."""
     path = Path(path)
     if not path.is_file():
-        raise BmcourseError("file not found", file=path,
-                            fix="check the path, or set BMCOURSE_DATA_DIR to the folder that holds it")
+        raise BmcourseError(_("file not found"), file=path,
+                            fix=_("check the path, or set BMCOURSE_DATA_DIR to the folder that holds it"))
     return text_lines(decode_utf8(path.read_bytes(), path))
 
 
@@ -57,15 +66,15 @@ def _json_rows(path: Path) -> list[tuple[int, dict]]:
         try:
             row = json.loads(text)
         except json.JSONDecodeError as err:
-            raise BmcourseError(f"invalid JSON ({err.msg} at column {err.colno})", file=path,
-                                line=number, fix="write one JSON object per line (JSON Lines)") from None
+            raise BmcourseError(_("invalid JSON ({error} at column {column})").format(error=err.msg, column=err.colno),
+                                file=path, line=number, fix=_("write one JSON object per line (JSON Lines)")) from None
         if not isinstance(row, dict):
-            raise BmcourseError("a line must hold one JSON object", file=path, line=number,
-                                fix='write rows like {"tokens": [...], "ner_tags": [...]}')
+            raise BmcourseError(_("a line must hold one JSON object"), file=path, line=number,
+                                fix=_('write rows like {"tokens": [...], "ner_tags": [...]}'))
         rows.append((number, row))
     if not rows:
-        raise BmcourseError("the file holds no rows", file=path,
-                            fix="add rows, or remove the empty file")
+        raise BmcourseError(_("the file holds no rows"), file=path,
+                            fix=_("add rows, or remove the empty file"))
     return rows
 
 
@@ -76,14 +85,14 @@ def check_ner_tags(tokens: Any, tags: Any, *, file: Path, line: int,
         return BmcourseError(problem, file=file, line=line, fix=fix)
 
     if not isinstance(tokens, list) or not all(isinstance(t, str) and t for t in tokens):
-        raise fail("`tokens` must be a list of non-empty strings", "write the words as a JSON list of strings")
+        raise fail(_("`tokens` must be a list of non-empty strings"), _("write the words as a JSON list of strings"))
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise fail("`ner_tags` must be a list of tag strings", 'write tags like ["B-PER", "I-PER", "O"]')
+        raise fail(_("`ner_tags` must be a list of tag strings"), _('write tags like ["B-PER", "I-PER", "O"]'))
     if not tokens:
-        raise fail("empty sentence (no tokens)", "remove this line or give it its tokens and tags")
+        raise fail(_("empty sentence (no tokens)"), _("remove this line or give it its tokens and tags"))
     if len(tokens) != len(tags):
-        raise fail(f"{len(tokens)} tokens but {len(tags)} ner_tags",
-                   "give exactly one tag per token")
+        raise fail(_("{tokens} tokens but {tags} ner_tags").format(tokens=len(tokens), tags=len(tags)),
+                   _("give exactly one tag per token"))
     for position, tag in enumerate(tags):
         try:
             kind = split_tag(tag)[1]
@@ -91,15 +100,18 @@ def check_ner_tags(tokens: Any, tags: Any, *, file: Path, line: int,
             kind = ""
         if kind == "" or (kind is not None and types is not None and kind not in types):
             known = "O, " + ", ".join(f"B-{t}, I-{t}" for t in types) if types is not None else "O, B-TYPE, I-TYPE"
-            raise fail(f"unknown tag {tag!r} at token {position} ({tokens[position]!r})",
-                       f"use one of: {known}")
+            raise fail(_("unknown tag {tag} at token {position} ({token})").format(
+                tag=repr(tag), position=position, token=repr(tokens[position])),
+                       _("use one of: {known}").format(known=known))
     bad = invalid_positions(tags)
     if bad and not repair:
         i = bad[0]
-        after = f"after {tags[i - 1]!r}" if i else "at the start"
-        raise fail(f"invalid IOB2: {tags[i]!r} {after} at token {i} ({tokens[i]!r})",
-                   f"start the entity with B-{split_tag(tags[i])[1]}, or load with repair=True "
-                   "to turn stray I- tags into B- tags")
+        after = _("after {tag}").format(tag=repr(tags[i - 1])) if i else _("at the start")
+        raise InvalidIOB2(_("invalid IOB2: {tag} {after} at token {position} ({token})").format(
+                              tag=repr(tags[i]), after=after, position=i, token=repr(tokens[i])),
+                          file=file, line=line,
+                          fix=_("start the entity with B-{type}, or load with repair=True "
+                                "to turn stray I- tags into B- tags").format(type=split_tag(tags[i])[1]))
     if bad:
         tags, count = repair_iob2(tags)
         return tags, count
@@ -113,8 +125,8 @@ def read_ner_jsonl(path: str | Path, types: Collection[str] | None = None,
     for line, row in _json_rows(path):
         for key in ("tokens", "ner_tags"):
             if key not in row:
-                raise BmcourseError(f"missing key {key!r}", file=path, line=line,
-                                    fix='write rows like {"tokens": [...], "ner_tags": [...]}')
+                raise BmcourseError(_("missing key {key}").format(key=repr(key)), file=path, line=line,
+                                    fix=_('write rows like {"tokens": [...], "ner_tags": [...]}'))
         tags, count = check_ner_tags(row["tokens"], row["ner_tags"], file=path, line=line,
                                      types=types, repair=repair)
         repaired += count
@@ -147,15 +159,16 @@ def read_conll(path: str | Path, types: Collection[str] | None = None,
         if columns[0] == "-DOCSTART-":
             continue
         if len(columns) < 2:
-            raise BmcourseError(f"expected `token ... tag` columns, found {text.strip()!r}", file=path,
-                                line=number, fix="put the token first and the tag last, separated by spaces")
+            raise BmcourseError(_("expected `token ... tag` columns, found {text}").format(text=repr(text.strip())),
+                                file=path, line=number,
+                                fix=_("put the token first and the tag last, separated by spaces"))
         if not tokens:
             start = number
         tokens.append(columns[0])
         tags.append(columns[-1])
     flush()
     if not rows:
-        raise BmcourseError("the file holds no sentences", file=path, fix="add `token tag` lines")
+        raise BmcourseError(_("the file holds no sentences"), file=path, fix=_("add `token tag` lines"))
     return rows, repaired
 
 
@@ -166,13 +179,13 @@ def read_classification_jsonl(path: str | Path,
     for line, row in _json_rows(path):
         text, label = row.get("text"), row.get("label")
         if not isinstance(text, str) or not text.strip():
-            raise BmcourseError("`text` must be a non-empty string", file=path, line=line,
-                                fix='write rows like {"text": "...", "label": "positive"}')
+            raise BmcourseError(_("`text` must be a non-empty string"), file=path, line=line,
+                                fix=_('write rows like {"text": "...", "label": "positive"}'))
         if not isinstance(label, str) or not label:
-            raise BmcourseError("`label` must be a non-empty string", file=path, line=line,
-                                fix='write the label as its name, e.g. "positive"')
+            raise BmcourseError(_("`label` must be a non-empty string"), file=path, line=line,
+                                fix=_('write the label as its name, e.g. "positive"'))
         if labels is not None and label not in labels:
-            raise BmcourseError(f"unknown label {label!r}", file=path, line=line,
-                                fix=f"use one of: {', '.join(labels)}")
+            raise BmcourseError(_("unknown label {label}").format(label=repr(label)), file=path, line=line,
+                                fix=_("use one of: {known}").format(known=", ".join(labels)))
         rows.append({"id": str(row.get("id", len(rows))), "text": text, "label": label})
     return rows

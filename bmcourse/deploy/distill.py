@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import BmcourseError
+from ..i18n import tr as _
 
 if TYPE_CHECKING:
     from ..train import Feature, FitResult, TrainConfig
@@ -23,11 +24,11 @@ IGNORE_INDEX = -100  # label of the positions no loss is taken on (padding, spec
 def _check_settings(temperature: float, alpha: float) -> None:
     """Refuse a temperature that is not positive or a weight outside [0, 1]."""
     if not temperature > 0:
-        raise BmcourseError(f"temperature={temperature} must be positive",
-                            fix="use T = 1 (the teacher's own distribution) or more (softer)")
+        raise BmcourseError(_("temperature={temperature} must be positive").format(temperature=temperature),
+                            fix=_("use T = 1 (the teacher's own distribution) or more (softer)"))
     if not 0.0 <= alpha <= 1.0:
-        raise BmcourseError(f"alpha={alpha} must lie in [0, 1]",
-                            fix="alpha weighs the teacher's term, 1 - alpha the gold labels' term")
+        raise BmcourseError(_("alpha={alpha} must lie in [0, 1]").format(alpha=alpha),
+                            fix=_("alpha weighs the teacher's term, 1 - alpha the gold labels' term"))
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, *,
@@ -39,12 +40,13 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: 
     al., 2015): softening by T shrinks them by about 1/T^2."""
     _check_settings(temperature, alpha)
     if student_logits.shape != teacher_logits.shape:
-        raise BmcourseError(f"student logits {tuple(student_logits.shape)} and teacher logits "
-                            f"{tuple(teacher_logits.shape)} differ in shape",
-                            fix="give both models the same batch, and the same labels in the same order")
+        raise BmcourseError(_("student logits {student} and teacher logits {teacher} differ in shape").format(
+                            student=tuple(student_logits.shape), teacher=tuple(teacher_logits.shape)),
+                            fix=_("give both models the same batch, and the same labels in the same order"))
     if labels.shape != student_logits.shape[:-1]:
-        raise BmcourseError(f"labels {tuple(labels.shape)} do not match the logits {tuple(student_logits.shape)}",
-                            fix="pass one label per position (-100 where no loss is taken)")
+        raise BmcourseError(_("labels {labels} do not match the logits {logits}").format(
+                            labels=tuple(labels.shape), logits=tuple(student_logits.shape)),
+                            fix=_("pass one label per position (-100 where no loss is taken)"))
     kept = labels != IGNORE_INDEX
     if not bool(kept.any()):  # nothing to learn from: a zero that still belongs to the graph
         return student_logits.sum() * 0.0
@@ -87,8 +89,10 @@ def truncated_student(labels: Sequence[str] | Any, layers: int, name: str = "aut
 
     total = checkpoint_layers(name)
     if not 1 <= layers < total:
-        raise BmcourseError(f"a student with {layers} layer(s) from a {total}-layer checkpoint",
-                            fix=f"keep between 1 and {total - 1} layers: fewer than the checkpoint has")
+        raise BmcourseError(_("a student with {layers} layer(s) from a {total}-layer checkpoint").format(
+                            layers=layers, total=total),
+                            fix=_("keep between 1 and {most} layers: fewer than the checkpoint has").format(
+                                most=total - 1))
     return load_token_classifier(labels, name=name, num_hidden_layers=layers, **overrides)
 
 
@@ -130,12 +134,15 @@ def _check_pair(student: Any, teacher: Any) -> None:
     from ..models import label_names
 
     if label_names(student) != label_names(teacher):
-        raise BmcourseError(f"the student's labels {label_names(student)} are not the teacher's {label_names(teacher)}",
-                            fix="build the student with the teacher's labels: truncated_student(label_names(teacher), ...)")
+        raise BmcourseError(_("the student's labels {student} are not the teacher's {teacher}").format(
+                            student=label_names(student), teacher=label_names(teacher)),
+                            fix=_("build the student with the teacher's labels: "
+                                  "truncated_student(label_names(teacher), ...)"))
     if student.config.vocab_size != teacher.config.vocab_size:
-        raise BmcourseError(f"the student's vocabulary ({student.config.vocab_size}) is not the teacher's "
-                            f"({teacher.config.vocab_size}): their token ids mean different things",
-                            fix="build the student from the teacher's checkpoint, so they share the tokenizer")
+        raise BmcourseError(_("the student's vocabulary ({student}) is not the teacher's ({teacher}): "
+                              "their token ids mean different things").format(
+                            student=student.config.vocab_size, teacher=teacher.config.vocab_size),
+                            fix=_("build the student from the teacher's checkpoint, so they share the tokenizer"))
 
 
 def distil(student: torch.nn.Module, teacher: torch.nn.Module, train: Sequence[Feature],
@@ -174,9 +181,10 @@ def measure_taggers(models: Mapping[str, Any], features: Sequence[Feature], *, l
     from .serve import TorchRunner
 
     if not models:
-        raise BmcourseError("no taggers to measure", fix="pass {'name': model, ...}")
+        raise BmcourseError(_("no taggers to measure"), fix=_("pass {'name': model, ...}"))
     if not features:
-        raise BmcourseError("no sentences to measure on", fix="pass encoded test sentences (encode_ner(..., training=False))")
+        raise BmcourseError(_("no sentences to measure on"),
+                            fix=_("pass encoded test sentences (encode_ner(..., training=False))"))
     devices = {name: next(model.parameters()).device for name, model in models.items()}
     rows = []
     for name, model in models.items():

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ..errors import BmcourseError
+from ..i18n import tr as _
 from ..tagging import first_subword_positions, split_tag
 
 #: Statistics the trigger can watch: PSI of the predicted type mix, and the fall in mean confidence.
@@ -35,12 +36,12 @@ def word_outputs(model: torch.nn.Module, features: Sequence[Any], *, batch_size:
     from ..train import length_sorted_batches, pad_id_of, progress_bar, to_device
 
     if not features:
-        raise BmcourseError("word_outputs got no features", fix="encode a non-empty split with encode_ner")
+        raise BmcourseError(_("word_outputs got no features"), fix=_("encode a non-empty split with encode_ner"))
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     target = to_device(model, None)
     model.eval()
     per_feature: dict[int, WordOutputs] = {}
-    bar = progress_bar(len(features), "monitoring", progress)
+    bar = progress_bar(len(features), _("monitoring"), progress)
     with torch.inference_mode():
         for indices, batch in length_sorted_batches(features, batch_size, pad_id_of(features, pad_id), target):
             batch.pop("labels", None)
@@ -69,8 +70,9 @@ def type_counts(tags: Sequence[Sequence[str]], types: Sequence[str]) -> list[int
     counts = Counter(split_tag(tag)[1] or "O" for sentence in tags for tag in sentence)
     unknown = set(counts) - {"O", *types}
     if unknown:
-        raise BmcourseError(f"tags of types {sorted(unknown)} are not among {list(types)}",
-                            fix="pass the tagger's entity types (bmcourse.tagging.types_of(labels))")
+        raise BmcourseError(_("tags of types {unknown} are not among {types}").format(
+                            unknown=sorted(unknown), types=list(types)),
+                            fix=_("pass the tagger's entity types (bmcourse.tagging.types_of(labels))"))
     return [counts["O"], *(counts[kind] for kind in types)]
 
 
@@ -79,12 +81,14 @@ def psi(reference: Sequence[float], window: Sequence[float], *, floor: float = P
     of its total (counts or shares both work), a share below ``floor`` counted as ``floor``."""
     reference, window = list(reference), list(window)
     if len(reference) != len(window) or not reference:
-        raise BmcourseError(f"psi needs two distributions over the same bins, got {len(reference)} and "
-                            f"{len(window)} bins", fix="count both windows over the same bins (type_counts)")
+        raise BmcourseError(_("psi needs two distributions over the same bins, got {reference} and {window} bins")
+                            .format(reference=len(reference), window=len(window)),
+                            fix=_("count both windows over the same bins (type_counts)"))
     for name, values in (("reference", reference), ("window", window)):
         if any(not math.isfinite(v) or v < 0 for v in values) or sum(values) <= 0:
-            raise BmcourseError(f"psi: the {name} counts must be finite, non-negative and not all zero, got "
-                                f"{values}", fix="pass word counts (or shares) per bin of a non-empty window")
+            raise BmcourseError(_("psi: the {name} counts must be finite, non-negative and not all zero, got {values}")
+                                .format(name=name, values=values),
+                                fix=_("pass word counts (or shares) per bin of a non-empty window"))
     r_total, w_total = sum(reference), sum(window)
     total = 0.0
     for r, w in zip(reference, window):
@@ -99,7 +103,7 @@ def window_stats(outputs: Sequence[WordOutputs], types: Sequence[str]) -> dict[s
     words = sum(len(tags) for _, tags in outputs)
     confidence = [c for sentence, _ in outputs for c in sentence if not math.isnan(c)]
     if not confidence:
-        raise BmcourseError("a window holds no words", fix="give each window at least one non-empty sentence")
+        raise BmcourseError(_("a window holds no words"), fix=_("give each window at least one non-empty sentence"))
     counts = type_counts([tags for _, tags in outputs], types)
     return {"sentences": len(outputs), "words": words, "confidence": sum(confidence) / len(confidence),
             "entity_share": 1 - counts[0] / words, "counts": counts}
@@ -109,9 +113,11 @@ def first_trigger(values: Sequence[float], threshold: float, patience: int) -> i
     """The window at which ``values`` has been at or above ``threshold`` for ``patience`` windows in a row
     (retrain there), or None. Patience trades delay for fewer alarms on one noisy window."""
     if patience < 1:
-        raise BmcourseError(f"patience must be at least 1 window, got {patience}", fix="use patience >= 1")
+        raise BmcourseError(_("patience must be at least 1 window, got {patience}").format(patience=patience),
+                            fix=_("use patience >= 1"))
     if not math.isfinite(threshold):
-        raise BmcourseError(f"threshold must be a finite number, got {threshold}", fix="e.g. 0.1 for PSI")
+        raise BmcourseError(_("threshold must be a finite number, got {threshold}").format(threshold=threshold),
+                            fix=_("e.g. 0.1 for PSI"))
     run = 0
     for index, value in enumerate(values):
         run = run + 1 if value >= threshold else 0
@@ -136,7 +142,8 @@ class DriftMonitor:
 
     def __post_init__(self) -> None:
         if self.statistic not in STATISTICS:
-            raise BmcourseError(f"statistic={self.statistic!r} is not monitored", fix=f"use one of {STATISTICS}")
+            raise BmcourseError(_("statistic={statistic} is not monitored").format(statistic=repr(self.statistic)),
+                                fix=_("use one of {statistics}").format(statistics=STATISTICS))
         first_trigger([], self.threshold, self.patience)  # the same checks on threshold and patience
         self.baseline = window_stats(self.reference, self.types)
 
@@ -160,14 +167,17 @@ def drift_stream(in_domain: int, shifted: int, *, windows: int, size: int, shift
     ``shift_at`` every sentence is in-domain; from there the shifted share grows by 1/``ramp`` a window up
     to all of it (``shift_at=None``: no shift). Sentences repeat only when a pool runs out."""
     if windows < 1 or size < 1 or ramp < 1:
-        raise BmcourseError(f"windows, size and ramp must be at least 1, got {windows}, {size}, {ramp}",
-                            fix="e.g. drift_stream(..., windows=30, size=100, shift_at=10, ramp=10)")
+        raise BmcourseError(_("windows, size and ramp must be at least 1, got {windows}, {size}, {ramp}").format(
+                            windows=windows, size=size, ramp=ramp),
+                            fix=_("e.g. drift_stream(..., windows=30, size=100, shift_at=10, ramp=10)"))
     if shift_at is not None and not 0 <= shift_at < windows:
-        raise BmcourseError(f"shift_at={shift_at} is outside the stream's {windows} windows",
-                            fix="use 0 <= shift_at < windows, or shift_at=None for an in-domain stream")
+        raise BmcourseError(_("shift_at={shift_at} is outside the stream's {windows} windows").format(
+                            shift_at=shift_at, windows=windows),
+                            fix=_("use 0 <= shift_at < windows, or shift_at=None for an in-domain stream"))
     if in_domain < 1 or (shift_at is not None and shifted < 1):
-        raise BmcourseError(f"a pool is empty (in-domain {in_domain}, shifted {shifted} sentences)",
-                            fix="give the stream sentences from both domains")
+        raise BmcourseError(_("a pool is empty (in-domain {in_domain}, shifted {shifted} sentences)").format(
+                            in_domain=in_domain, shifted=shifted),
+                            fix=_("give the stream sentences from both domains"))
     rng = random.Random(seed)
     pools: dict[str, list[int]] = {"in": [], "shifted": []}
 
@@ -232,4 +242,4 @@ def drift_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The monitor's rows as a printable table (``metrics.format_table``)."""
     return [{"window": r["window"], "shifted": f"{r['shifted_share']:.0%}", "confidence": r["confidence"],
              "entity words": r["entity_share"], "PSI": r["psi"], "F1 (labels)": r["f1"],
-             "retrain": "<- retrain" if r["retrain"] else ""} for r in rows]
+             "retrain": _("<- retrain") if r["retrain"] else ""} for r in rows]

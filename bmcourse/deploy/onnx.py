@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import BmcourseError
+from ..i18n import tr as _
 from .serve import OrtRunner, Runner, TorchRunner
 
 if TYPE_CHECKING:
@@ -59,8 +60,9 @@ def export_onnx(model: Any, path: str | Path, *, example_length: int = 16) -> Pa
                               dynamic_shapes={"input_ids": dims, "attention_mask": dims}, dynamo=True,
                               external_data=False)
     except Exception as error:  # the exporter raises many types; name the model and the way out
-        raise BmcourseError(f"ONNX export of {type(model).__name__} failed: {error}",
-                            fix="check that onnx and onnxscript are installed (pip install onnx onnxscript)") from None
+        raise BmcourseError(_("ONNX export of {model} failed: {error}").format(model=type(model).__name__, error=error),
+                            fix=_("check that onnx and onnxscript are installed (pip install onnx onnxscript)")
+                            ) from None
     return path
 
 
@@ -116,7 +118,8 @@ def saturating_weights(path: str | Path) -> list[str]:
     means the file's integer arithmetic is the same on every x86 CPU."""
     weights = int8_weights(path)
     if not weights:
-        raise BmcourseError(f"{path} holds no 8-bit weight matrix", fix="pass a file written by quantize_int8")
+        raise BmcourseError(_("{path} holds no 8-bit weight matrix").format(path=path),
+                            fix=_("pass a file written by quantize_int8"))
     return [name for name, w in weights.items()
             if w.dtype == np.int8 and 2 * 255 * int(np.abs(w.astype(np.int32)).max()) > INT16_MAX]
 
@@ -151,7 +154,7 @@ def latency_ms(runner: Runner | Callable, features: Sequence[Feature], n: int = 
     same for every variant)."""
     chosen = list(features[:n])
     if not chosen:
-        raise BmcourseError("no sentences to time", fix="pass at least one encoded sentence")
+        raise BmcourseError(_("no sentences to time"), fix=_("pass at least one encoded sentence"))
     tensors = [(torch.tensor([f["input_ids"]]), torch.ones(1, len(f["input_ids"]), dtype=torch.long))
                for f in chosen]
     for ids, mask in tensors[:warmup]:
@@ -172,7 +175,7 @@ def latency_rounds(runners: Sequence[Runner | Callable], features: Sequence[Feat
     after a call and would slow each other down); the median of the rounds' p50 and p95. A busy
     moment of the machine then hits one round, not one variant's only measurement."""
     pooled: list[list[dict[str, float]]] = [[] for _ in runners]
-    for _ in range(rounds):
+    for _round in range(rounds):
         for k, runner in enumerate(runners):
             pooled[k].append(latency_ms(runner, features, n))
             if tick is not None:  # e.g. a progress bar's update
@@ -257,7 +260,7 @@ def measure_variants(runners: Sequence[Runner], features: Sequence[Feature], lab
     from ..train import progress_bar
 
     rows, reference_logits, reference_tags = [], None, None
-    bar = progress_bar(len(runners) * (rounds + 1), "variants (latency rounds, then the test set)", progress)
+    bar = progress_bar(len(runners) * (rounds + 1), _("variants (latency rounds, then the test set)"), progress)
     latencies = latency_rounds(runners, features, n=latency_sentences, rounds=rounds, tick=lambda: bar.update(1))
     for runner, speed in zip(runners, latencies):
         start = time.perf_counter()

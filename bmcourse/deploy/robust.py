@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from ..errors import BmcourseError
+from ..i18n import tr as _
 from ..tagging import spans
 
 #: The directions embedding_attack moves the embeddings in.
@@ -60,11 +61,12 @@ def noisy_split(split: Any, kind: str, *, rate: float = 0.0, seed: int = 0, pool
             new_tokens, new_tags = add_typos(tokens, rate, rng), list(tags)
         elif kind == "swap":
             if pool is None:
-                raise BmcourseError("an entity swap needs a pool of mentions", fix="pass pool=unseen_mentions(...)")
+                raise BmcourseError(_("an entity swap needs a pool of mentions"),
+                                    fix=_("pass pool=unseen_mentions(...)"))
             words, named = replace_mentions(tokens, [names[t] for t in tags], pool, rng)
             new_tokens, new_tags = words, [names.index(t) for t in named]
         else:
-            raise BmcourseError(f"unknown noise {kind!r}", fix="use 'lower', 'typos' or 'swap'")
+            raise BmcourseError(_("unknown noise {kind}").format(kind=repr(kind)), fix=_("use 'lower', 'typos' or 'swap'"))
         rows["tokens"].append(new_tokens)
         rows["ner_tags"].append(new_tags)
     from datasets import Dataset, Features
@@ -117,15 +119,16 @@ def embedding_attack(model: torch.nn.Module, features: Sequence[Any], epsilon: f
     )
 
     if not features or epsilon <= 0:
-        raise BmcourseError(f"embedding_attack needs features and a positive epsilon, got {len(features)} "
-                            f"features and epsilon={epsilon}", fix="encode a test split; use e.g. epsilon=1.0")
+        raise BmcourseError(_("embedding_attack needs features and a positive epsilon, got {features} features and "
+                              "epsilon={epsilon}").format(features=len(features), epsilon=epsilon),
+                            fix=_("encode a test split; use e.g. epsilon=1.0"))
     target = to_device(model, None)
     model.eval()  # no dropout: the only change between the passes is the step
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     weight = word_embeddings(model)
     generator = torch.Generator().manual_seed(seed)
     results: dict[str, dict[str, Any]] = {kind: {"loss": 0.0, "pairs": []} for kind in ("clean", *DIRECTIONS)}
-    bar = progress_bar(len(features), "embedding steps", progress)
+    bar = progress_bar(len(features), _("embedding steps"), progress)
     for indices, batch in length_sorted_batches(features, batch_size, pad_id_of(features, pad_id), target):
         rows_of = [features[i] for i in indices]
         model.zero_grad(set_to_none=True)

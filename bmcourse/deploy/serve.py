@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from ..errors import BmcourseError
+from ..i18n import tr as _
 from ..tagging import word_starts
 
 
@@ -31,7 +32,7 @@ def _in_chunks(pipe: Any, texts: list[str], batch_size: int, progress: bool, **k
     from ..train import progress_bar
 
     found: list[Any] = []
-    bar = progress_bar(len(texts), "pipeline", progress)
+    bar = progress_bar(len(texts), _("pipeline"), progress)
     for start in range(0, len(texts), 8 * batch_size):
         chunk = texts[start:start + 8 * batch_size]
         found.extend(pipe(chunk, batch_size=batch_size, **kwargs))
@@ -132,13 +133,14 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     """A versioned folder's manifest; a clear error when it is missing or not JSON."""
     path = Path(folder) / MANIFEST
     if not path.is_file():
-        raise BmcourseError("no manifest: this folder was not saved as a versioned model", file=path,
-                            fix=_VERSION_FIX)
+        raise BmcourseError(_("no manifest: this folder was not saved as a versioned model"), file=path,
+                            fix=_(_VERSION_FIX))
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        raise BmcourseError(f"the manifest is not valid JSON ({error.msg})", file=path, line=error.lineno,
-                            fix=_VERSION_FIX) from None
+        raise BmcourseError(_("the manifest is not valid JSON ({error})").format(error=error.msg), file=path,
+                            line=error.lineno,
+                            fix=_(_VERSION_FIX)) from None
 
 
 def load_versioned(folder: str | Path, *, version: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
@@ -150,13 +152,14 @@ def load_versioned(folder: str | Path, *, version: str | None = None) -> tuple[A
     manifest = read_manifest(folder)
     weights = folder / "model.safetensors"
     if not weights.is_file():
-        raise BmcourseError("no model.safetensors in a versioned folder", file=folder, fix=_VERSION_FIX)
+        raise BmcourseError(_("no model.safetensors in a versioned folder"), file=folder, fix=_(_VERSION_FIX))
     if file_sha256(weights) != manifest.get("sha256", {}).get("model.safetensors"):
-        raise BmcourseError("the weights changed after the folder was saved (SHA-256 differs from the manifest)",
-                            file=weights, fix=_VERSION_FIX)
+        raise BmcourseError(_("the weights changed after the folder was saved (SHA-256 differs from the manifest)"),
+                            file=weights, fix=_(_VERSION_FIX))
     if version is not None and manifest.get("version") != version:
-        raise BmcourseError(f"version {manifest.get('version')!r} is not the wanted {version!r}",
-                            file=folder / MANIFEST, fix="load the folder of the version you want")
+        raise BmcourseError(_("version {found} is not the wanted {wanted}").format(
+                            found=repr(manifest.get("version")), wanted=repr(version)),
+                            file=folder / MANIFEST, fix=_("load the folder of the version you want"))
     model, tokenizer = load_token_classifier(manifest["labels"], name=str(folder))
     return model.eval(), tokenizer, manifest
 

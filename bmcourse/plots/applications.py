@@ -18,10 +18,11 @@ if TYPE_CHECKING:  # matplotlib is imported lazily, inside the functions
 __all__ = ["plot_reliability", "plot_coverage", "plot_stream", "plot_variants", "plot_token_attributions",
            "plot_robustness"]
 
-def plot_reliability(bins: Mapping[str, Sequence[Mapping[str, float]]],
-                     title: str = "Reliability: is a 0.9 confidence right 90% of the time?") -> Figure:
+def plot_reliability(bins: Mapping[str, Sequence[Mapping[str, float]]], title: str | None = None) -> Figure:
     """Accuracy against mean confidence per bin (``apps.reliability_bins``), one line per model
-    state, with the diagonal of perfect calibration; marker size follows the bin's count."""
+    state, with the diagonal of perfect calibration; marker size follows the bin's count.
+    Default title: "Reliability: is a 0.9 confidence right 90% of the time?"."""
+    title = _("Reliability: is a 0.9 confidence right 90% of the time?") if title is None else _(title)
     fig, axes = new_figure(figsize=(FIGSIZE[0], FIGSIZE[1] + 0.5))
     ax = axes[0][0]
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label=_("perfectly calibrated"))
@@ -32,7 +33,7 @@ def plot_reliability(bins: Mapping[str, Sequence[Mapping[str, float]]],
                 markersize=3)
         ax.scatter([r["confidence"] for r in used], [r["accuracy"] for r in used],
                    s=[4 + 300 * r["count"] / total for r in used], alpha=0.3)
-    ax.set(xlabel=_("mean confidence in bin"), ylabel=_("accuracy in bin"), title=_(title), xlim=(0, 1.02),
+    ax.set(xlabel=_("mean confidence in bin"), ylabel=_("accuracy in bin"), title=title, xlim=(0, 1.02),
            ylim=(0, 1.02))
     ax.legend(fontsize="small", loc="upper left")
     ax.grid(alpha=0.3)
@@ -40,10 +41,11 @@ def plot_reliability(bins: Mapping[str, Sequence[Mapping[str, float]]],
 
 
 def plot_coverage(curves: Mapping[str, Sequence[Mapping[str, float]]], target: float | None = None,
-                  chosen: Mapping[str, float] | None = None,
-                  title: str = "Answer automatically, or hand over to a human") -> Figure:
+                  chosen: Mapping[str, float] | None = None, title: str | None = None) -> Figure:
     """Accuracy on the automatically answered share against that share (coverage), per curve
-    (``apps.coverage_curve``); the accuracy target and the chosen operating point if given."""
+    (``apps.coverage_curve``); the accuracy target and the chosen operating point if given.
+    Default title: "Answer automatically, or hand over to a human"."""
+    title = _("Answer automatically, or hand over to a human") if title is None else _(title)
     fig, axes = new_figure()
     ax = axes[0][0]
     for name, rows in curves.items():
@@ -53,16 +55,17 @@ def plot_coverage(curves: Mapping[str, Sequence[Mapping[str, float]]], target: f
     if chosen is not None:
         ax.scatter([chosen["coverage"]], [chosen["accuracy"]], color="black", zorder=3,
                    label=_("threshold {threshold:.2f}").format(threshold=chosen['threshold']))
-    ax.set(xlabel=_("coverage (share answered automatically)"), ylabel=_("accuracy on that share"), title=_(title))
+    ax.set(xlabel=_("coverage (share answered automatically)"), ylabel=_("accuracy on that share"), title=title)
     ax.legend(fontsize="small", loc="lower left")
     ax.grid(alpha=0.3)
     return finish(fig)
 
 
 def plot_stream(shares: Sequence[float], periods: Sequence[tuple[int, int]], alerts: Sequence[bool],
-                threshold: float, title: str = "Negative share in the headline stream") -> Figure:
+                threshold: float, title: str | None = None) -> Figure:
     """The rolling negative share over the stream, injected bad periods shaded, the alert
-    threshold dashed and alert positions marked."""
+    threshold dashed and alert positions marked. Default title: "Negative share in the headline stream"."""
+    title = _("Negative share in the headline stream") if title is None else _(title)
     fig, axes = new_figure(figsize=(FIGSIZE[0] + 2, FIGSIZE[1]))
     ax = axes[0][0]
     for i, (start, end) in enumerate(periods):
@@ -71,15 +74,17 @@ def plot_stream(shares: Sequence[float], periods: Sequence[tuple[int, int]], ale
     ax.axhline(threshold, linestyle="--", color="grey", label=_("alert threshold {threshold:g}").format(threshold=threshold))
     marks = [t for t, on in enumerate(alerts) if on]
     ax.scatter(marks, [1.02] * len(marks), marker="|", color="#c44e52", label=_("alert"))
-    ax.set(xlabel=_("headline number"), ylabel=_("negative share"), title=_(title), ylim=(0, 1.06))
+    ax.set(xlabel=_("headline number"), ylabel=_("negative share"), title=title, ylim=(0, 1.06))
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4, frameon=False)
     return finish(fig)
 
 
 # ---------------------------------------------------------------------------- deployment (notebook 05)
 
-def plot_variants(rows: Sequence[Mapping[str, float | str]], title: str = "Speed and quality per variant") -> Figure:
-    """Batch-1 latency (p50 bar, p95 tick) and test F1 per variant (``deploy.Variant.row()`` dicts)."""
+def plot_variants(rows: Sequence[Mapping[str, float | str]], title: str | None = None) -> Figure:
+    """Batch-1 latency (p50 bar, p95 tick) and test F1 per variant (``deploy.Variant.row()`` dicts).
+    Default title: "Speed and quality per variant"."""
+    title = _("Speed and quality per variant") if title is None else title  # finish() translates a given one
     fig, axes = new_figure(1, 2, figsize=(FIGSIZE[0] + 4, FIGSIZE[1]))
     names = [str(r["name"]) for r in rows]
     ys = range(len(rows))
@@ -100,9 +105,10 @@ def plot_variants(rows: Sequence[Mapping[str, float | str]], title: str = "Speed
 
 
 def plot_token_attributions(tokens: Sequence[str], scores: Mapping[str, Sequence[float]],
-                            title: str = "Which tokens pushed the prediction") -> Figure:
+                            title: str | None = None) -> Figure:
     """Tokens coloured by attribution, one row per method: red pushes the prediction up, blue down
-    (each row scaled by its own largest absolute value)."""
+    (each row scaled by its own largest absolute value). Default title: "Which tokens pushed the prediction"."""
+    title = _("Which tokens pushed the prediction") if title is None else title  # finish() translates a given one
     import matplotlib.pyplot as plt
 
     fig, axes = new_figure(len(scores), 1, figsize=(max(6.0, 0.75 * len(tokens)), 0.9 * len(scores) + 0.6))
@@ -123,8 +129,10 @@ def plot_token_attributions(tokens: Sequence[str], scores: Mapping[str, Sequence
 
 
 def plot_robustness(rows: Sequence[Mapping[str, float | str]], models: Sequence[str],
-                    title: str = "Entity F1 under noisy input") -> Figure:
-    """Grouped bars: test F1 per input condition (rows with a ``condition`` key and one key per model)."""
+                    title: str | None = None) -> Figure:
+    """Grouped bars: test F1 per input condition (rows with a ``condition`` key and one key per model).
+    Default title: "Entity F1 under noisy input"."""
+    title = _("Entity F1 under noisy input") if title is None else _(title)
     import numpy as np
 
     fig, axes = new_figure(figsize=(FIGSIZE[0] + 2, FIGSIZE[1]))
@@ -134,7 +142,7 @@ def plot_robustness(rows: Sequence[Mapping[str, float | str]], models: Sequence[
     for k, model in enumerate(models):
         ax.bar(x + (k - (len(models) - 1) / 2) * width, [float(r[model]) for r in rows], width, label=model)
     ax.set_xticks(x, [str(r["condition"]) for r in rows], rotation=20, ha="right")
-    ax.set(ylabel=_("test entity F1"), title=_(title), ylim=(0, 1))
+    ax.set(ylabel=_("test entity F1"), title=title, ylim=(0, 1))
     ax.legend(fontsize="small")
     ax.grid(axis="y", alpha=0.3)
     return finish(fig)

@@ -8,6 +8,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 
 from ..errors import BmcourseError
+from ..i18n import tr as _
 from ..tagging import spans
 
 __all__ = ["PALETTE", "KNOWN_COLOURS", "entity_colour", "highlight_entities", "entity_legend"]
@@ -44,8 +45,8 @@ def highlight_entities(words: list[str], tags: list[str],
     Show it in a notebook with ``IPython.display.HTML(...)``.
     """
     if len(words) != len(tags):
-        raise BmcourseError(f"{len(words)} words but {len(tags)} tags",
-                            fix="give one tag per word")
+        raise BmcourseError(_("{words} words but {tags} tags").format(words=len(words), tags=len(tags)),
+                            fix=_("give one tag per word"))
     starts = {s.start: s for s in spans(tags)}
     parts, i = [], 0
     while i < len(words):

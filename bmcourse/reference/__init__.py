@@ -34,8 +34,8 @@ def load(name: str) -> dict[str, Any]:
     """A shipped reference result, e.g. ``load("ner_reference")``."""
     item = resources.files(__name__) / f"{name}.json"
     if not item.is_file():
-        raise BmcourseError(f"no shipped reference result {name!r}",
-                            fix=f"use one of: {', '.join(names())}")
+        raise BmcourseError(_("no shipped reference result {name}").format(name=repr(name)),
+                            fix=_("use one of: {names}").format(names=", ".join(names())))
     return json.loads(item.read_text(encoding="utf-8"))
 
 
@@ -43,8 +43,8 @@ def image(name: str) -> bytes:
     """The PNG shipped with a reference result, e.g. ``image("ner_reference")``."""
     item = resources.files(__name__) / f"{name}.png"
     if not item.is_file():
-        raise BmcourseError(f"no shipped reference figure {name!r}.png",
-                            fix="refresh it with `bmcourse reference refresh`")
+        raise BmcourseError(_("no shipped reference figure {name}.png").format(name=repr(name)),
+                            fix=_("refresh it with `bmcourse reference refresh`"))
     return item.read_bytes()
 
 
@@ -168,10 +168,11 @@ def label(result: dict[str, Any]) -> str:
     """One line naming a result's model (with casing), data, machine, date and commit."""
     model = result.get("model", {})
     if isinstance(model, dict):
-        cased = {True: "cased", False: "uncased"}.get(model.get("cased"), "casing unknown")
-        model = f"{model.get('name', '?')} ({cased})"
+        cased = {True: _("cased"), False: _("uncased")}.get(model.get("cased"), _("casing unknown"))
+        model = _("{name} ({cased})").format(name=model.get("name", "?"), cased=cased)
     where = result.get("device", "cpu")
     cores = result.get("machine", {}).get("cpu_count")
-    return (_("REFERENCE RESULTS, not this run: ") + f"{model}, {result.get('data_source', '?')}, {where}"
-            f"{f' ({cores} CPU cores)' if cores and where == 'cpu' else ''}, "
-            f"{str(result.get('date', '?'))[:10]}, commit {result.get('commit') or 'not recorded'}")
+    return _("REFERENCE RESULTS, not this run: {model}, {data}, {device}{cores}, {date}, commit {commit}").format(
+        model=model, data=result.get("data_source", "?"), device=where,
+        cores=_(" ({cores} CPU cores)").format(cores=cores) if cores and where == "cpu" else "",
+        date=str(result.get("date", "?"))[:10], commit=result.get("commit") or _("not recorded"))

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from ..errors import BmcourseError
+from ..i18n import tr as _
 from ..tagging import IGNORE_INDEX, align_labels, inside_label_ids, word_chunks
 
 Feature = dict[str, Any]
@@ -70,8 +71,9 @@ def encode_ner(split: Any, tokenizer: Any, *, label_all_subwords: bool = False,
                 features.append(_ner_feature(sub["input_ids"], sub.word_ids(), tags[index][lo:hi],
                                              index, lo, label_all_subwords, inside, pad_id))
     if truncated and not quiet:
-        print(f"bmcourse: truncated {truncated} of {len(sentences)} training sentences to "
-              f"{limit} sub-words (their tail words are not trained on)")
+        print(_("bmcourse: truncated {truncated} of {total} training sentences to "
+                "{limit} sub-words (their tail words are not trained on)").format(
+                    truncated=truncated, total=len(sentences), limit=limit))
     return features
 
 
@@ -79,8 +81,8 @@ def tokenizer_pad_id(tokenizer: Any) -> int:
     """The tokenizer's own pad id (BERT pads with 0, RoBERTa with 1): never a guessed default."""
     pad_id = getattr(tokenizer, "pad_token_id", None)
     if pad_id is None:
-        raise BmcourseError(f"the tokenizer {type(tokenizer).__name__} has no pad token",
-                            fix="set one first, e.g. tokenizer.pad_token = tokenizer.eos_token")
+        raise BmcourseError(_("the tokenizer {tokenizer} has no pad token").format(tokenizer=type(tokenizer).__name__),
+                            fix=_("set one first, e.g. tokenizer.pad_token = tokenizer.eos_token"))
     return int(pad_id)
 
 
@@ -102,7 +104,8 @@ def encode_classification(split: Any, tokenizer: Any, *, max_length: int | None 
     enc = tokenizer(texts, truncation=True, max_length=limit)
     full = sum(len(ids) >= limit for ids in enc["input_ids"])
     if full and not quiet:
-        print(f"bmcourse: {full} of {len(texts)} texts reach {limit} sub-words and may be truncated")
+        print(_("bmcourse: {full} of {total} texts reach {limit} sub-words and may be truncated").format(
+            full=full, total=len(texts), limit=limit))
     pad_id = tokenizer_pad_id(tokenizer)
     return [{"input_ids": ids, "attention_mask": [1] * len(ids), "labels": label, "sentence": i,
              "pad_id": pad_id} for i, (ids, label) in enumerate(zip(enc["input_ids"], labels))]
@@ -116,8 +119,8 @@ def pad_id_of(features: Sequence[Feature], pad_id: int | None = None) -> int:
         return pad_id
     recorded = features[0].get("pad_id") if features else None
     if recorded is None:
-        raise BmcourseError("no pad id: these features were not made by encode_ner/encode_classification",
-                            fix="pass pad_id=tokenizer.pad_token_id")
+        raise BmcourseError(_("no pad id: these features were not made by encode_ner/encode_classification"),
+                            fix=_("pass pad_id=tokenizer.pad_token_id"))
     return int(recorded)
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ..errors import BmcourseError
+from ..i18n import tr as _
 from .runtime import autocast
 
 
@@ -19,8 +20,8 @@ def word_embeddings(model: torch.nn.Module) -> torch.nn.Parameter:
     if getter is None and hasattr(model, "encoder"):
         getter = getattr(model.encoder, "get_input_embeddings", None)
     if getter is None:
-        raise BmcourseError(f"{type(model).__name__} has no get_input_embeddings()",
-                            fix="adversarial training needs a Hugging Face model (or one with .encoder)")
+        raise BmcourseError(_("{model} has no get_input_embeddings()").format(model=type(model).__name__),
+                            fix=_("adversarial training needs a Hugging Face model (or one with .encoder)"))
     return getter().weight
 
 
@@ -43,8 +44,8 @@ def fgm_backward(model: torch.nn.Module, batch: dict[str, torch.Tensor] | Sequen
     backward = backward or (lambda loss: loss.backward())
     weight = word_embeddings(model)
     if weight.grad is None or not weight.requires_grad:
-        raise BmcourseError("adversarial training needs gradients on the word embeddings",
-                            fix="unfreeze the embeddings, or set TrainConfig.adversarial=0")
+        raise BmcourseError(_("adversarial training needs gradients on the word embeddings"),
+                            fix=_("unfreeze the embeddings, or set TrainConfig.adversarial=0"))
     norm = weight.grad.norm()
     if not torch.isfinite(norm) or norm == 0:
         return float("nan")

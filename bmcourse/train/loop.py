@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from ..errors import BmcourseError
+from ..i18n import tr as _
 from .features import Feature, batch_indices, collate, pad_id_of
 from .fgm import fgm_backward
 from .predict import evaluate
@@ -30,8 +31,8 @@ def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float = 0.01
     """AdamW over the trainable parameters, without decay on biases and LayerNorm."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not named:
-        raise BmcourseError("the model has no trainable parameters",
-                            fix="unfreeze some parameters (requires_grad=True) before fit()")
+        raise BmcourseError(_("the model has no trainable parameters"),
+                            fix=_("unfreeze some parameters (requires_grad=True) before fit()"))
     groups = [{"params": [p for n, p in named if not no_decay(n)], "weight_decay": weight_decay},
               {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0}]
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
@@ -96,7 +97,7 @@ def accelerator_for(target: torch.device, bf16: bool, grad_accum: int, alone: bo
     from accelerate.state import AcceleratorState
 
     if grad_accum < 1:
-        raise BmcourseError(f"grad_accum={grad_accum}", fix="use 1 or more micro-batches per optimizer step")
+        raise BmcourseError(f"grad_accum={grad_accum}", fix=_("use 1 or more micro-batches per optimizer step"))
     if alone:
         AcceleratorState._reset_state()  # keeps the process state; a notebook may fit with other settings later
     return Accelerator(mixed_precision="bf16" if bf16 and target.type == "cuda" else "no",
@@ -119,10 +120,10 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
     """
     config = config or TrainConfig()
     if not train:
-        raise BmcourseError("no training features", fix="encode a non-empty training split first")
+        raise BmcourseError(_("no training features"), fix=_("encode a non-empty training split first"))
     if config.checkpoint_dir and tokenizer is None:
-        raise BmcourseError("checkpoint_dir is set but no tokenizer was given: the checkpoint would not load",
-                            fix="call fit(..., tokenizer=tokenizer)")
+        raise BmcourseError(_("checkpoint_dir is set but no tokenizer was given: the checkpoint would not load"),
+                            fix=_("call fit(..., tokenizer=tokenizer)"))
     pad_id = pad_id_of(train, pad_id)
     target = to_device(model, config.device)
     rank, world = processes()
@@ -146,7 +147,7 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
     result = FitResult()
     best_score, best_state, waited = -math.inf, None, 0
     running, running_n = 0.0, 0
-    bar = progress_bar(total, "training", config.progress and rank == 0)
+    bar = progress_bar(total, _("training"), config.progress and rank == 0)
     epoch, window = 0, []
     while result.steps < total and not result.stopped_early:
         batches = batch_indices(lengths, config.batch_size, shuffle=True,

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from ..errors import BmcourseError
+from ..i18n import tr as _
 from ..models import label_names
 from ..tagging import first_subword_positions, viterbi_iob2, word_predictions
 from .features import Feature, collate, pad_id_of
@@ -42,7 +43,8 @@ def subword_predictions(model: torch.nn.Module, features: Sequence[Feature], *, 
     (``split=False``: this process scores everything itself).
     """
     if decode not in ("argmax", "viterbi"):
-        raise BmcourseError(f"decode={decode!r} is not a decoding", fix="use 'argmax' or 'viterbi'")
+        raise BmcourseError(_("decode={decode} is not a decoding").format(decode=repr(decode)),
+                            fix=_("use 'argmax' or 'viterbi'"))
     _refuse_cut_words(features)
     pad_id = pad_id_of(features, pad_id) if features else 0
     rank, world = processes() if split else (0, 1)
@@ -51,7 +53,7 @@ def subword_predictions(model: torch.nn.Module, features: Sequence[Feature], *, 
     model.eval()
     pairs: list[tuple[int, Any]] = []
     loss_sum = 0.0
-    bar = progress_bar(len(features), "predicting", progress and rank == 0)
+    bar = progress_bar(len(features), _("predicting"), progress and rank == 0)
     for indices, batch in length_sorted_batches(features, batch_size, pad_id, target, part=(rank, world)):
         with autocast(target, bf16):
             output = model(**batch)
@@ -77,8 +79,9 @@ def _in_feature_order(pairs: Sequence[tuple[int, Any]], n: int) -> list[Any]:
         seen[i] += 1
     if any(count != 1 for count in seen):
         twice, missing = sum(c > 1 for c in seen), sum(c == 0 for c in seen)
-        raise BmcourseError(f"evaluation saw {twice} features more than once and {missing} not at all",
-                            fix="every process must call evaluate() on the same features")
+        raise BmcourseError(_("evaluation saw {twice} features more than once and {missing} not at all").format(
+                                twice=twice, missing=missing),
+                            fix=_("every process must call evaluate() on the same features"))
     return out
 
 
@@ -107,10 +110,11 @@ def _refuse_cut_words(features: Sequence[Feature]) -> None:
     cut = [f for f in features if f.get("words_cut")]
     if cut:
         words = sum(f["words_cut"] for f in cut)
-        raise BmcourseError(f"{len(cut)} of these features were truncated for training ({words} words cut); "
-                            "scoring them would leave those words out of the evaluation",
-                            fix="encode evaluation data with encode_ner(..., training=False): long "
-                                "sentences are then split into chunks and no word is lost")
+        raise BmcourseError(_("{cut} of these features were truncated for training ({words} words cut); "
+                              "scoring them would leave those words out of the evaluation").format(
+                                cut=len(cut), words=words),
+                            fix=_("encode evaluation data with encode_ner(..., training=False): long "
+                                  "sentences are then split into chunks and no word is lost"))
 
 
 def gold_and_predicted_tags(features: Sequence[Feature], preds: Sequence[list[int]], id2label: dict[int, str]

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from ..errors import BmcourseError
+from ..i18n import tr as _
 from .forgetting import joint_labels, joint_tagger, relabelled, source_view
 from .strategies import STRATEGY_LR
 
@@ -36,14 +37,14 @@ def fisher_diagonal(model: torch.nn.Module, features: Sequence[Any], *, batch_si
     from ..train.runtime import progress_bar, to_device
 
     if not features:
-        raise BmcourseError("fisher_diagonal got no features",
-                            fix="pass encoded source sentences (encode_ner(split, tokenizer)), at least one")
+        raise BmcourseError(_("fisher_diagonal got no features"),
+                            fix=_("pass encoded source sentences (encode_ner(split, tokenizer)), at least one"))
     if batch_size < 1:
-        raise BmcourseError(f"fisher_diagonal: batch_size={batch_size}", fix="use 1 or more sentences per batch")
+        raise BmcourseError(f"fisher_diagonal: batch_size={batch_size}", fix=_("use 1 or more sentences per batch"))
     named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     if not named:
-        raise BmcourseError("fisher_diagonal: the model has no trainable parameters",
-                            fix="unfreeze the parameters the penalty should protect (requires_grad=True)")
+        raise BmcourseError(_("fisher_diagonal: the model has no trainable parameters"),
+                            fix=_("unfreeze the parameters the penalty should protect (requires_grad=True)"))
     pad_id = pad_id_of(features)
     target = to_device(model, device)
     was_training = model.training
@@ -51,7 +52,7 @@ def fisher_diagonal(model: torch.nn.Module, features: Sequence[Any], *, batch_si
     sums = {name: torch.zeros_like(p) for name, p in named}
     batches = batch_indices([len(f["input_ids"]) for f in features], batch_size, shuffle=False)
     used = 0
-    bar = progress_bar(len(batches), "Fisher", progress)
+    bar = progress_bar(len(batches), _("Fisher"), progress)
     try:
         for indices in batches:
             batch = {k: v.to(target) for k, v in collate([features[i] for i in indices], pad_id).items()}
@@ -59,7 +60,7 @@ def fisher_diagonal(model: torch.nn.Module, features: Sequence[Any], *, batch_si
             if not bool((batch["labels"] != -100).any()):
                 continue  # no labelled word: no loss, no information
             grads = torch.autograd.grad(model(**batch).loss, [p for _, p in named], allow_unused=True)
-            for (name, _), grad in zip(named, grads):
+            for (name, _param), grad in zip(named, grads):
                 if grad is not None:
                     sums[name] += grad.detach() ** 2
             used += 1
@@ -67,7 +68,7 @@ def fisher_diagonal(model: torch.nn.Module, features: Sequence[Any], *, batch_si
         bar.close()
         model.train(was_training)
     if not used:
-        raise BmcourseError("fisher_diagonal: no batch has a labelled word", fix="pass sentences with tags")
+        raise BmcourseError(_("fisher_diagonal: no batch has a labelled word"), fix=_("pass sentences with tags"))
     return {name: total / used for name, total in sums.items()}
 
 
@@ -75,17 +76,21 @@ def _checked(params: Mapping[str, torch.Tensor], anchor: Mapping[str, torch.Tens
              fisher: Mapping[str, torch.Tensor], lam: float) -> None:
     """Raise ``BmcourseError`` unless every Fisher entry has a parameter and an anchor of its shape."""
     if not isinstance(lam, (int, float)) or not lam >= 0 or lam == float("inf"):
-        raise BmcourseError(f"EWC penalty: lam={lam!r}", fix="use a finite number >= 0 (0 turns the penalty off)")
+        raise BmcourseError(_("EWC penalty: lam={lam}").format(lam=repr(lam)),
+                            fix=_("use a finite number >= 0 (0 turns the penalty off)"))
     for name, f in fisher.items():
-        for what, values in (("parameters", params), ("anchor (theta*)", anchor)):
+        for what, values in ((_("parameters"), params), (_("anchor (theta*)"), anchor)):
             if name not in values:
-                raise BmcourseError(f"EWC penalty: the Fisher has {name!r} but the {what} do not",
-                                    fix="estimate the Fisher on the model whose parameters you pass "
-                                        "(the same names: fisher_diagonal, then on_joint for a joint head)")
+                raise BmcourseError(_("EWC penalty: the Fisher has {name} but the {what} do not").format(
+                                        name=repr(name), what=what),
+                                    fix=_("estimate the Fisher on the model whose parameters you pass "
+                                          "(the same names: fisher_diagonal, then on_joint for a joint head)"))
             if tuple(values[name].shape) != tuple(f.shape):
-                raise BmcourseError(f"EWC penalty: {name!r} has shape {tuple(values[name].shape)} in the {what} "
-                                    f"but {tuple(f.shape)} in the Fisher",
-                                    fix="pass the Fisher, anchor and parameters of the same model")
+                raise BmcourseError(_("EWC penalty: {name} has shape {shape} in the {what} "
+                                      "but {fisher_shape} in the Fisher").format(
+                                        name=repr(name), shape=tuple(values[name].shape), what=what,
+                                        fisher_shape=tuple(f.shape)),
+                                    fix=_("pass the Fisher, anchor and parameters of the same model"))
 
 
 def ewc_penalty(params: Mapping[str, torch.Tensor], anchor: Mapping[str, torch.Tensor],
@@ -122,9 +127,10 @@ def on_joint(values: Mapping[str, torch.Tensor], source: Any, joint: Any) -> dic
                     placed[i] = value[row]
             value = placed
         elif tuple(value.shape) != tuple(param.shape):
-            raise BmcourseError(f"on_joint: {name!r} has shape {tuple(value.shape)} on the source tagger but "
-                                f"{tuple(param.shape)} on the joint one",
-                                fix="build the joint tagger from this source tagger (tr.joint_tagger)")
+            raise BmcourseError(_("on_joint: {name} has shape {shape} on the source tagger but "
+                                  "{joint_shape} on the joint one").format(
+                                    name=repr(name), shape=tuple(value.shape), joint_shape=tuple(param.shape)),
+                                fix=_("build the joint tagger from this source tagger (tr.joint_tagger)"))
         out[name] = value
     return out
 
@@ -185,15 +191,15 @@ def ewc_forgetting(source: Any, tokenizer: Any, source_data: Any, target_data: A
 
     if evaluate_on not in ("test", "validation"):
         raise BmcourseError(f"ewc_forgetting: evaluate_on={evaluate_on!r}",
-                            fix="use 'validation' to choose lam, 'test' to report")
+                            fix=_("use 'validation' to choose lam, 'test' to report"))
     source_labels = source_data["train"].features["ner_tags"].feature.names
     labels = joint_labels(source_labels, target_data["train"].features["ner_tags"].feature.names)
     rows = fisher_rows(source_data["train"].num_rows, target_data["train"].num_rows, fisher_ratio, seed,
                        fisher_at_most)
     if not rows:
-        raise BmcourseError(f"ewc_forgetting: fisher_ratio={fisher_ratio} (at most {fisher_at_most}) picks no "
-                            "source sentence for the Fisher",
-                            fix="use a ratio > 0 (0.5: half as many source sentences as target sentences)")
+        raise BmcourseError(_("ewc_forgetting: fisher_ratio={ratio} (at most {at_most}) picks no "
+                              "source sentence for the Fisher").format(ratio=fisher_ratio, at_most=fisher_at_most),
+                            fix=_("use a ratio > 0 (0.5: half as many source sentences as target sentences)"))
     seed_everything(seed)
     model = joint_tagger(source, labels)  # the same fresh head rows as forgetting() draws
     started = time.perf_counter()

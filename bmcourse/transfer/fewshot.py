@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import BmcourseError
+from ..i18n import tr as _
 from ..tagging import spans, split_tag
 
 BUDGET = 500        # sentence presentations per run (bench transfer): every run gets the same compute
@@ -61,7 +62,8 @@ def fixed_sample(split: Any, n: int | None, seed: int = 0) -> Any:
 def few_shot(split: Any, n: int, seed: int, *, quiet: bool = False) -> Any:
     """The few-shot subset of :func:`few_shot_indices`; says so when ``n`` exceeds the split."""
     if n > split.num_rows and not quiet:
-        print(f"bmcourse: asked for {n} sentences, the training split has {split.num_rows}: using all of them")
+        print(_("bmcourse: asked for {n} sentences, the training split has {m}: using all of them").format(
+            n=n, m=split.num_rows))
     return split.select(few_shot_indices(split, n, seed))
 
 
@@ -109,7 +111,7 @@ def augment_with_mentions(split: Any, copies: int = 1, seed: int = 0) -> Any:
     pool = mentions_by_type(split)
     rng = random.Random(seed)
     rows = {"tokens": list(split["tokens"]), "ner_tags": list(split["ner_tags"])}
-    for _ in range(copies):
+    for _copy in range(copies):
         for tokens, tags in zip(split["tokens"], split["ner_tags"]):
             words = [names[t] for t in tags]
             if all(w == "O" for w in words):
@@ -148,7 +150,7 @@ def mean_and_spread(values: Sequence[float]) -> tuple[float, float]:
     import statistics
 
     if not values:
-        raise BmcourseError("no values to summarise", fix="check the target and sizes asked for")
+        raise BmcourseError(_("no values to summarise"), fix=_("check the target and sizes asked for"))
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..i18n import tr as _
 from ..tagging import split_tag, types_of
 
 if TYPE_CHECKING:
@@ -95,8 +96,9 @@ def source_tagger(recipe: SourceRecipe | None = None, *, name: str = "auto", pro
     if (folder / "model.safetensors").is_file():
         model, tokenizer = load_token_classifier(labels, name=str(folder))
         return model, tokenizer, {**info, "cached": True}
-    print(f"bmcourse: training the CoNLL-2003 source tagger ({data['train'].num_rows} sentences, "
-          f"{recipe.epochs:g} epoch(s)); it is cached for next time in {folder}", file=sys.stderr)
+    print(_("bmcourse: training the CoNLL-2003 source tagger ({sentences} sentences, "
+            "{epochs:g} epoch(s)); it is cached for next time in {folder}").format(
+                sentences=data["train"].num_rows, epochs=recipe.epochs, folder=folder), file=sys.stderr)
     seed_everything(recipe.seed)
     model, tokenizer = load_token_classifier(labels, name=name, **recipe.dropout_overrides())
     train = encode_ner(data["train"], tokenizer, quiet=True)
@@ -120,7 +122,8 @@ class Mapping:
     def describe(self) -> str:
         """One line per mapped type, then the unmapped ones."""
         lines = [f"  {t:>20} -> {s}" for t, s in self.mapped.items()]
-        lines.append(f"  not mapped (no source type; scored as O): {', '.join(self.unmapped) or 'none'}")
+        lines.append("  " + _("not mapped (no source type; scored as O): {types}").format(
+            types=", ".join(self.unmapped) or _("none")))
         return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BmcourseError
+from ..i18n import tr as _
 
 STRATEGIES = ("linear_probe", "partial", "full", "bitfit", "lora")
 INITS = ("pretrained", "source")
@@ -44,7 +45,8 @@ def apply_strategy(model: Any, strategy: str, *, layers: int = PARTIAL_LAYERS, r
     """Make only ``strategy``'s parameters trainable (``lora`` wraps the model with ``peft``);
     returns the model to train."""
     if strategy not in STRATEGIES:
-        raise BmcourseError(f"unknown strategy {strategy!r}", fix=f"use one of {', '.join(STRATEGIES)}")
+        raise BmcourseError(_("unknown strategy {strategy}").format(strategy=repr(strategy)),
+                            fix=_("use one of {choices}").format(choices=", ".join(STRATEGIES)))
     if strategy == "lora":
         return lora_model(model, rank)
     if strategy == "full":
@@ -66,7 +68,7 @@ def lora_model(model: Any, rank: int) -> Any:
     try:
         from peft import LoraConfig, TaskType, get_peft_model
     except ImportError as err:  # pragma: no cover - peft is a declared dependency
-        raise BmcourseError("LoRA needs the peft package", fix="pip install peft") from err
+        raise BmcourseError(_("LoRA needs the peft package"), fix="pip install peft") from err
     config = LoraConfig(task_type=TaskType.TOKEN_CLS, r=rank, lora_alpha=2 * rank, lora_dropout=0.0,
                         target_modules=["query", "value"])
     return get_peft_model(model, config)
@@ -82,8 +84,8 @@ def lora_layer(layer: Any, rank: int = LORA_RANK, alpha: float | None = None) ->
     from peft import LoraConfig, inject_adapter_in_model
 
     if not isinstance(layer, torch.nn.Linear):
-        raise BmcourseError(f"lora_layer needs a torch.nn.Linear, got {type(layer).__name__}",
-                            fix="pass one linear layer, e.g. model.base_model.encoder.layer[0].attention.self.query")
+        raise BmcourseError(_("lora_layer needs a torch.nn.Linear, got {got}").format(got=type(layer).__name__),
+                            fix=_("pass one linear layer, e.g. model.base_model.encoder.layer[0].attention.self.query"))
     holder = torch.nn.ModuleDict({"layer": copy.deepcopy(layer)})
     config = LoraConfig(r=rank, lora_alpha=2 * rank if alpha is None else alpha, lora_dropout=0.0,
                         target_modules=["layer"])
@@ -167,10 +169,11 @@ def target_model(labels: Sequence[str], init: str, *, source_folder: str | None 
         return load_token_classifier(labels, name=name, ignore_mismatched_sizes=True)
     if init == "source":
         if not source_folder:
-            raise BmcourseError("init='source' needs the source tagger's folder",
-                                fix="pass source_folder=source_tagger()[2]['folder']")
+            raise BmcourseError(_("init='source' needs the source tagger's folder"),
+                                fix=_("pass source_folder=source_tagger()[2]['folder']"))
         return load_token_classifier(labels, name=source_folder, ignore_mismatched_sizes=True)
-    raise BmcourseError(f"unknown init {init!r}", fix=f"use one of {', '.join(INITS)}")
+    raise BmcourseError(_("unknown init {init}").format(init=repr(init)),
+                        fix=_("use one of {choices}").format(choices=", ".join(INITS)))
 
 
 def adapt(target: str, data: Any, strategy: str, init: str, *, source_folder: str | None = None,
@@ -189,15 +192,16 @@ def adapt(target: str, data: Any, strategy: str, init: str, *, source_folder: st
     from .source import mapped_scores
 
     if evaluate_on not in ("test", "validation"):
-        raise BmcourseError(f"evaluate_on={evaluate_on!r} is not a split adapt scores",
-                            fix="use 'test', or 'validation' when choosing settings")
+        raise BmcourseError(_("evaluate_on={evaluate_on} is not a split adapt scores").format(
+                                evaluate_on=repr(evaluate_on)),
+                            fix=_("use 'test', or 'validation' when choosing settings"))
     labels = data["train"].features["ner_tags"].feature.names
     split = data["train"] if train_split is None else train_split
     lr = STRATEGY_LR[strategy] if lr is None else lr
     seed_everything(seed)
     model, tokenizer = target_model(labels, init, source_folder=source_folder, name=name)
     model = apply_strategy(model, strategy)
-    trainable, _, pct = trainable_share(model)
+    trainable, _total, pct = trainable_share(model)
     train = encode_ner(split, tokenizer, quiet=True)
     scored = encode_ner(data[evaluate_on] if scored_split is None else scored_split, tokenizer, training=False)
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress,

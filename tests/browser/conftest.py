@@ -12,7 +12,7 @@ import os
 import pytest
 
 if os.environ.get("BMCOURSE_BROWSER_TEST", "").strip() != "1":
-    collect_ignore = ["test_jupyterlab.py"]
+    collect_ignore = ["test_jupyterlab.py", "test_site.py"]
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

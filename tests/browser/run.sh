@@ -11,8 +11,11 @@
 #    mermaid map drawn as SVG, notebook 02 run up to its tagger widget (a small training run, about
 #    a minute on 2 CPU cores) and the widget tagging a typed sentence; then notebook 01 assigned and
 #    graded (bmcourse assign / grade), nbgrader's feedback page and its formgrader in JupyterLab.
-#    Screenshots (and, on a failure, JupyterLab's log) go to results/. The run must pass all four
-#    tests: a skip, a missing test or no test at all fails it.
+#    Then the course website (tests/browser/test_site.py): built offline, served on loopback with every
+#    request to another host blocked; pages load without errors, math and the mermaid map render, the
+#    language switch, search and a phone-width page work.
+#    Screenshots (and, on a failure, JupyterLab's log) go to results/. The run must pass all eleven
+#    tests (four of JupyterLab, seven of the site): a skip, a missing test or no test at all fails it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 VENV="${BMCOURSE_VENV:-.venv}"
@@ -66,7 +69,7 @@ if [ "$status" -ne 0 ]; then
   say "pytest failed (exit $status); screenshots and JupyterLab's log are in results/" >&2
   exit "$status"
 fi
-# All four tests must have run and passed: a skip or a deselection never passes silently.
+# All eleven tests must have run and passed: a skip or a deselection never passes silently.
 "$PY" - "$report" <<'EOF'
 import sys
 import xml.etree.ElementTree as ET
@@ -74,7 +77,7 @@ import xml.etree.ElementTree as ET
 suite = ET.parse(sys.argv[1]).getroot()
 suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
 counts = {key: int(suite.get(key, 0)) for key in ("tests", "failures", "errors", "skipped")}
-if counts["tests"] < 4 or counts["failures"] or counts["errors"] or counts["skipped"]:
-    sys.exit(f"tests/browser/run.sh: expected 4 browser tests to run and pass, got {counts}")
+if counts["tests"] < 11 or counts["failures"] or counts["errors"] or counts["skipped"]:
+    sys.exit(f"tests/browser/run.sh: expected 11 browser tests to run and pass, got {counts}")
 EOF
 say "passed; screenshots in results/"

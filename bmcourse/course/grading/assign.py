@@ -210,6 +210,8 @@ def assign(notebooks: list[Path], course: Path, course_id: str = "bmcourse") -> 
     """Write the nbgrader course folder and generate the release; returns the exercises per assignment."""
     import nbformat
 
+    from ..translate import notebook_language
+
     course.mkdir(parents=True, exist_ok=True)
     write_config(course, course_id)
     made: dict[str, list[GradedExercise]] = {}
@@ -218,6 +220,7 @@ def assign(notebooks: list[Path], course: Path, course_id: str = "bmcourse") -> 
         secrets: list[str] = []
         nb = nbformat.read(path, as_version=4)
         source, exercises = source_notebook(nb, str(path))
+        source.metadata["bmcourse"] = {"language": notebook_language(path)}  # the grader's feedback language
         name = path.stem
         folder = course / "source" / name
         folder.mkdir(parents=True, exist_ok=True)

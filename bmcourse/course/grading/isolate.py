@@ -125,6 +125,15 @@ def _config_root(course: Path, work: Path) -> None:
     (work / "nbgrader_config.py").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def course_language(course: Path, assignment: str) -> str:
+    """The language ``bmcourse assign`` recorded in the assignment's source notebook (``en`` when none):
+    the instructor's choice, not the student's copy and not the grading machine's locale."""
+    import nbformat
+
+    source = nbformat.read(course / "source" / assignment / f"{assignment}.ipynb", as_version=4)
+    return str(source.metadata.get("bmcourse", {}).get("language", "en"))
+
+
 def run_isolated(course: Path, student: str, assignment: str, notebook: Any, *, cell_timeout: int,
                  notebook_timeout: int, keep: Path) -> Run:
     """nbgrader ``autograde`` of one prepared notebook in a fresh temporary copy of the course;
@@ -144,6 +153,7 @@ def run_isolated(course: Path, student: str, assignment: str, notebook: Any, *, 
         env = {**nbgrader_env(), **OFFLINE, "HOME": str(home), "BMCOURSE_CACHE_DIR": str(home / "cache"),
                "MPLCONFIGDIR": str(home / "mpl"), "JUPYTER_RUNTIME_DIR": str(home / "runtime")}
         env.pop("BMCOURSE_DATA_DIR", None)
+        env["BMCOURSE_LANG"] = course_language(course, assignment)  # feedback in the edition's language
         command = [sys.executable, "-m", "nbgrader", "autograde", assignment, f"--student={student}", "--force",
                    f"--CourseDirectory.root={work}", f"--Execute.timeout={cell_timeout}"]
         process = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
