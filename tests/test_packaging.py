@@ -33,6 +33,9 @@ EXTRAS_FOR: dict[str, tuple[str, ...]] = {
     "bmcourse.course": ("notebooks",),
     # the instructor's grading: nbgrader's gradebook, autograder and feedback
     "bmcourse.course.grading": ("grading",),
+    # the course website (bmcourse site): Sphinx, MyST-NB, furo, docutils for its mermaid directive, jieba
+    "bmcourse.course.site": ("site",),
+    "bmcourse.course.site_mermaid": ("site",),
 }
 # Imports in an `except ImportError` handler: a fallback the module needs only when the first import
 # fails. Each one is listed here with its reason, so a new one is a decision, not an accident.

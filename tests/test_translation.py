@@ -3,6 +3,7 @@ translation, a changed English cell fails naming its notebook, cell id and first
 generated notebooks match the English code cells, and translations keep code, formulas and terms."""
 from __future__ import annotations
 
+import ast
 import shutil
 import warnings
 from pathlib import Path
@@ -178,3 +179,56 @@ def test_the_run_table_lines_up_in_chinese(monkeypatch: pytest.MonkeyPatch) -> N
     header, row, total = summary_table([("00_foundations.ipynb", "ok", 11.3, "6/6", "x")]).strip("\n").splitlines()
     columns = sum(2 if ord(c) > 0x2E7F else 1 for c in header.split("秒")[0] + "秒")
     assert "笔记本" in header and columns == len(row.split("11.3")[0] + "11.3")
+
+
+#: Messages at a learner-facing sink that stay English on purpose: (module, the start of the message).
+#: Python's own wording, errors only a notebook author meets, a prefix around an already translated text,
+#: and problems that are one identifier and its value (their fix is translated).
+ENGLISH_ON_PURPOSE = {
+    ("bmcourse/__init__.py", "f'module {__name__!r} has no attribute"),
+    ("bmcourse/data/__init__.py", "f'bmcourse: {message}'"),
+    ("bmcourse/exercises.py", "f'not numeric:"),
+    ("bmcourse/exercises.py", "'expect_all needs at least one checker'"),
+    ("bmcourse/exercises.py", "f'exercise {self.key}: pass checker=... or expected=...'"),
+    ("bmcourse/graded.py", "f'cannot resolve"),
+    ("bmcourse/reference/__init__.py", "f\"atomic_open writes whole files"),
+    ("bmcourse/transfer/ewc.py", "f'fisher_diagonal: batch_size="),
+    ("bmcourse/transfer/ewc.py", "f'ewc_forgetting: evaluate_on="),
+}
+SINKS = {"print", "warn", "set_title", "set_xlabel", "set_ylabel", "suptitle", "title", "xlabel", "ylabel",
+         "text", "annotate"}
+
+
+def _reads_as_words(node: ast.AST) -> bool:
+    """A string literal or f-string with words in it (not a bare identifier or number)."""
+    def wordy(text: object) -> bool:
+        return isinstance(text, str) and " " in text and any(c.isalpha() for c in text)
+    if isinstance(node, ast.Constant):
+        return wordy(node.value)
+    if isinstance(node, ast.JoinedStr):
+        return any(isinstance(v, ast.Constant) and wordy(v.value) for v in node.values)
+    if isinstance(node, ast.BinOp):
+        return _reads_as_words(node.left) or _reads_as_words(node.right)
+    return False
+
+
+def test_every_message_a_learner_reads_goes_through_gettext() -> None:
+    """Outside the maintainer side (bmcourse/course, bmcourse/bench), every printed, warned or raised
+    message and every plot text with words is a ``_()`` template, so the catalog test above covers it."""
+    root = Path(translate.__file__).resolve().parents[2]
+    found = []
+    for path in sorted((root / "bmcourse").rglob("*.py")):
+        relative = path.relative_to(root).as_posix()
+        if relative.startswith(("bmcourse/course/", "bmcourse/bench/")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+            raising = name[:1].isupper() and name.endswith(("Error", "Exception", "Warning", "Call"))
+            for arg in node.args if name in SINKS or raising else []:
+                text = ast.unparse(arg)
+                if _reads_as_words(arg) and not any(relative == m and text.startswith(s) for m, s in ENGLISH_ON_PURPOSE):
+                    found.append(f"{relative}:{node.lineno}: {name}({text[:70]})")
+    assert not found, ("wrap these in _() with {named} placeholders, then `bmcourse translate update` and "
+                       "translate them:\n" + "\n".join(found))
