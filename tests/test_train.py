@@ -344,3 +344,23 @@ def test_two_accumulated_micro_batches_equal_one_doubled_batch(tiny_model, packa
     assert any(not torch.equal(start[n], doubled[n]) for n in doubled)  # the step moved the weights
     worst = max(float((doubled[n] - accumulated[n]).abs().max()) for n in doubled)
     assert worst <= ACCUM_TOLERANCE, f"largest weight difference {worst:.2e}"
+
+
+def test_loop_cost_times_the_same_batches_three_ways_and_leaves_the_model_alone(tiny) -> None:
+    from bmcourse.bench.loopcost import first_batches, loop_cost
+
+    model, tokenizer, data = tiny
+    features = encode_ner(data["train"], tokenizer)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    config = TrainConfig(epochs=1, lr=1e-3, batch_size=8, progress=False, device="cpu")
+    cost = loop_cost(model, features, config, tokenizer.pad_token_id, steps=4)
+    assert cost["steps"] == 4
+    tokens = {name: cost[name]["useful_tokens"] for name in ("fit", "plain_loop", "microbenchmark")}
+    wanted = sum(sum(features[i]["attention_mask"]) for b in first_batches(features, config, 4) for i in b)
+    assert set(tokens.values()) == {wanted}, tokens  # the same four batches, whoever trains them
+    assert all(cost[name]["seconds"] > 0 for name in tokens)
+    assert cost["fit_time_vs_plain_loop"] == pytest.approx(cost["fit"]["seconds"] / cost["plain_loop"]["seconds"],
+                                                           rel=0.05)  # the seconds shown are rounded
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "copies train, not the model"
+    assert loop_cost(model, features, config, tokenizer.pad_token_id, steps=10**6)["steps"] == \
+        len(first_batches(features, config, 10**6))

@@ -52,10 +52,11 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
               label_all_subwords: bool = False, warmup: float = 0.1, seed: int = 0,
               seed_recipe_steps: int = 30, device: str | None = None,
               decode: str = "viterbi", dropout: float | None = 0.0,
-              save_model_dir: str | Path | None = None) -> dict[str, Any]:
+              save_model_dir: str | Path | None = None, loop_steps: int = 150) -> dict[str, Any]:
     """Fine-tune on the real CoNLL-2003 and measure F1, time and throughput against the seed recipe.
 
-    With ``save_model_dir`` the fine-tuned tagger is saved there (``bmcourse redact --model DIR``)."""
+    With ``save_model_dir`` the fine-tuned tagger is saved there (``bmcourse redact --model DIR``);
+    ``loop_steps`` > 0 adds what the loop costs over a plain loop and a microbenchmark (``loopcost``)."""
     from .. import config as cfg
     from .. import reference
     from ..data import load_ner, source_label
@@ -91,6 +92,16 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
 
         saved = str(save_model(model, tokenizer, save_model_dir))
 
+    cost = None
+    if loop_steps > 0 and world == 1:
+        from .loopcost import loop_cost
+
+        cfg.seed_everything(seed)
+        base, _ = load_token_classifier(labels, name=model_name, **recipe.dropout_overrides())
+        base.to(next(model.parameters()).device)
+        cost = loop_cost(base, train, config, pad_id, steps=loop_steps)
+        del base
+
     cfg.seed_everything(seed)
     fresh, _ = load_token_classifier(labels, name=model_name)
     seed_features = seed_recipe_features(data["train"], tokenizer, seed_recipe_steps * SEED_RECIPE_BATCH, seed)
@@ -111,6 +122,7 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
         "device": str(next(model.parameters()).device),
         "epochs": epochs,
         **({"saved_model": saved} if saved else {}),
+        **({"loop_cost": cost} if cost else {}),
         "settings": {"lr": lr, "batch_size": batch_size, "warmup": warmup, "schedule": "linear",
                      "label_all_subwords": label_all_subwords, "group_by_length": True,
                      "decode": decode, "dropout": dropout if dropout is not None else "model default",

@@ -23,7 +23,8 @@ def bench_ner(args: argparse.Namespace) -> int:
     payload = bench.bench_ner(model_name=args.model, epochs=args.epochs, lr=args.lr,
                               batch_size=args.batch_size, label_all_subwords=args.label_all_subwords,
                               seed=args.seed, device=args.device, decode=args.decode,
-                              dropout=None if args.dropout < 0 else args.dropout, save_model_dir=args.save_model)
+                              dropout=None if args.dropout < 0 else args.dropout, save_model_dir=args.save_model,
+                              loop_steps=args.loop_steps)
     path = bench.write_json(payload, args.out)
     if not is_main_process():  # under `accelerate launch`: one report, from the main process
         return 0
@@ -33,6 +34,12 @@ def bench_ner(args: argparse.Namespace) -> int:
     for key in keys:
         value = describe_model(payload[key]) if key == "model" else payload[key]
         print(f"{key:40} {value}")
+    cost = payload.get("loop_cost")
+    if cost:
+        print(f"{'loop cost (first ' + str(cost['steps']) + ' steps)':40} fit {cost['fit']['seconds']:.1f} s, plain loop "
+              f"{cost['plain_loop']['seconds']:.1f} s, microbenchmark {cost['microbenchmark']['seconds']:.1f} s: "
+              f"fit/plain {cost['fit_time_vs_plain_loop']}, fit reaches {cost['fit_share_of_microbenchmark']} "
+              "of the microbenchmark's tokens/s")
     if payload.get("saved_model"):
         print(f"{'saved_model':40} {payload['saved_model']} (use: bmcourse redact --model {payload['saved_model']})")
     print(f"wrote {path}")
@@ -191,6 +198,9 @@ def add_bench_parsers(sub: Any) -> None:
                      help="hidden and attention dropout (default 0: one short epoch; -1 = the model's own)")
     ner.add_argument("--decode", choices=["viterbi", "argmax"], default="viterbi",
                      help="viterbi: best valid IOB2 sequence (default); argmax: per word")
+    ner.add_argument("--loop-steps", type=int, default=150,
+                     help="steps of the loop-cost check: fit vs a plain PyTorch loop vs a microbenchmark of the "
+                          "same steps, from the same weights (default 150; 0 skips it)")
     ner.add_argument("--save-model", metavar="DIR", default=None,
                      help="save the fine-tuned tagger to DIR (safetensors), for bmcourse redact --model DIR")
     for parser in (ner, transfer, transfer_lr):

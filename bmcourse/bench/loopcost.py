@@ -1,0 +1,102 @@
+"""What the training loop costs on top of the maths: ``fit`` against a plain PyTorch loop and against a
+microbenchmark of the same steps, on the same model, batches and device (``bmcourse bench ner`` reports it).
+
+* **plain loop**: the loop a tutorial writes, with the same maths as ``fit`` (AdamW with the same
+  parameter groups, warm-up and linear decay, gradient clipping): collate, move, forward, backward,
+  clip, step. Nothing else.
+* **microbenchmark**: the same steps with every batch collated and moved beforehand: forward, backward,
+  clip and the AdamW step, timed alone. The throughput no loop around these shapes can beat.
+
+Each runs the first ``steps`` batches of the same shuffled, length-grouped order from the same initial
+weights, so the three times compare like with like. Ratios above 1 are what the loop adds.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from ..train.features import Feature, batch_indices, collate
+from ..train.loop import TrainConfig, fit, make_optimizer, warmup_linear
+from ..train.runtime import autocast
+
+
+def first_batches(train: Sequence[Feature], config: TrainConfig, steps: int) -> list[list[int]]:
+    """The first ``steps`` batches ``fit`` trains on (its first epoch's order, seed ``config.seed``)."""
+    lengths = [len(f["input_ids"]) for f in train]
+    batches = batch_indices(lengths, config.batch_size, shuffle=True, group_by_length=config.group_by_length,
+                            seed=config.seed)
+    return batches[:steps]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def plain_steps(model: torch.nn.Module, train: Sequence[Feature], batches: list[list[int]], config: TrainConfig,
+                pad_id: int, total: int, *, prepared: bool = False) -> dict[str, float]:
+    """Seconds and useful tokens of ``batches`` trained by a bare loop (``prepared``: tensors made and moved
+    before the clock starts, the microbenchmark). ``total`` is the schedule's length, as in ``fit``."""
+    device = next(model.parameters()).device
+    torch.manual_seed(config.seed)
+    optimizer = make_optimizer(model, config.lr, config.weight_decay)
+    warmup = int(config.warmup * total)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_linear(s, total, warmup))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    ready = [{k: v.to(device) for k, v in collate([train[i] for i in b], pad_id).items()} for b in batches] \
+        if prepared else None
+    model.train()
+    useful = 0
+    _sync(device)
+    start = time.perf_counter()
+    for step, indices in enumerate(batches):
+        batch = ready[step] if ready else {k: v.to(device) for k, v in collate([train[i] for i in indices], pad_id).items()}
+        with autocast(device, config.bf16):
+            loss = model(**batch).loss
+        loss.backward()
+        if config.clip:
+            torch.nn.utils.clip_grad_norm_(trainable, config.clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        useful += int(batch["attention_mask"].sum()) if not ready else 0
+    _sync(device)
+    seconds = time.perf_counter() - start
+    if ready:
+        useful = sum(int(b["attention_mask"].sum()) for b in ready)
+    return {"seconds": seconds, "useful_tokens": useful, "useful_tokens_per_second": useful / seconds}
+
+
+def loop_cost(model: torch.nn.Module, train: Sequence[Feature], config: TrainConfig, pad_id: int,
+              steps: int = 150) -> dict[str, Any]:
+    """``fit``, the plain loop and the microbenchmark on the first ``steps`` batches, each from a copy of
+    ``model`` as given (its weights are not changed); seconds, useful tokens/s and the ratios."""
+    steps = min(steps, len(first_batches(train, config, 10**9)))
+    per_epoch = len(first_batches(train, config, 10**9))
+    total = config.max_steps or max(1, int(per_epoch * config.epochs))
+    batches = first_batches(train, config, steps)
+    runs: dict[str, dict[str, float]] = {}
+    for name in ("microbenchmark", "plain_loop", "fit"):  # cheapest first: a warm-up for the others
+        copy_ = copy.deepcopy(model)
+        if name == "fit":
+            capped = copy.copy(config)
+            capped.max_steps, capped.progress = steps, False  # its schedule spans `steps`: same cost per step
+            result = fit(copy_, train, None, capped, pad_id=pad_id)
+            runs[name] = {"seconds": result.train_seconds, "useful_tokens": result.useful_tokens,
+                          "useful_tokens_per_second": result.useful_tokens_per_second}
+        else:
+            runs[name] = plain_steps(copy_, train, batches, config, pad_id, total, prepared=name == "microbenchmark")
+        del copy_
+    return {
+        "steps": steps,
+        **{name: {k: round(v, 3 if k == "seconds" else 1) for k, v in run.items()} for name, run in runs.items()},
+        "fit_time_vs_plain_loop": round(runs["fit"]["seconds"] / runs["plain_loop"]["seconds"], 3),
+        "fit_share_of_microbenchmark": round(runs["fit"]["useful_tokens_per_second"]
+                                             / runs["microbenchmark"]["useful_tokens_per_second"], 3),
+        "plain_loop_share_of_microbenchmark": round(runs["plain_loop"]["useful_tokens_per_second"]
+                                                    / runs["microbenchmark"]["useful_tokens_per_second"], 3),
+    }
