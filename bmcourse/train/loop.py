@@ -146,17 +146,22 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
     eval_every = config.eval_every or per_epoch
     result = FitResult()
     best_score, best_state, waited = -math.inf, None, 0
-    running, running_n = 0.0, 0
+    # No host synchronisation per step (it would leave an accelerator idle): the loss is summed on the
+    # device in float64 (the same sum as adding float(loss) on the host), token counts come from the
+    # features, and the clock is read, after one synchronisation, only where the history needs it.
+    running, running_n = torch.zeros((), dtype=torch.float64, device=target), 0
     bar = progress_bar(total, _("training"), config.progress and rank == 0)
+    show_every = max(1, min(eval_every, 50))  # steps between progress-bar loss updates (each one syncs)
     epoch, window = 0, []
+    model.train()
+    started = time.perf_counter()
     while result.steps < total and not result.stopped_early:
         batches = batch_indices(lengths, config.batch_size, shuffle=True,
                                 group_by_length=config.group_by_length, seed=config.seed + epoch)
         epoch += 1
         for indices in shard_batches(batches, rank, world):
-            model.train()
-            start = time.perf_counter()
-            batch = {k: v.to(target) for k, v in collate([train[i] for i in indices], pad_id).items()}
+            members = [train[i] for i in indices]
+            batch = {k: v.to(target, non_blocking=True) for k, v in collate(members, pad_id).items()}
             window.append(batch)  # the micro-batches of this optimizer step
             with accelerator.accumulate(model):
                 with autocast(target, config.bf16):
@@ -172,24 +177,26 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
                 optimizer.zero_grad(set_to_none=True)
             if accelerator.sync_gradients:
                 window = []
-            if target.type == "cuda":
-                torch.cuda.synchronize()
-            result.train_seconds += time.perf_counter() - start
-            result.useful_tokens += int(batch["attention_mask"].sum())
-            result.padded_tokens += int(batch["attention_mask"].numel())
-            running += float(loss.detach())
+            result.useful_tokens += sum(sum(f["attention_mask"]) for f in members)
+            result.padded_tokens += batch["attention_mask"].numel()
+            running += loss.detach().to(torch.float64)
             running_n += 1
             if not accelerator.sync_gradients:
                 continue
             result.steps += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{running / running_n:.3f}")
             last = result.steps >= total
+            if bar.disable is False and (result.steps % show_every == 0 or last):
+                bar.set_postfix(loss=f"{float(running) / running_n:.3f}")
             if result.steps % eval_every == 0 or last:
+                if target.type == "cuda":
+                    torch.cuda.synchronize()
+                result.train_seconds += time.perf_counter() - started
                 row = {"epoch": round(result.steps / per_epoch, 3), "step": result.steps,
-                       "train_loss": running / running_n, "lr": scheduler.get_last_lr()[0],
+                       "train_loss": float(running) / running_n, "lr": scheduler.get_last_lr()[0],
                        "train_seconds": result.train_seconds}
-                running, running_n = 0.0, 0
+                running.zero_()
+                running_n = 0
                 if dev is not None:  # every process takes part: each scores its share, then all gather
                     metrics = evaluate(plain, dev, batch_size=config.eval_batch_size, pad_id=pad_id,
                                        progress=False, device=str(target), decode=config.decode,
@@ -209,6 +216,8 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
                         if config.patience is not None and waited >= config.patience:
                             result.stopped_early = True
                 result.history.append(row)
+                model.train()  # evaluation left it in eval mode
+                started = time.perf_counter()  # the clock counts training, not evaluation
             if last or result.stopped_early:
                 break
     bar.close()
