@@ -353,8 +353,8 @@ def test_loop_cost_times_the_same_batches_three_ways_and_leaves_the_model_alone(
     features = encode_ner(data["train"], tokenizer)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     config = TrainConfig(epochs=1, lr=1e-3, batch_size=8, progress=False, device="cpu")
-    cost = loop_cost(model, features, config, tokenizer.pad_token_id, steps=4)
-    assert cost["steps"] == 4
+    cost = loop_cost(model, features, config, tokenizer.pad_token_id, steps=4, repeats=2)
+    assert cost["steps"] == 4 and all(len(cost[n]["all_seconds"]) == 2 for n in ("fit", "plain_loop", "microbenchmark"))
     tokens = {name: cost[name]["useful_tokens"] for name in ("fit", "plain_loop", "microbenchmark")}
     wanted = sum(sum(features[i]["attention_mask"]) for b in first_batches(features, config, 4) for i in b)
     assert set(tokens.values()) == {wanted}, tokens  # the same four batches, whoever trains them
@@ -362,5 +362,5 @@ def test_loop_cost_times_the_same_batches_three_ways_and_leaves_the_model_alone(
     assert cost["fit_time_vs_plain_loop"] == pytest.approx(cost["fit"]["seconds"] / cost["plain_loop"]["seconds"],
                                                            rel=0.05)  # the seconds shown are rounded
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "copies train, not the model"
-    assert loop_cost(model, features, config, tokenizer.pad_token_id, steps=10**6)["steps"] == \
+    assert loop_cost(model, features, config, tokenizer.pad_token_id, steps=10**6, repeats=1)["steps"] == \
         len(first_batches(features, config, 10**6))

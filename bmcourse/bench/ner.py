@@ -52,7 +52,7 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
               label_all_subwords: bool = False, warmup: float = 0.1, seed: int = 0,
               seed_recipe_steps: int = 30, device: str | None = None,
               decode: str = "viterbi", dropout: float | None = 0.0,
-              save_model_dir: str | Path | None = None, loop_steps: int = 150) -> dict[str, Any]:
+              save_model_dir: str | Path | None = None, loop_steps: int = 60) -> dict[str, Any]:
     """Fine-tune on the real CoNLL-2003 and measure F1, time and throughput against the seed recipe.
 
     With ``save_model_dir`` the fine-tuned tagger is saved there (``bmcourse redact --model DIR``);
