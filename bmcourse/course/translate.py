@@ -32,7 +32,10 @@ class Problem:
     line: str    # the first English line that changed (or the cell's first line)
 
     def __str__(self) -> str:
-        return f"{self.notebook} cell {self.cell_id}: translation {self.reason}; first changed line: {self.line!r}"
+        state = {"changed": "the English changed since it was translated", "missing": "no translation",
+                 "untranslated": "translation empty", "fuzzy": "translation marked fuzzy (to review)"}
+        return f"{self.notebook} cell {self.cell_id}: {state.get(self.reason, self.reason)}; " \
+               f"first changed line: {self.line!r}"
 
 
 def catalog_path(notebook: Path, lang: str = "zh_CN") -> Path:
