@@ -32,7 +32,8 @@ BY_HAND = "this exercise asks you to do it by hand"
 
 
 def _why(why: str) -> str:
-    """``why`` in the learner's language (the notebooks' catalog holds the hidden tests' own reasons)."""
+    """``why`` in the learner's language (the notebooks' catalog holds the hidden tests' own reasons).
+    Both branches translate; the first names BY_HAND so the catalog scan collects the default."""
     return _(BY_HAND) if why == BY_HAND else _(why)
 
 

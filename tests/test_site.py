@@ -98,10 +98,9 @@ def test_the_vendored_scripts_are_the_ones_recorded() -> None:
 
 
 def test_links_of_the_guides_become_site_pages_or_github_addresses() -> None:
-    ed = site.edition("en")
     pages = {"docs/instructors.md": "instructors.md", "README.md": "index.md"}
     text = "[guide](instructors.md) [readme](../README.md#quick-start) [tool](../bmcourse/cli.py) [web](https://x.org)"
-    fixed = site.rewrite_links(text, "docs/instructors.md", ed, "https://github.com/o/r", pages)
+    fixed = site.rewrite_links(text, "docs/instructors.md", "https://github.com/o/r", pages)
     assert fixed == ("[guide](instructors.md) [readme](index.md#quick-start) "
                      "[tool](https://github.com/o/r/blob/main/bmcourse/cli.py) [web](https://x.org)")
 

@@ -26,8 +26,9 @@ from ..train.loop import TrainConfig, fit, make_optimizer, warmup_linear
 from ..train.runtime import autocast
 
 
-def first_batches(train: Sequence[Feature], config: TrainConfig, steps: int) -> list[list[int]]:
-    """The first ``steps`` batches ``fit`` trains on (its first epoch's order, seed ``config.seed``)."""
+def first_batches(train: Sequence[Feature], config: TrainConfig, steps: int | None = None) -> list[list[int]]:
+    """The first ``steps`` batches ``fit`` trains on (its first epoch's order, seed ``config.seed``; all
+    of them when ``steps`` is None)."""
     lengths = [len(f["input_ids"]) for f in train]
     batches = batch_indices(lengths, config.batch_size, shuffle=True, group_by_length=config.group_by_length,
                             seed=config.seed)
@@ -51,8 +52,8 @@ def plain_steps(model: torch.nn.Module, train: Sequence[Feature], batches: list[
     trainable = [p for p in model.parameters() if p.requires_grad]
     ready = [{k: v.to(device) for k, v in collate([train[i] for i in b], pad_id).items()} for b in batches] \
         if prepared else None
+    useful = sum(sum(train[i]["attention_mask"]) for b in batches for i in b)  # counted as fit counts them
     model.train()
-    useful = 0
     _sync(device)
     start = time.perf_counter()
     for step, indices in enumerate(batches):
@@ -65,11 +66,8 @@ def plain_steps(model: torch.nn.Module, train: Sequence[Feature], batches: list[
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        useful += int(batch["attention_mask"].sum()) if not ready else 0
     _sync(device)
     seconds = time.perf_counter() - start
-    if ready:
-        useful = sum(int(b["attention_mask"].sum()) for b in ready)
     return {"seconds": seconds, "useful_tokens": useful, "useful_tokens_per_second": useful / seconds}
 
 
@@ -78,10 +76,10 @@ def loop_cost(model: torch.nn.Module, train: Sequence[Feature], config: TrainCon
     """``fit``, the plain loop and the microbenchmark on the first ``steps`` batches, each from a copy of
     ``model`` as given (its weights are not changed), ``repeats`` times in rotated order (so none always
     runs first or last); each one's fastest run counts. Seconds, useful tokens/s and the ratios."""
-    per_epoch = len(first_batches(train, config, 10**9))
-    steps = min(steps, per_epoch)
-    total = config.max_steps or max(1, int(per_epoch * config.epochs))
-    batches = first_batches(train, config, steps)
+    epoch = first_batches(train, config)
+    steps = min(steps, len(epoch))
+    total = config.max_steps or max(1, int(len(epoch) * config.epochs))
+    batches = epoch[:steps]
     names = ["microbenchmark", "plain_loop", "fit"]
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for repeat in range(repeats):

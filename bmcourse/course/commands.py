@@ -191,8 +191,7 @@ def cmd_site(args: argparse.Namespace) -> int:
     out = Path(args.out)
     seconds = site.build(out)
     pages = site.html_pages(out)
-    problems = site.broken_links(out) + [f"{p.relative_to(out)}: loads {url} from another site"
-                                         for p in pages for url in site.external_loads(p)]
+    problems = site.problems(out)
     if problems:
         raise BmcourseError(f"the site in {out} has {len(problems)} problem(s):\n" + "\n".join(problems[:50]),
                             fix="fix the page or notebook named; internal links must point at pages of the site")

@@ -35,9 +35,10 @@ def colab_url(repo: str, notebook: str) -> str:
     return f"https://colab.research.google.com/github/{repo.removeprefix('https://github.com/')}/blob/{BRANCH}/{notebook}"
 
 
-def binder_url(repo: str) -> str:
-    """The Binder address that starts JupyterLab on the notebooks folder of the default branch (``HEAD``)."""
-    return f"https://mybinder.org/v2/gh/{repo.removeprefix('https://github.com/')}/HEAD?urlpath=lab/tree/notebooks"
+def binder_url(repo: str, path: str = "notebooks") -> str:
+    """The Binder address that starts JupyterLab on ``path`` (the notebooks folder, or one notebook) of the
+    default branch (``HEAD``)."""
+    return f"https://mybinder.org/v2/gh/{repo.removeprefix('https://github.com/')}/HEAD?urlpath=lab/tree/{path}"
 
 
 def install_line(repo: str) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from bmcourse.errors import BmcourseError
 
 from . import links
+from .nbtools import course_notebooks
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE_DIR = ROOT / "site"                      #: templates, CSS and the vendored scripts
@@ -39,23 +40,21 @@ class Edition:
     words: dict
 
 
-WORDS_EN = {"title": "bmcourse: adapting pretrained models", "home": "Home", "notebooks": "Notebooks",
+WORDS_EN = {"title": "bmcourse: adapting pretrained models", "notebooks": "Notebooks",
             "guides": "Guides", "setup": "Setup", "instructors": "Instructor guide", "glossary": "Glossary",
             "switch": "中文", "colab": "Open in Colab", "binder": "Launch on Binder",
-            "download": "Download notebook", "what": "what you do", "notebook": "notebook",
+            "download": "Download notebook",
             "glossary_intro": "One English term, one Chinese term: the Chinese edition uses exactly these.",
             "instructors_note": "",
             "china": "Installing from mainland China (PyPI and Hugging Face mirrors, ModelScope, the notebook "
-                     "platforms that work there): see the [Chinese setup page](../zh-CN/setup.html).",
-            "map": "Notebook map"}
-WORDS_ZH = {"title": "bmcourse：预训练模型的适配", "home": "首页", "notebooks": "笔记本", "guides": "指南",
+                     "platforms that work there): see the [Chinese setup page](../zh-CN/setup.html)."}
+WORDS_ZH = {"title": "bmcourse：预训练模型的适配", "notebooks": "笔记本", "guides": "指南",
             "setup": "安装与运行", "instructors": "教师指南（英文）", "glossary": "术语表", "switch": "English",
             "colab": "在 Colab 中打开", "binder": "在 Binder 中启动", "download": "下载笔记本",
-            "what": "内容", "notebook": "笔记本",
             "glossary_intro": "一个英文术语对应一个中文术语：中文版全部按此表用词。",
             "instructors_note": "> 本指南目前只有英文版。命令同样适用于中文版：`bmcourse assign --lang zh-CN`、"
                                 "`bmcourse student --lang zh-CN`。\n\n",
-            "china": "", "map": "笔记本一览"}
+            "china": ""}
 EDITIONS = (
     Edition("en", "en", "notebooks", "README.md", "## Quick start", "## Getting help", WORDS_EN),
     Edition("zh-CN", "zh_CN", "notebooks/zh-CN", "README.zh-CN.md", "## 快速开始", "## 维护中文版", WORDS_ZH),
@@ -73,7 +72,7 @@ def edition(code: str) -> Edition:
 
 def notebook_names(root: Path = ROOT) -> list[str]:
     """The course notebooks' stems (``00_foundations``, ...), in order."""
-    return sorted(p.stem for p in (root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    return [p.stem for p in course_notebooks(root / "notebooks")]
 
 
 def other(ed: Edition) -> Edition:
@@ -97,7 +96,7 @@ def drop_badges(text: str) -> str:
     return re.sub(r"\[!\[[^\]]*\]\([^)]*\)\]\([^)]*\)\s*", "", text)
 
 
-def rewrite_links(text: str, source: str, ed: Edition, repo: str, pages: dict[str, str]) -> str:
+def rewrite_links(text: str, source: str, repo: str, pages: dict[str, str]) -> str:
     """Relative links of a repository file as site links: a page of the site when there is one
     (``pages``: repository path -> page), else the file on GitHub (never a broken link)."""
     base = Path(source).parent
@@ -116,7 +115,7 @@ def rewrite_links(text: str, source: str, ed: Edition, repo: str, pages: dict[st
     return re.sub(r"(?<!!)\[([^\]]*)\]\(([^)\s]+)\)", fix, text)
 
 
-def code_paths_as_links(text: str, ed: Edition) -> str:
+def code_paths_as_links(text: str) -> str:
     """```notebooks/…/NN_name.ipynb``` in the notebook map as a link to that notebook's page."""
     return re.sub(r"`(?:notebooks/(?:zh-CN/)?)(\d\d_\w+)\.ipynb`", r"[\1](\1.ipynb)", text)
 
@@ -125,34 +124,31 @@ def page_sources(ed: Edition, root: Path, repo: str) -> dict[str, str]:
     """The markdown of the home, setup, instructor-guide and glossary pages of ``ed``."""
     from bmcourse.concepts import glossary
 
-    words = ed.words
+    words, names = ed.words, notebook_names(root)
     pages = {"README.md": "index.md", "README.zh-CN.md": "index.md", "docs/instructors.md": "instructors.md"}
-    pages.update({f"{ed.notebooks}/{name}.ipynb": f"{name}.ipynb" for name in notebook_names(root)})
+    pages.update({f"{ed.notebooks}/{name}.ipynb": f"{name}.ipynb" for name in names})
     readme = (root / ed.readme).read_text(encoding="utf-8")
     start = readme_part(readme, None, ed.setup_from)
-    intro = code_paths_as_links(drop_badges(start), ed)
+    intro = code_paths_as_links(drop_badges(start))  # the README's notebook map, linked to the pages
     intro = re.sub(r"^\[English\]\(README\.md\)\s*$", "", intro, flags=re.M)
-    toc = "\n".join(f"{name}" for name in notebook_names(root))
-    home = (f"{rewrite_links(intro, ed.readme, ed, repo, pages)}\n"
+    toc = "\n".join(names)
+    home = (f"{rewrite_links(intro, ed.readme, repo, pages)}\n"
             f"```{{toctree}}\n:caption: {words['notebooks']}\n:maxdepth: 1\n:hidden:\n\n{toc}\n```\n\n"
             f"```{{toctree}}\n:caption: {words['guides']}\n:maxdepth: 1\n:hidden:\n\nsetup\ninstructors\nglossary\n```\n")
-    if "| # |" not in intro:  # the English README keeps its map in its own section: add the links here
-        home += f"\n## {words['map']}\n\n" + "\n".join(
-            f"- [{name}]({name}.ipynb)" for name in notebook_names(root)) + "\n"
     home += (f"\n- [{words['setup']}](setup.md)\n- [{words['instructors']}](instructors.md)\n"
              f"- [{words['glossary']}](glossary.md)\n")
     setup = drop_badges(readme_part(readme, ed.setup_from, ed.setup_to))
-    setup = f"# {words['setup']}\n\n" + re.sub(r"^## ", "## ", setup, flags=re.M)
+    setup = f"# {words['setup']}\n\n{setup}"
     if words["china"]:
         setup += f"\n## Mainland China\n\n{words['china']}\n"
     instructors = (root / "docs/instructors.md").read_text(encoding="utf-8")
-    instructors = rewrite_links(instructors, "docs/instructors.md", ed, repo, pages)
+    instructors = rewrite_links(instructors, "docs/instructors.md", repo, pages)
     if words["instructors_note"]:  # the guide is English only: a Chinese title and a note saying so
         _, _, rest = instructors.partition("\n")
         instructors = f"# {words['instructors']}\n\n{words['instructors_note']}{rest}"
     rows = "\n".join(f"| {r['English']} | {r['中文']} |" for r in glossary())
     glossary_page = f"# {words['glossary']}\n\n{words['glossary_intro']}\n\n| English | 中文 |\n|---|---|\n{rows}\n"
-    return {"index.md": home, "setup.md": rewrite_links(setup, ed.readme, ed, repo, pages),
+    return {"index.md": home, "setup.md": rewrite_links(setup, ed.readme, repo, pages),
             "instructors.md": instructors, "glossary.md": glossary_page}
 
 
@@ -167,9 +163,8 @@ def copied_images(text: str, source: Path, dest: Path) -> None:
 
 def launch_links(ed: Edition, repo: str, root: Path) -> dict[str, dict[str, str]]:
     """Per notebook page: its Colab, Binder and download addresses."""
-    slug = repo.removeprefix("https://github.com/")
     return {name: {"colab": links.colab_url(repo, f"{ed.notebooks}/{name}.ipynb"),
-                   "binder": f"https://mybinder.org/v2/gh/{slug}/HEAD?urlpath=lab/tree/{ed.notebooks}/{name}.ipynb",
+                   "binder": links.binder_url(repo, f"{ed.notebooks}/{name}.ipynb"),
                    "download": f"_notebooks/{name}.ipynb"}
             for name in notebook_names(root)}
 
@@ -178,8 +173,7 @@ def conf_py(ed: Edition, repo: str, root: Path) -> str:
     """The Sphinx configuration of one edition."""
     words, twin = ed.words, other(ed)
     context = {"bmcourse_launch": launch_links(ed, repo, root), "bmcourse_words": words,
-               "bmcourse_other": {"code": twin.code, "label": words["switch"]}, "bmcourse_code": ed.code,
-               "bmcourse_mermaid": VENDOR["mermaid"]}
+               "bmcourse_other": {"code": twin.code, "label": words["switch"]}, "bmcourse_mermaid": VENDOR["mermaid"]}
     js_files = [("zh-search-stemmer.js", {"priority": 200})] if ed.code == "zh-CN" else []
     search_options = f"{{'dict': __file__[:-len('conf.py')] + {SEARCH_DICT_NAME!r}}}" if ed.code == "zh-CN" else "{}"
     return f'''# Generated by bmcourse.course.site for the {ed.code} edition: edit that module, not this file.
@@ -308,8 +302,13 @@ def external_loads(page: Path) -> list[str]:
     """Addresses a page would fetch from another site (scripts, styles, images, fonts): none allowed."""
     text = page.read_text(encoding="utf-8")
     found = re.findall(r"<(?:script|img|link|iframe|source)\b[^>]*?\b(?:src|href)=[\"']((?:https?:)?//[^\"']+)", text)
-    found += re.findall(r"url\(\s*[\"']?((?:https?:)?//[^)\"']+)", text)
-    return [url for url in found if not re.search(r"<link\b[^>]*rel=[\"']canonical", url)]
+    return found + re.findall(r"url\(\s*[\"']?((?:https?:)?//[^)\"']+)", text)
+
+
+def problems(out: Path) -> list[str]:
+    """Everything wrong with a built site: broken internal links and images, and loads from other sites."""
+    return broken_links(out) + [f"{page.relative_to(out)}: loads {url} from another site"
+                                for page in html_pages(out) for url in external_loads(page)]
 
 
 def broken_links(out: Path) -> list[str]:

@@ -186,7 +186,7 @@ def fit(model: torch.nn.Module, train: Sequence[Feature], dev: Sequence[Feature]
             result.steps += 1
             bar.update(1)
             last = result.steps >= total
-            if bar.disable is False and (result.steps % show_every == 0 or last):
+            if not bar.disable and (result.steps % show_every == 0 or last):
                 bar.set_postfix(loss=f"{float(running) / running_n:.3f}")
             if result.steps % eval_every == 0 or last:
                 if target.type == "cuda":
