@@ -290,3 +290,27 @@ def test_any_local_ner_folder_is_a_target_and_its_unknown_types_are_reported(env
     assert out["zero_shot"]["gadget_reviews"]["mapping"] == {"person": "PER"}
     assert out["zero_shot"]["gadget_reviews"]["unmapped"] == {"gadget": 6}
     assert [r["target"] for r in out["rows"]] == ["gadget_reviews"]
+
+
+def test_the_few_shot_all_point_reuses_the_strategy_tables_run_and_equals_training_it_again(
+        env, tmp_path: Path, tiny_model, packaged_tokenizer) -> None:
+    """bench transfer scores the table's full run (all sentences, seed 0) on the few-shot sample instead of
+    training that run a second time; a fresh few-shot run with the same settings gets the same F1."""
+    from bmcourse.bench import bench_transfer
+    from bmcourse.data import load_ner
+    from bmcourse.models import save_model
+
+    env.setenv("BMCOURSE_PROFILE", "smoke")
+    env.setenv("BMCOURSE_CACHE_DIR", str(tmp_path / "cache"))
+    folder = save_model(tiny_model(CONLL), packaged_tokenizer, tmp_path / "tiny")
+    out = bench_transfer(targets=("crossner_politics",), strategies=("full",), inits=("pretrained",), sizes=(10**9,),
+                         seeds=2, budget=10, eval_sample=8, name=str(folder), log=lambda line: None)
+    by_seed = {r["seed"]: r for r in out["few_shot"]}
+    assert by_seed[0]["shared_with"] == "strategy table (full, seed 0)" and "shared_with" not in by_seed[1]
+    assert by_seed[0]["train_seconds"] == round(out["rows"][0]["train_seconds"], 2)
+    data = load_ner("crossner_politics")
+    n = data["train"].num_rows
+    again, _, _ = transfer.adapt("crossner_politics", data, "full", "pretrained", name=str(folder), seed=0,
+                                 train_split=transfer.few_shot(data["train"], 10**9, 0, quiet=True),
+                                 epochs=transfer.epochs_for(n, 10), scored_split=transfer.fixed_sample(data["test"], 8))
+    assert round(again.test_f1, 4) == by_seed[0]["test_f1"]

@@ -72,16 +72,27 @@ def bench_transfer(targets: tuple[str, ...] = DEFAULT_TARGETS, strategies: tuple
         zero_f1 = zero[target]["test_f1"]
         log(f"{target}: zero-shot F1 {'-' if zero_f1 is None else f'{zero_f1:.4f}'} on mapped types {mapping.mapped}; "
             f"unmapped {zero[target]['unmapped']}")
+        scored = tr.fixed_sample(data["test"], eval_sample)
+        # The table's full fine-tuning on all of the training split with seed 0 is the same run as the
+        # few-shot curve's "all" point for seed 0 (same sentences in the same order, epochs, rate and
+        # seed): it is scored on the few-shot sample too and reused there, not trained twice.
+        shared: dict[str, dict[str, Any]] = {}
+        reuse = seeds > 0 and max(sizes) >= n_train
         for strategy in strategies:
             for init in inits:
-                result, _, _ = tr.adapt(target, data, strategy, init, source_folder=info["folder"],
-                                        epochs=run_epochs(n_train), seed=0, name=name, device=device,
-                                        progress=progress, mapping=mapping.mapped or None)  # + zero-shot's task
+                result, model, tokenizer_ = tr.adapt(target, data, strategy, init, source_folder=info["folder"],
+                                                     epochs=run_epochs(n_train), seed=0, name=name, device=device,
+                                                     progress=progress, mapping=mapping.mapped or None)  # + zero-shot's task
                 rows.append(result_row(result))
                 log(f"{target} {strategy:12} init={init:10} F1 {result.test_f1:.4f} "
                     f"({result.trainable_pct:.2f}% trainable, {result.train_seconds:.0f} s)")
+                if reuse and strategy == "full":
+                    sample_f1 = evaluate(model, encode_ner(scored, tokenizer_, training=False), device=device,
+                                         progress=False)["f1"]
+                    shared[init] = {"test_f1": round(sample_f1, 4), "train_seconds": round(result.train_seconds, 2),
+                                    "shared_with": "strategy table (full, seed 0)"}
+                del model
         t = phases.add("strategy table", t)
-        scored = tr.fixed_sample(data["test"], eval_sample)
         done: set[int] = set()
         for n in sizes:
             if min(n, n_train) in done:
@@ -97,6 +108,10 @@ def bench_transfer(targets: tuple[str, ...] = DEFAULT_TARGETS, strategies: tuple
                                      (augment_init,)))
                 for augmentation, split, run_inits in variants:
                     for init in run_inits:
+                        if seed == 0 and augmentation == "none" and subset.num_rows == n_train and init in shared:
+                            few.append({"target": target, "n": n_train, "seed": 0, "init": init,
+                                        "augmentation": "none", **shared[init]})
+                            continue
                         result, _, _ = tr.adapt(target, data, "full", init, source_folder=info["folder"],
                                                 train_split=split, epochs=run_epochs(split.num_rows), seed=seed,
                                                 name=name, device=device, scored_split=scored)

@@ -18,10 +18,11 @@ from .features import (
     encode_classification,
     encode_ner,
     pad_id_of,
+    token_budget_batches,
     tokenizer_pad_id,
 )
 from .fgm import fgm_backward, fgm_delta, word_embeddings
-from .loop import FitResult, TrainConfig, fit, make_optimizer, no_decay, warmup_linear
+from .loop import FitResult, TrainConfig, fit, make_optimizer, no_decay, scaled_lr, warmup_linear
 from .predict import (
     decode_logits,
     evaluate,
@@ -36,6 +37,6 @@ from .runtime import autocast, is_main_process, processes, progress_bar, shard_b
 __all__ = ["Feature", "FitResult", "TrainConfig", "autocast", "batch_indices", "collate", "decode_logits",
            "encode_classification", "encode_ner", "evaluate", "fgm_backward", "fgm_delta", "fit",
            "gold_and_predicted_tags", "is_main_process", "length_sorted_batches", "make_optimizer", "no_decay",
-           "pad_id_of", "predict", "processes", "progress_bar", "save_model", "shard_batches",
-           "subword_predictions", "to_device", "tokenizer_pad_id", "warmup_linear", "word_embeddings",
+           "pad_id_of", "predict", "processes", "progress_bar", "save_model", "scaled_lr", "shard_batches",
+           "subword_predictions", "to_device", "token_budget_batches", "tokenizer_pad_id", "warmup_linear", "word_embeddings",
            "word_tags"]

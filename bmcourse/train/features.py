@@ -139,6 +139,35 @@ def collate(features: Sequence[Feature], pad_id: int | None = None) -> dict[str,
     return batch
 
 
+def token_budget_batches(lengths: Sequence[int], max_tokens: int, *, shuffle: bool = True,
+                         seed: int = 0, pool: int = 4096) -> list[list[int]]:
+    """Batches whose padded size (members x longest member) stays within ``max_tokens``: sentences
+    are sorted by length within shuffled pools, so short ones travel in large batches and long ones
+    in small; every step then costs about the same (what keeps an accelerator busy)."""
+    if max_tokens < 1:
+        raise BmcourseError(_("a token budget of {n} holds no sentence").format(n=max_tokens),
+                            fix=_("use a budget of at least the longest sentence's length, e.g. 4096"))
+    order = list(range(len(lengths)))
+    rng = random.Random(seed)
+    if shuffle:
+        rng.shuffle(order)
+    batches: list[list[int]] = []
+    for s in range(0, len(order), pool):
+        current: list[int] = []
+        longest = 0
+        for i in sorted(order[s:s + pool], key=lambda j: -lengths[j]):
+            if current and (len(current) + 1) * max(longest, lengths[i]) > max_tokens:
+                batches.append(current)
+                current, longest = [], 0
+            current.append(i)
+            longest = max(longest, lengths[i])
+        if current:
+            batches.append(current)
+    if shuffle:
+        rng.shuffle(batches)
+    return batches
+
+
 def batch_indices(lengths: Sequence[int], batch_size: int, *, shuffle: bool = True,
                   group_by_length: bool = True, seed: int = 0) -> list[list[int]]:
     """Batches of indices; grouped by length (little padding) within shuffled pools of 50 batches."""

@@ -14,7 +14,7 @@ from ..i18n import tr as _
 from ..models import label_names
 from ..tagging import first_subword_positions, viterbi_iob2, word_predictions
 from .features import Feature, collate, pad_id_of
-from .runtime import autocast, processes, progress_bar, to_device
+from .runtime import autocast, eval_batch_size, processes, progress_bar, to_device
 
 
 def length_sorted_batches(features: Sequence[Feature], batch_size: int, pad_id: int, target: torch.device,
@@ -27,11 +27,13 @@ def length_sorted_batches(features: Sequence[Feature], batch_size: int, pad_id: 
         if number % world != rank:
             continue
         indices = order[s:s + batch_size]
-        yield indices, {k: v.to(target) for k, v in collate([features[i] for i in indices], pad_id).items()}
+        batch = collate([features[i] for i in indices], pad_id)
+        pin = target.type == "cuda"  # page-locked: the copy overlaps the GPU's work on the batch before
+        yield indices, {k: (v.pin_memory() if pin else v).to(target, non_blocking=pin) for k, v in batch.items()}
 
 
 @torch.inference_mode()
-def subword_predictions(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: int = 64,
+def subword_predictions(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: int | None = None,
                         pad_id: int | None = None, device: str | None = None, progress: bool = True,
                         decode: str = "argmax", bf16: bool = True, split: bool = True
                         ) -> tuple[list[Any], float]:
@@ -49,6 +51,7 @@ def subword_predictions(model: torch.nn.Module, features: Sequence[Feature], *, 
     pad_id = pad_id_of(features, pad_id) if features else 0
     rank, world = processes() if split else (0, 1)
     target = to_device(model, device)
+    batch_size = eval_batch_size(batch_size, target)
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     model.eval()
     pairs: list[tuple[int, Any]] = []
@@ -135,7 +138,7 @@ def _id2label(model: torch.nn.Module) -> dict[int, str]:
     return dict(enumerate(label_names(model)))
 
 
-def predict(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: int = 64,
+def predict(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: int | None = None,
             pad_id: int | None = None, device: str | None = None, progress: bool = True,
             decode: str = "argmax", bf16: bool = True) -> list[Any]:
     """Word tags per sentence (token classification) or label names (sequence classification)."""
@@ -147,7 +150,7 @@ def predict(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: 
     return [id2label[p] for p in preds]
 
 
-def evaluate(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: int = 64,
+def evaluate(model: torch.nn.Module, features: Sequence[Feature], *, batch_size: int | None = None,
              pad_id: int | None = None, device: str | None = None, progress: bool = True,
              decode: str = "argmax", bf16: bool = True, split: bool = True) -> dict[str, float]:
     """Loss plus entity-level scores (NER) or accuracy and macro F1 (classification); under
