@@ -311,6 +311,7 @@ def test_redact_in_the_smoke_profile_says_so(env, tagger_loads: list, text_file:
     (["bench", "transfer", "--targets", "wnut17"], "bmcourse.bench", "bench_transfer", "conll2003, wnut17"),
     (["bench", "transfer-lr"], "bmcourse.bench", "bench_transfer_lr", "crossner_politics, wnut17"),
     (["bench", "ner"], "bmcourse.data", "load_ner", "conll2003"),
+    (["bench", "epoch-time"], "bmcourse.data", "load_ner", "conll2003"),
 ])
 def test_benchmarks_refuse_the_embedded_samples(env, monkeypatch, tmp_path: Path, capsys, argv: list[str],
                                                 module: str, function: str, needs: str) -> None:
@@ -343,3 +344,26 @@ def test_each_notebook_reference_names_every_dataset_its_notebook_loads() -> Non
         source = (ROOT / "notebooks" / notebook).with_suffix(".py").read_text(encoding="utf-8")
         loaded = set(re.findall(r"load_(?:ner|classification)\(\s*[\"']([\w-]+)[\"']", source))
         assert loaded and loaded <= set(datasets), (what, loaded - set(datasets))
+
+
+def test_bench_transfer_compare_exits_1_when_a_conclusion_differs(tmp_path: Path, capsys) -> None:
+    import copy
+
+    ref = reference.load("bench_transfer_cpu")
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps(ref), encoding="utf-8")
+    new.write_text(json.dumps(ref), encoding="utf-8")
+    assert main(["bench", "transfer-compare", str(old), str(new), "--out", str(tmp_path / "t.md")]) == 0
+    assert "every conclusion is the same" in capsys.readouterr().out and (tmp_path / "t.md").is_file()
+    changed = copy.deepcopy(ref)
+    changed["forgetting"]["wnut17"]["after_replay"] = 0.0
+    new.write_text(json.dumps(changed), encoding="utf-8")
+    assert main(["bench", "transfer-compare", str(old), str(new)]) == 1
+    assert "1 conclusion(s) differ" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_a_token_budget_that_is_not_one_is_refused_by_the_parser(value: str, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["bench", "ner", "--batch-tokens", value, "--out", "x.json"])
+    assert "is not a token budget" in capsys.readouterr().err

@@ -364,3 +364,63 @@ def test_loop_cost_times_the_same_batches_three_ways_and_leaves_the_model_alone(
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "copies train, not the model"
     assert loop_cost(model, features, config, tokenizer.pad_token_id, steps=10**6, repeats=1)["steps"] == \
         len(first_batches(features, config, 10**6))
+
+
+def test_token_budget_batches_cover_everything_once_within_the_budget() -> None:
+    from bmcourse.train import token_budget_batches
+
+    lengths = [(i * 7) % 50 + 1 for i in range(300)]
+    batches = token_budget_batches(lengths, 200, seed=3)
+    assert sorted(i for b in batches for i in b) == list(range(300))
+    assert all(len(b) * max(lengths[i] for i in b) <= 200 for b in batches)
+    assert batches == token_budget_batches(lengths, 200, seed=3) != token_budget_batches(lengths, 200, seed=4)
+    sizes = {max(lengths[i] for i in b): len(b) for b in batches}
+    assert sizes[min(sizes)] > sizes[max(sizes)]  # short sentences travel in larger batches
+    assert token_budget_batches([60], 10) == [[0]]  # a sentence longer than the budget still trains, alone
+    with pytest.raises(BmcourseError, match="holds no sentence"):
+        token_budget_batches(lengths, 0)
+
+
+def test_the_learning_rate_scales_with_the_square_root_of_the_batch() -> None:
+    from bmcourse.train import scaled_lr
+
+    assert scaled_lr(1e-4, 64, 16) == pytest.approx(2e-4)
+    assert scaled_lr(1e-4, 16, 16) == pytest.approx(1e-4) and scaled_lr(1e-4, 4, 16) == pytest.approx(5e-5)
+
+
+def test_adamw_runs_fused_where_the_device_has_the_kernel(tiny) -> None:
+    model = tiny[0]
+    assert make_optimizer(model, 1e-4).defaults["fused"] is True  # CPU has a fused AdamW in this torch
+    assert not make_optimizer(model, 1e-4, fused=False).defaults["fused"]
+
+
+def test_fit_by_token_budget_scales_the_rate_and_learns(tiny) -> None:
+    model, tokenizer, data = tiny
+    train = encode_ner(data["train"], tokenizer)
+    dev = encode_ner(data["validation"], tokenizer, training=False)
+    before = evaluate(model, dev, progress=False, device="cpu")["loss"]
+    result = fit(model, train, dev, TrainConfig(epochs=2, lr=3e-3, batch_size=16, batch_tokens=1024,
+                                                progress=False, device="cpu"))
+    mean_batch = len(train) / result.batches_per_epoch
+    assert result.batches_per_epoch < -(-len(train) // 16) and mean_batch > 16  # short sentences: bigger batches
+    assert result.lr == pytest.approx(3e-3 * (mean_batch / 16) ** 0.5)
+    assert result.history[-1]["dev_loss"] < before
+    assert fit(model, train, None, TrainConfig(epochs=1, batch_tokens="auto", progress=False, device="cpu")).lr == \
+        TrainConfig().lr  # "auto" on a CPU: batch_size sentences, the rate as given
+    with pytest.raises(BmcourseError, match="not a token budget"):
+        fit(model, train, None, TrainConfig(batch_tokens=-5, progress=False, device="cpu"))
+
+
+def test_a_compile_that_fails_is_reported_by_loop_cost_not_raised(tiny, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bmcourse.bench.loopcost import loop_cost
+
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("no C++ compiler found\nmore detail")
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    model, tokenizer, data = tiny
+    features = encode_ner(data["train"], tokenizer)
+    config = TrainConfig(epochs=1, lr=1e-3, batch_size=8, progress=False, device="cpu")
+    cost = loop_cost(model, features, config, tokenizer.pad_token_id, steps=2, repeats=1, compiled=True)
+    assert cost["compile"] == "torch.compile failed: RuntimeError: no C++ compiler found"
+    assert "fit_compiled" not in cost and cost["fit"]["seconds"] > 0

@@ -252,7 +252,7 @@ def test_bench_transfer_writes_every_section_the_issue_names(env, tmp_path: Path
     partial: list[dict] = []
     out = bench_transfer(targets=("crossner_politics",), strategies=("linear_probe", "lora"), sizes=(5, 10**9, 10**8),
                          seeds=2, budget=10, eval_sample=8, name=str(folder), log=lines.append,
-                         on_target=partial.append)
+                         on_target=partial.append, workers=1)
     assert {"rows", "zero_shot", "few_shot", "forgetting", "machine", "date", "command", "model", "commit",
             "seconds_per_phase"} <= set(out)
     assert len(out["rows"]) == 4 and {"target", "strategy", "init", "trainable_params", "trainable_pct", "test_f1",
@@ -286,7 +286,8 @@ def test_any_local_ner_folder_is_a_target_and_its_unknown_types_are_reported(env
     env.setenv("BMCOURSE_CACHE_DIR", str(tmp_path / "cache"))
     model = save_model(tiny_model(CONLL), packaged_tokenizer, tmp_path / "tiny")
     out = bench_transfer(targets=("gadget_reviews",), strategies=("linear_probe",), inits=("pretrained",),
-                         sizes=(2,), seeds=1, budget=4, eval_sample=None, name=str(model), log=lambda line: None)
+                         sizes=(2,), seeds=1, budget=4, eval_sample=None, name=str(model), log=lambda line: None,
+                         workers=1)
     assert out["zero_shot"]["gadget_reviews"]["mapping"] == {"person": "PER"}
     assert out["zero_shot"]["gadget_reviews"]["unmapped"] == {"gadget": 6}
     assert [r["target"] for r in out["rows"]] == ["gadget_reviews"]
@@ -304,7 +305,7 @@ def test_the_few_shot_all_point_reuses_the_strategy_tables_run_and_equals_traini
     env.setenv("BMCOURSE_CACHE_DIR", str(tmp_path / "cache"))
     folder = save_model(tiny_model(CONLL), packaged_tokenizer, tmp_path / "tiny")
     out = bench_transfer(targets=("crossner_politics",), strategies=("full",), inits=("pretrained",), sizes=(10**9,),
-                         seeds=2, budget=10, eval_sample=8, name=str(folder), log=lambda line: None)
+                         seeds=2, budget=10, eval_sample=8, name=str(folder), log=lambda line: None, workers=1)
     by_seed = {r["seed"]: r for r in out["few_shot"]}
     assert by_seed[0]["shared_with"] == "strategy table (full, seed 0)" and "shared_with" not in by_seed[1]
     assert by_seed[0]["train_seconds"] == round(out["rows"][0]["train_seconds"], 2)
@@ -314,3 +315,24 @@ def test_the_few_shot_all_point_reuses_the_strategy_tables_run_and_equals_traini
                                  train_split=transfer.few_shot(data["train"], 10**9, 0, quiet=True),
                                  epochs=transfer.epochs_for(n, 10), scored_split=transfer.fixed_sample(data["test"], 8))
     assert round(again.test_f1, 4) == by_seed[0]["test_f1"]
+
+
+def test_two_worker_processes_give_the_runs_one_process_gives(env, tmp_path: Path, tiny_model,
+                                                              packaged_tokenizer) -> None:
+    """bench transfer's runs are independent and seeded: shared out to two processes, every F1 is the same."""
+    from bmcourse.bench import bench_transfer
+    from bmcourse.bench.transfer import default_workers
+    from bmcourse.models import save_model
+
+    env.setenv("BMCOURSE_PROFILE", "smoke")
+    env.setenv("BMCOURSE_CACHE_DIR", str(tmp_path / "cache"))
+    folder = save_model(tiny_model(CONLL), packaged_tokenizer, tmp_path / "tiny")
+    runs = {workers: bench_transfer(targets=("crossner_politics",), strategies=("linear_probe", "full"),
+                                    sizes=(5, 10**9), seeds=2, budget=10, eval_sample=8, name=str(folder),
+                                    log=lambda line: None, workers=workers) for workers in (1, 2)}
+    keep = ("target", "strategy", "init", "n", "seed", "augmentation", "test_f1", "mapped_f1", "trainable_params")
+    for part in ("rows", "few_shot"):
+        assert [{k: r.get(k) for k in keep} for r in runs[2][part]] == [{k: r.get(k) for k in keep} for r in runs[1][part]]
+    assert runs[2]["forgetting"]["crossner_politics"]["after"] == runs[1]["forgetting"]["crossner_politics"]["after"]
+    assert runs[2]["settings"]["workers"] == 2 and len(runs[1]["few_shot"]) == 2 * 2 * 2 + 2  # sizes x seeds x inits + augmented
+    assert default_workers("cuda") == 1

@@ -72,29 +72,34 @@ def plain_steps(model: torch.nn.Module, train: Sequence[Feature], batches: list[
 
 
 def loop_cost(model: torch.nn.Module, train: Sequence[Feature], config: TrainConfig, pad_id: int,
-              steps: int = 60, repeats: int = 3) -> dict[str, Any]:
+              steps: int = 60, repeats: int = 3, compiled: bool = False) -> dict[str, Any]:
     """``fit``, the plain loop and the microbenchmark on the first ``steps`` batches, each from a copy of
     ``model`` as given (its weights are not changed), ``repeats`` times in rotated order (so none always
-    runs first or last); each one's fastest run counts. Seconds, useful tokens/s and the ratios."""
+    runs first or last); each one's fastest run counts. Seconds, useful tokens/s and the ratios.
+
+    ``compiled``: also ``fit`` with ``torch.compile`` (``TrainConfig.compile``), after one untimed-for-speed
+    warm-up run whose extra seconds are reported as the compile cost."""
     epoch = first_batches(train, config)
     steps = min(steps, len(epoch))
     total = config.max_steps or max(1, int(len(epoch) * config.epochs))
     batches = epoch[:steps]
-    names = ["microbenchmark", "plain_loop", "fit"]
+    names = ["microbenchmark", "plain_loop", "fit"] + (["fit_compiled"] if compiled else [])
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    warmup_seconds = None
+    if compiled:
+        try:
+            warmup_seconds = _fit_run(model, train, config, pad_id, steps, compiled=True)["seconds"]
+        except Exception as err:  # noqa: BLE001 - a missing compiler is a result to report, not a crash
+            names.remove("fit_compiled")
+            runs.pop("fit_compiled")
+            warmup_seconds = f"torch.compile failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
     for repeat in range(repeats):
-        for name in names[repeat % 3:] + names[:repeat % 3]:
-            copy_ = copy.deepcopy(model)
-            if name == "fit":
-                capped = copy.copy(config)
-                capped.max_steps, capped.progress = steps, False  # its schedule spans `steps`: same cost per step
-                result = fit(copy_, train, None, capped, pad_id=pad_id)
-                runs[name].append({"seconds": result.train_seconds, "useful_tokens": result.useful_tokens,
-                                   "useful_tokens_per_second": result.useful_tokens_per_second})
+        for name in names[repeat % len(names):] + names[:repeat % len(names)]:
+            if name.startswith("fit"):
+                runs[name].append(_fit_run(model, train, config, pad_id, steps, compiled=name == "fit_compiled"))
             else:
-                runs[name].append(plain_steps(copy_, train, batches, config, pad_id, total,
+                runs[name].append(plain_steps(copy.deepcopy(model), train, batches, config, pad_id, total,
                                               prepared=name == "microbenchmark"))
-            del copy_
     best = {name: min(rs, key=lambda r: r["seconds"]) for name, rs in runs.items()}
     return {
         "steps": steps, "repeats": repeats,
@@ -105,4 +110,18 @@ def loop_cost(model: torch.nn.Module, train: Sequence[Feature], config: TrainCon
                                              / best["microbenchmark"]["useful_tokens_per_second"], 3),
         "plain_loop_share_of_microbenchmark": round(best["plain_loop"]["useful_tokens_per_second"]
                                                     / best["microbenchmark"]["useful_tokens_per_second"], 3),
+        **({"compiled_time_vs_fit": round(best["fit_compiled"]["seconds"] / best["fit"]["seconds"], 3),
+            "compile_warmup_extra_seconds": round(warmup_seconds - best["fit_compiled"]["seconds"], 1)}
+           if "fit_compiled" in best and isinstance(warmup_seconds, float) else {}),
+        **({"compile": warmup_seconds} if isinstance(warmup_seconds, str) else {}),
     }
+
+
+def _fit_run(model: torch.nn.Module, train: Sequence[Feature], config: TrainConfig, pad_id: int, steps: int,
+             *, compiled: bool) -> dict[str, float]:
+    """``fit`` on a copy of ``model`` for ``steps`` steps (its schedule spans them: the same cost per step)."""
+    capped = copy.copy(config)
+    capped.max_steps, capped.progress, capped.compile = steps, False, compiled
+    result = fit(copy.deepcopy(model), train, None, capped, pad_id=pad_id)
+    return {"seconds": result.train_seconds, "useful_tokens": result.useful_tokens,
+            "useful_tokens_per_second": result.useful_tokens_per_second}

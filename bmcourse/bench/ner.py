@@ -52,11 +52,14 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
               label_all_subwords: bool = False, warmup: float = 0.1, seed: int = 0,
               seed_recipe_steps: int = 30, device: str | None = None,
               decode: str = "viterbi", dropout: float | None = 0.0,
-              save_model_dir: str | Path | None = None, loop_steps: int = 60) -> dict[str, Any]:
+              save_model_dir: str | Path | None = None, loop_steps: int = 60,
+              compile_check: bool = False, batch_tokens: int | str | None = None) -> dict[str, Any]:
     """Fine-tune on the real CoNLL-2003 and measure F1, time and throughput against the seed recipe.
 
     With ``save_model_dir`` the fine-tuned tagger is saved there (``bmcourse redact --model DIR``);
-    ``loop_steps`` > 0 adds what the loop costs over a plain loop and a microbenchmark (``loopcost``)."""
+    ``loop_steps`` > 0 adds what the loop costs over a plain loop and a microbenchmark (``loopcost``);
+    ``compile_check`` adds ``fit`` with ``torch.compile`` to it; ``batch_tokens`` trains by token budget
+    (``TrainConfig.batch_tokens``; "auto": the device kind's budget, none on a CPU)."""
     from .. import config as cfg
     from .. import reference
     from ..data import load_ner, source_label
@@ -79,7 +82,7 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
     train = encode_ner(data["train"], tokenizer, label_all_subwords=label_all_subwords)
     dev = encode_ner(data["validation"], tokenizer, training=False)
     test = encode_ner(data["test"], tokenizer, training=False)
-    config = recipe.config(device=device, decode=decode, progress=sys.stderr.isatty())
+    config = recipe.config(device=device, decode=decode, progress=sys.stderr.isatty(), batch_tokens=batch_tokens)
     pad_id = tokenizer.pad_token_id
     result = fit(model, train, dev, config, pad_id=pad_id)
     scores = evaluate(model, test, device=device, pad_id=pad_id, decode=decode, progress=False)
@@ -99,7 +102,7 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
         cfg.seed_everything(seed)
         base, _ = load_token_classifier(labels, name=model_name, **recipe.dropout_overrides())
         base.to(next(model.parameters()).device)
-        cost = loop_cost(base, train, config, pad_id, steps=loop_steps)
+        cost = loop_cost(base, train, config, pad_id, steps=loop_steps, compiled=compile_check)
         del base
 
     cfg.seed_everything(seed)
@@ -123,7 +126,8 @@ def bench_ner(model_name: str = "auto", epochs: float = 1.0, lr: float = 2e-4, b
         "epochs": epochs,
         **({"saved_model": saved} if saved else {}),
         **({"loop_cost": cost} if cost else {}),
-        "settings": {"lr": lr, "batch_size": batch_size, "warmup": warmup, "schedule": "linear",
+        "settings": {"lr": lr, "lr_used": round(result.lr, 8), "batch_size": batch_size, "batch_tokens": batch_tokens,
+                     "batches_per_epoch": result.batches_per_epoch, "warmup": warmup, "schedule": "linear",
                      "label_all_subwords": label_all_subwords, "group_by_length": True,
                      "decode": decode, "dropout": dropout if dropout is not None else "model default",
                      "weight_decay": 0.01, "clip": 1.0, "seed": seed,

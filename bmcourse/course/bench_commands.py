@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from . import grading_commands
@@ -24,7 +25,8 @@ def bench_ner(args: argparse.Namespace) -> int:
                               batch_size=args.batch_size, label_all_subwords=args.label_all_subwords,
                               seed=args.seed, device=args.device, decode=args.decode,
                               dropout=None if args.dropout < 0 else args.dropout, save_model_dir=args.save_model,
-                              loop_steps=args.loop_steps)
+                              loop_steps=args.loop_steps, compile_check=args.compile_check,
+                              batch_tokens=args.batch_tokens)
     path = bench.write_json(payload, args.out)
     if not is_main_process():  # under `accelerate launch`: one report, from the main process
         return 0
@@ -100,6 +102,48 @@ def bench_transfer(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_epoch_time(args: argparse.Namespace) -> int:
+    """``bmcourse bench epoch-time``: one CoNLL-2003 epoch's time for a model of a named shape."""
+    from bmcourse import bench
+
+    payload = bench.bench_epoch_time(shape=args.shape, steps=args.steps, batch_tokens=args.batch_tokens,
+                                     device=args.device)
+    path = bench.write_json(payload, args.out)
+    print(f"{args.shape} on {payload['device']}: {payload['seconds_per_step']} s per step, "
+          f"{payload['useful_tokens_per_second']} useful tokens/s, one epoch about "
+          f"{payload['epoch_seconds_estimated']:.0f} s ({payload['epoch_steps']} steps)")
+    print(f"wrote {path}")
+    return 0
+
+
+def batch_tokens(value: str) -> int | str:
+    """``--batch-tokens``: a positive number of tokens, or auto."""
+    if value == "auto":
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a token budget: use a positive number or auto")
+    return number
+
+
+def bench_transfer_compare(args: argparse.Namespace) -> int:
+    """``bmcourse bench transfer-compare OLD NEW``: notebook 03's conclusions from two runs side by side;
+    exit 1 when one differs (a faster benchmark must not change what the notebook concludes)."""
+    from bmcourse.bench.transfer_conclusions import compare_table, load_payload, numbers_table
+
+    old, new = load_payload(args.old), load_payload(args.new)
+    table, differ = compare_table(old, new)
+    table += "\n\n" + numbers_table(old, new)
+    print(table)
+    if args.out:
+        Path(args.out).write_text(table + "\n", encoding="utf-8")
+    print(f"{differ} conclusion(s) differ" if differ else "every conclusion is the same")
+    return 1 if differ else 0
+
+
 def budget_and_sample(args: argparse.Namespace) -> dict[str, int | None]:
     """``--budget`` and ``--eval-sample`` as keyword arguments; unset ones keep the bench defaults."""
     from bmcourse.bench import BUDGET, EVAL_SAMPLE
@@ -135,6 +179,21 @@ def add_bench_parsers(sub: Any) -> None:
                     help="CoNLL-2003 -> other domains: zero-shot, strategies, few-shot, forgetting")
     transfer_lr = leaf(which, "transfer-lr", bench_transfer_lr,
                        help="choose each strategy's learning rate on validation data")
+    compare = leaf(which, "transfer-compare", bench_transfer_compare,
+                   help="notebook 03's conclusions from two bench transfer runs side by side (exit 1 if one differs)")
+    compare.add_argument("old", help="a bench transfer JSON file")
+    compare.add_argument("new", help="another bench transfer JSON file")
+    compare.add_argument("--out", default=None, help="also write the markdown table here")
+    epoch = leaf(which, "epoch-time", bench_epoch_time,
+                 help="one CoNLL-2003 epoch's time for a model of a named shape (random weights, no download)")
+    epoch.add_argument("--shape", default="bert-base-cased", help="the checkpoint whose shape to build "
+                                                                   "(default bert-base-cased)")
+    epoch.add_argument("--steps", type=int, default=40, help="steps timed after 3 warm-up steps (default 40)")
+    for parser in (ner, epoch):
+        parser.add_argument("--batch-tokens", type=batch_tokens, default=None,
+                            help="batches by token budget: a number of padded tokens, or auto (the device kind's "
+                                 "budget; none on a CPU); the learning rate is scaled by sqrt(mean batch / "
+                                 "batch size) (default: batches of --batch-size sentences)")
     inference = leaf(which, "inference", bench_inference,
                      help="fp32 PyTorch vs ONNX Runtime fp32/int8 on the CoNLL-2003 test set")
     distill = leaf(which, "distill", bench_distill,
@@ -201,13 +260,15 @@ def add_bench_parsers(sub: Any) -> None:
     ner.add_argument("--loop-steps", type=int, default=60,
                      help="steps of the loop-cost check: fit vs a plain PyTorch loop vs a microbenchmark of the "
                           "same steps, from the same weights, three times in turn (default 60; 0 skips it)")
+    ner.add_argument("--compile-check", action="store_true",
+                     help="add fit with torch.compile to the loop-cost check (its compile time is reported apart)")
     ner.add_argument("--save-model", metavar="DIR", default=None,
                      help="save the fine-tuned tagger to DIR (safetensors), for bmcourse redact --model DIR")
-    for parser in (ner, transfer, transfer_lr):
+    for parser in (ner, transfer, transfer_lr, epoch):
         parser.add_argument("--device", default=None, help="default: $BMCOURSE_DEVICE, else cuda > mps > cpu")
     inference.add_argument("--latency-sentences", type=int, default=200,
                            help="test sentences timed one at a time (default 200)")
-    for parser in (ner, transfer, transfer_lr, inference, distill):
+    for parser in (ner, transfer, transfer_lr, inference, distill, epoch):
         parser.add_argument("--out", required=True, help="JSON file to write (written whole or not at all)")
 
 
