@@ -219,8 +219,9 @@ def test_bench_transfer_passes_its_options_through(env, tmp_path: Path, capsys) 
     monkeypatch.setattr(bmcourse.bench, "bench_transfer", fake)
     out = tmp_path / "transfer.json"
     assert main(["bench", "transfer", "--targets", "wnut17", "--strategies", "lora", "--sizes", "5,10",
-                 "--seeds", "2", "--eval-sample", "0", "--out", str(out)]) == 0
+                 "--seeds", "2", "--eval-sample", "0", "--workers", "3", "--out", str(out)]) == 0
     assert (seen["targets"], seen["strategies"], seen["sizes"], seen["seeds"]) == (("wnut17",), ("lora",), (5, 10), 2)
+    assert seen["workers"] == 3
     assert seen["eval_sample"] is None and seen["budget"] == bmcourse.bench.BUDGET  # 0: the whole split
     assert json.loads(out.read_text(encoding="utf-8")) == {"total_seconds": 1.0}
     assert "wrote" in capsys.readouterr().out

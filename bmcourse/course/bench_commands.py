@@ -94,7 +94,7 @@ def bench_transfer(args: argparse.Namespace) -> int:
     payload = bench.bench_transfer(targets=targets, strategies=strategies, inits=inits,
                                    sizes=args.sizes, seeds=args.seeds, epochs=args.epochs, replay=args.replay,
                                    **budget_and_sample(args), device=args.device, name=args.model,
-                                   progress=sys.stderr.isatty(),
+                                   progress=sys.stderr.isatty(), workers=args.workers,
                                    on_target=lambda partial: bench.write_json(partial, args.out),
                                    log=lambda line: print(line, flush=True))
     path = bench.write_json(payload, args.out)
@@ -242,6 +242,9 @@ def add_bench_parsers(sub: Any) -> None:
                              help="runs are scored on this many fixed validation sentences; 0 = the whole "
                                   "split (default: bench.EVAL_SAMPLE)")
     transfer.add_argument("--inits", help="pretrained,source (default both)")
+    transfer.add_argument("--workers", type=int, default=None,
+                          help="processes that share a target's runs (default: one per CPU core on a CPU, "
+                               "one on a GPU)")
     transfer.add_argument("--sizes", type=sizes, default=sizes("10,25,50,100,1000000000"),
                           help="few-shot sizes; one at or above the split's size means all of it "
                                "(default: 10,25,50,100,1000000000)")
