@@ -642,6 +642,7 @@ else:
 
 # %%
 ref_strategies = REF["settings"]["strategies"]
+print(f"train seconds: measured {REF['settings'].get('train_seconds_measured', 'per run, one run at a time')}")
 print(format_table([{"strategy": s, "trainable %": next(r["trainable_pct"] for r in REF["rows"] if r["strategy"] == s),
                      **{f"train s ({i})": sum(r["train_seconds"] for r in REF["rows"] if (r["strategy"], r["init"]) == (s, i))
                         / len(ref_targets) for i in REF["settings"]["inits"]},
