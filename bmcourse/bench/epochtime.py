@@ -40,7 +40,7 @@ def bench_epoch_time(shape: str = "bert-base-cased", steps: int = 40, warmup_ste
     from .. import config as cfg
     from .. import reference
     from ..data import load_ner, source_label
-    from ..models import count_parameters, load_encoder
+    from ..models import count_parameters, load_encoder, model_info
     from ..train import TrainConfig, encode_ner, fit
     from ..train.loop import token_budget_for
     from ..train.runtime import to_device
@@ -75,7 +75,7 @@ def bench_epoch_time(shape: str = "bert-base-cased", steps: int = 40, warmup_ste
                     f"times its {epoch_steps} steps",
         "settings": {"batch_size": batch_size, "batch_tokens": budget, "lr": lr, "seed": seed,
                      "weights": "random (the shape of the checkpoint, no download)",
-                     "tokenizer": tokenizer.name_or_path.rsplit("/", 1)[-1]},
+                     "tokenizer": model_info()["name"]},  # the course's: its ids, its sentence lengths
         **reference.provenance(model={"shape": shape}, data_source=source_label("conll2003", kind="ner"),
                                command=reference.command_line()),
     }
