@@ -63,20 +63,19 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = tr.forgetting(source, tokenizer, source_data, data, replay=job["replay"],
                                             epochs=job["epochs"], device=job["device"])
         return {"result": out, "seconds": time.perf_counter() - started}
-    split, scored = None, None
-    if job.get("n") is not None:  # a few-shot point: its sample (and augmentation), scored on the fixed sample
-        split = tr.few_shot(data["train"], job["n"], job["seed"], quiet=True)
+    point = job.get("n") is not None  # a few-shot point: its sample (and augmentation), scored on the fixed sample
+    split = data["train"]
+    if point:
+        split = tr.few_shot(split, job["n"], job["seed"], quiet=True)
         if job["augmentation"] == "mention_replacement":
             split = tr.augment_with_mentions(split, copies=1, seed=job["seed"])
-    if job.get("n") is not None or job.get("also_sample"):
-        scored = tr.fixed_sample(data["test"], job["eval_sample"])
-    runs_for = job["epochs"] or tr.epochs_for((split or data["train"]).num_rows, job.get("budget", tr.BUDGET))
+    scored = tr.fixed_sample(data["test"], job["eval_sample"]) if point or job.get("also_sample") else None
+    runs_for = job["epochs"] or tr.epochs_for(split.num_rows, job.get("budget", tr.BUDGET))
     result, model, tokenizer = tr.adapt(job["target"], data, job["strategy"], job["init"],
                                         source_folder=job["source_folder"], train_split=split,
                                         epochs=runs_for, seed=job["seed"], name=job["name"], device=job["device"],
-                                        mapping=job.get("mapping"),
-                                        scored_split=scored if job.get("n") is not None else None)
-    out = {"result": result_row(result), "train_sentences": (split or data["train"]).num_rows}
+                                        mapping=job.get("mapping"), scored_split=scored if point else None)
+    out = {"result": result_row(result)}
     if job.get("also_sample"):  # the table's run that is also a few-shot point: scored on that sample too
         out["sample_f1"] = evaluate(model, encode_ner(scored, tokenizer, training=False), device=job["device"],
                                     progress=False)["f1"]
@@ -96,7 +95,7 @@ def bench_transfer(targets: tuple[str, ...] = DEFAULT_TARGETS, strategies: tuple
 
     The runs of a target are independent: ``workers`` processes (default :func:`default_workers`) take
     them, each with its share of the threads; every run is seeded as when run alone."""
-    from concurrent.futures import Executor, ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor
     from contextlib import nullcontext
     from multiprocessing import get_context
 
@@ -153,10 +152,7 @@ def bench_transfer(targets: tuple[str, ...] = DEFAULT_TARGETS, strategies: tuple
     with pool:
         def results(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             """The jobs' results in their order: from the worker processes, or run here one by one."""
-            if workers == 1:
-                return [run_job(job) for job in jobs]
-            assert isinstance(pool, Executor)
-            return [future.result() for future in [pool.submit(run_job, job) for job in jobs]]
+            return list((pool.map if workers > 1 else map)(run_job, jobs))
 
         for target in targets:
             t0 = t = phases.clock()
@@ -193,7 +189,7 @@ def bench_transfer(targets: tuple[str, ...] = DEFAULT_TARGETS, strategies: tuple
                         points += [{**common, "kind": "adapt", "phase": "few-shot curves and augmentation",
                                     "strategy": "full", "init": i, "seed": seed, "n": min(n, n_train),
                                     "augmentation": augmentation} for i in run_inits]
-            shared = {(job["init"]) for job in table if job["also_sample"]}
+            shared = {job["init"] for job in table if job["also_sample"]}
             points = [p for p in points if not (p["seed"] == 0 and p["augmentation"] == "none"
                                                 and p["n"] == n_train and p["init"] in shared)]
             for p in points:  # epochs follow the sentences the run trains on (the worker counts them)
